@@ -1,0 +1,592 @@
+//! The cooperation dataset as people write it in `data/`: partners, sectors and programmes
+//! with everything recorded about them. Loaded from YAML (or JSON) and checked as a whole.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Period, Result, Text};
+
+/// A whole dataset: the partners and sectors it refers to and the programmes between them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dataset {
+    #[serde(default)]
+    pub partners: Vec<Partner>,
+    #[serde(default)]
+    pub sectors: Vec<Sector>,
+    #[serde(default)]
+    pub programmes: Vec<Programme>,
+}
+
+/// A locality that takes part in programmes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partner {
+    pub code: String,
+    pub name: Text,
+    pub kind: PartnerKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartnerKind {
+    City,
+    Province,
+    CentralAgency,
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sector {
+    pub code: String,
+    pub name: Text,
+}
+
+/// A cooperation programme between two or more partners.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Programme {
+    pub code: String,
+    pub title: Text,
+    /// Used in running heads and footers, e.g. "Hà Nội – Hà Nam".
+    pub short_name: Text,
+    #[serde(default = "default_programme_status")]
+    pub status: ProgrammeStatus,
+    pub partners: Vec<ProgrammePartner>,
+    #[serde(default)]
+    pub phases: Vec<Phase>,
+    /// The body that issues the briefing (cơ quan ban hành), e.g. "Văn phòng Thành ủy Hà Nội".
+    #[serde(default)]
+    pub issuer: Option<Text>,
+    /// The place written in the place-and-date line, e.g. "Hà Nội".
+    #[serde(default)]
+    pub place: Option<Text>,
+    #[serde(default)]
+    pub notes: Option<Text>,
+    /// Where the facts come from.
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub indicators: Vec<Indicator>,
+    #[serde(default)]
+    pub activities: Vec<Activity>,
+    #[serde(default)]
+    pub projects: Vec<Project>,
+    #[serde(default)]
+    pub contributions: Vec<Contribution>,
+    #[serde(default)]
+    pub assessments: Vec<Assessment>,
+    #[serde(default)]
+    pub directions: Vec<Direction>,
+}
+
+fn default_programme_status() -> ProgrammeStatus {
+    ProgrammeStatus::Active
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgrammeStatus {
+    Planned,
+    Active,
+    Completed,
+    Suspended,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgrammePartner {
+    pub partner: String,
+    pub role: Text,
+}
+
+/// A phase of a programme, such as the 2019–2020 renewal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    pub period: Period,
+    pub title: Text,
+    /// Who agreed the phase, e.g. the two Standing Committees.
+    #[serde(default)]
+    pub agreed_by: Option<Text>,
+    #[serde(default)]
+    pub agreed_on: Option<Date>,
+}
+
+/// A measured quantity, with values per period.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Indicator {
+    pub code: String,
+    pub name: Text,
+    pub unit: Text,
+    #[serde(default)]
+    pub sector: Option<String>,
+    #[serde(default = "default_aggregation")]
+    pub aggregation: Aggregation,
+    /// For cumulative indicators: the date counting started.
+    #[serde(default)]
+    pub base_date: Option<Date>,
+    #[serde(default = "yes")]
+    pub higher_is_better: bool,
+    /// Shown among the key figures at the top of a briefing.
+    #[serde(default)]
+    pub headline: bool,
+    #[serde(default)]
+    pub baseline: Option<Decimal>,
+    #[serde(default)]
+    pub target: Option<Decimal>,
+    #[serde(default)]
+    pub values: Vec<IndicatorValue>,
+}
+
+fn default_aggregation() -> Aggregation {
+    Aggregation::Sum
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How the values of an indicator combine over time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregation {
+    /// Each value counts what happened in its period; a longer period is the sum.
+    Sum,
+    /// Each value is a level at the end of its period; the latest one stands.
+    Latest,
+    /// Each value is a running total since the indicator's base date.
+    Cumulative,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorValue {
+    pub period: Period,
+    pub value: Decimal,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub note: Option<Text>,
+}
+
+/// Something the partners did together: a fair, a delegation, a conference …
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Activity {
+    pub code: String,
+    #[serde(default)]
+    pub sector: Option<String>,
+    pub period: Period,
+    pub kind: ActivityKind,
+    pub title: Text,
+    #[serde(default)]
+    pub description: Option<Text>,
+    #[serde(default)]
+    pub location: Option<Text>,
+    #[serde(default)]
+    pub organiser: Option<String>,
+    /// How many times it took place, when one record stands for a series (15 fairs).
+    #[serde(default)]
+    pub occurrences: Option<u32>,
+    #[serde(default)]
+    pub participants: Option<u32>,
+    #[serde(default)]
+    pub enterprises: Option<u32>,
+    #[serde(default)]
+    pub products: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivityKind {
+    Fair,
+    TradeDelegation,
+    Conference,
+    Forum,
+    Workshop,
+    ExchangeVisit,
+    Training,
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    pub code: String,
+    #[serde(default)]
+    pub sector: Option<String>,
+    pub name: Text,
+    #[serde(default)]
+    pub partners: Vec<String>,
+    #[serde(default)]
+    pub location: Option<Text>,
+    pub status: ProjectStatus,
+    /// Percent complete, 0–100, when known.
+    #[serde(default)]
+    pub progress: Option<u8>,
+    #[serde(default)]
+    pub budget_vnd: Option<i64>,
+    /// When the project runs; absent when the source does not say.
+    #[serde(default)]
+    pub period: Option<Period>,
+    #[serde(default)]
+    pub description: Option<Text>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectStatus {
+    Planned,
+    InProgress,
+    Completed,
+    Suspended,
+}
+
+/// Money or goods given by one partner to another. Amounts are whole đồng, never floats.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contribution {
+    pub code: String,
+    pub from: String,
+    pub to: String,
+    pub amount_vnd: i64,
+    #[serde(default)]
+    pub sector: Option<String>,
+    pub purpose: Text,
+    pub period: Period,
+    #[serde(default)]
+    pub date: Option<Date>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assessment {
+    pub period: Period,
+    pub kind: AssessmentKind,
+    #[serde(default)]
+    pub sector: Option<String>,
+    pub text: Text,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssessmentKind {
+    Achievement,
+    Limitation,
+    Lesson,
+}
+
+/// The plan for a coming period.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Direction {
+    pub period: Period,
+    #[serde(default)]
+    pub sector: Option<String>,
+    pub text: Text,
+}
+
+impl Dataset {
+    /// Reads a dataset from a `.yaml`/`.yml`/`.json` file, or from every such file in a
+    /// directory (in name order, merged), and checks it.
+    pub fn load(path: &Path) -> Result<Dataset> {
+        let mut files = Vec::new();
+        if path.is_dir() {
+            let entries = std::fs::read_dir(path).map_err(|e| io_error(path, e))?;
+            for entry in entries {
+                let p = entry.map_err(|e| io_error(path, e))?.path();
+                if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+                    files.push(p);
+                }
+            }
+            files.sort();
+            if files.is_empty() {
+                return Err(Error::Dataset {
+                    path: path.display().to_string(),
+                    message: "directory holds no .yaml, .yml or .json file".into(),
+                });
+            }
+        } else {
+            files.push(path.to_path_buf());
+        }
+        let mut all = Dataset::default();
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|e| io_error(&file, e))?;
+            let part = Dataset::parse(&text).map_err(|e| match e {
+                Error::Dataset { message, .. } => Error::Dataset { path: file.display().to_string(), message },
+                other => other,
+            })?;
+            all.partners.extend(part.partners);
+            all.sectors.extend(part.sectors);
+            all.programmes.extend(part.programmes);
+        }
+        all.validate()?;
+        Ok(all)
+    }
+
+    /// Parses one YAML (or JSON, which is YAML) document, without the cross-file checks.
+    pub fn parse(text: &str) -> Result<Dataset> {
+        serde_yaml_ng::from_str(text).map_err(|e| Error::Dataset { path: "<input>".into(), message: e.to_string() })
+    }
+
+    /// Checks what serde cannot: unique codes, references that resolve, numbers in range,
+    /// no empty text. Each error names the path of the offending field.
+    pub fn validate(&self) -> Result<()> {
+        let mut partners = HashSet::new();
+        for (i, p) in self.partners.iter().enumerate() {
+            let at = format!("partners[{i}]");
+            check_code(&p.code, &format!("{at}.code"))?;
+            check_text(&p.name, &format!("{at}.name"))?;
+            if !partners.insert(p.code.as_str()) {
+                return Err(invalid(format!("{at}.code"), format!("partner {:?} is listed twice", p.code)));
+            }
+        }
+        let mut sectors = HashSet::new();
+        for (i, s) in self.sectors.iter().enumerate() {
+            let at = format!("sectors[{i}]");
+            check_code(&s.code, &format!("{at}.code"))?;
+            check_text(&s.name, &format!("{at}.name"))?;
+            if !sectors.insert(s.code.as_str()) {
+                return Err(invalid(format!("{at}.code"), format!("sector {:?} is listed twice", s.code)));
+            }
+        }
+        let partner = |code: &str, at: String| -> Result<()> {
+            if partners.contains(code) { Ok(()) } else { Err(invalid(at, format!("no partner has code {code:?}"))) }
+        };
+        let sector = |code: &Option<String>, at: String| -> Result<()> {
+            match code {
+                Some(c) if !sectors.contains(c.as_str()) => Err(invalid(at, format!("no sector has code {c:?}"))),
+                _ => Ok(()),
+            }
+        };
+        let mut programmes = HashSet::new();
+        for (i, p) in self.programmes.iter().enumerate() {
+            let at = format!("programmes[{i}]");
+            check_code(&p.code, &format!("{at}.code"))?;
+            if !programmes.insert(p.code.as_str()) {
+                return Err(invalid(format!("{at}.code"), format!("programme {:?} is listed twice", p.code)));
+            }
+            check_text(&p.title, &format!("{at}.title"))?;
+            check_text(&p.short_name, &format!("{at}.short_name"))?;
+            if p.partners.len() < 2 {
+                return Err(invalid(format!("{at}.partners"), "a programme needs at least two partners"));
+            }
+            for (j, pp) in p.partners.iter().enumerate() {
+                partner(&pp.partner, format!("{at}.partners[{j}].partner"))?;
+            }
+            let mut codes = HashSet::new();
+            // Codes are unique per kind within a programme (an indicator and an activity may share one).
+            let mut unique = |kind: &'static str, code: &str, at: String| -> Result<()> {
+                check_code(code, &at)?;
+                if codes.insert((kind, code.to_owned())) {
+                    Ok(())
+                } else {
+                    Err(invalid(at, format!("{kind} code {code:?} is used twice in the programme")))
+                }
+            };
+            for (j, ind) in p.indicators.iter().enumerate() {
+                let at = format!("{at}.indicators[{j}]");
+                unique("indicator", &ind.code, format!("{at}.code"))?;
+                check_text(&ind.name, &format!("{at}.name"))?;
+                check_text(&ind.unit, &format!("{at}.unit"))?;
+                sector(&ind.sector, format!("{at}.sector"))?;
+                let mut seen = HashSet::new();
+                for (k, v) in ind.values.iter().enumerate() {
+                    if !seen.insert(v.period) {
+                        return Err(invalid(
+                            format!("{at}.values[{k}].period"),
+                            format!("a value for {} is already given", v.period),
+                        ));
+                    }
+                }
+            }
+            for (j, a) in p.activities.iter().enumerate() {
+                let at = format!("{at}.activities[{j}]");
+                unique("activity", &a.code, format!("{at}.code"))?;
+                check_text(&a.title, &format!("{at}.title"))?;
+                sector(&a.sector, format!("{at}.sector"))?;
+                if let Some(o) = &a.organiser {
+                    partner(o, format!("{at}.organiser"))?;
+                }
+            }
+            for (j, pr) in p.projects.iter().enumerate() {
+                let at = format!("{at}.projects[{j}]");
+                unique("project", &pr.code, format!("{at}.code"))?;
+                check_text(&pr.name, &format!("{at}.name"))?;
+                sector(&pr.sector, format!("{at}.sector"))?;
+                for (k, code) in pr.partners.iter().enumerate() {
+                    partner(code, format!("{at}.partners[{k}]"))?;
+                }
+                if pr.progress.is_some_and(|x| x > 100) {
+                    return Err(invalid(format!("{at}.progress"), "progress is a percentage, 0 to 100"));
+                }
+                if pr.budget_vnd.is_some_and(|x| x < 0) {
+                    return Err(invalid(format!("{at}.budget_vnd"), "a budget cannot be negative"));
+                }
+            }
+            for (j, c) in p.contributions.iter().enumerate() {
+                let at = format!("{at}.contributions[{j}]");
+                unique("contribution", &c.code, format!("{at}.code"))?;
+                partner(&c.from, format!("{at}.from"))?;
+                partner(&c.to, format!("{at}.to"))?;
+                sector(&c.sector, format!("{at}.sector"))?;
+                check_text(&c.purpose, &format!("{at}.purpose"))?;
+                if c.amount_vnd <= 0 {
+                    return Err(invalid(format!("{at}.amount_vnd"), "an amount must be more than 0 đồng"));
+                }
+            }
+            for (j, a) in p.assessments.iter().enumerate() {
+                let at = format!("{at}.assessments[{j}]");
+                sector(&a.sector, format!("{at}.sector"))?;
+                check_text(&a.text, &format!("{at}.text"))?;
+            }
+            for (j, d) in p.directions.iter().enumerate() {
+                let at = format!("{at}.directions[{j}]");
+                sector(&d.sector, format!("{at}.sector"))?;
+                check_text(&d.text, &format!("{at}.text"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn invalid(field: String, message: impl Into<String>) -> Error {
+    Error::Invalid { field, message: message.into() }
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Dataset { path: path.display().to_string(), message: e.to_string() }
+}
+
+/// Codes are short, stable, URL-safe identifiers: lowercase ASCII, digits and `-`.
+pub fn check_code(code: &str, field: &str) -> Result<()> {
+    let ok = !code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !code.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            field.to_owned(),
+            format!("{code:?} is not a code (1–64 characters: lowercase letters, digits and '-')"),
+        ))
+    }
+}
+
+fn check_text(text: &Text, field: &str) -> Result<()> {
+    if text.is_empty() { Err(invalid(field.to_owned(), "must not be empty")) } else { Ok(()) }
+}
+
+/// The Hà Nội–Hà Nam dataset shipped in `data/`, built into the binaries so that a bare
+/// machine can run the product from any directory.
+pub const BUNDLED: &str = include_str!("../../../data/hanoi-hanam.yaml");
+
+impl Dataset {
+    /// The bundled dataset, parsed and checked.
+    pub fn bundled() -> Result<Dataset> {
+        let d = Dataset::parse(BUNDLED)?;
+        d.validate()?;
+        Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: &str = r#"
+partners:
+  - { code: hanoi, name: { vi: "Hà Nội", en: "Hanoi" }, kind: city }
+  - { code: hanam, name: "Hà Nam", kind: province }
+sectors:
+  - { code: trade, name: { vi: "Công thương", en: "Industry and trade" } }
+programmes:
+  - code: hanoi-hanam
+    title: "Hợp tác Hà Nội – Hà Nam"
+    short_name: "Hà Nội – Hà Nam"
+    partners:
+      - { partner: hanoi, role: "Thành phố" }
+      - { partner: hanam, role: "Tỉnh" }
+    indicators:
+      - code: fairs
+        name: "Hội chợ"
+        unit: "đợt"
+        sector: trade
+        values:
+          - { period: 2015..2019, value: 15 }
+          - { period: 2020, value: "3.5" }
+    contributions:
+      - { code: gift, from: hanoi, to: hanam, amount_vnd: 3000000000, purpose: "An sinh", period: 2019 }
+"#;
+
+    #[test]
+    fn parses_and_validates_a_small_dataset() {
+        let d = Dataset::parse(SMALL).unwrap();
+        d.validate().unwrap();
+        assert_eq!(d.partners[0].name.get(crate::Lang::En), "Hanoi");
+        assert_eq!(d.partners[1].name.get(crate::Lang::En), "Hà Nam", "falls back to Vietnamese");
+        let values = &d.programmes[0].indicators[0].values;
+        assert_eq!(values[0].period.to_string(), "2015..2019");
+        assert_eq!(values[0].value, Decimal::from(15));
+        assert_eq!(values[1].value, Decimal::new(35, 1));
+        assert_eq!(d.programmes[0].contributions[0].amount_vnd, 3_000_000_000);
+    }
+
+    #[test]
+    fn broken_references_name_the_field() {
+        let broken = SMALL.replace("sector: trade", "sector: nowhere");
+        let err = Dataset::parse(&broken).unwrap().validate().unwrap_err();
+        assert_eq!(err.field(), Some("programmes[0].indicators[0].sector"), "{err}");
+        let broken = SMALL.replace("to: hanam", "to: hue");
+        let err = Dataset::parse(&broken).unwrap().validate().unwrap_err();
+        assert_eq!(err.field(), Some("programmes[0].contributions[0].to"), "{err}");
+        let broken = SMALL.replace("amount_vnd: 3000000000", "amount_vnd: -1");
+        let err = Dataset::parse(&broken).unwrap().validate().unwrap_err();
+        assert_eq!(err.field(), Some("programmes[0].contributions[0].amount_vnd"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_say_where() {
+        let err = Dataset::parse("partners:\n  - { code: x, name: y, kind: planet }\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("planet") && text.contains("line 2"), "{text}");
+        let err = Dataset::parse("partners:\n  - { code: x, name: y, kind: city, colour: red }\n").unwrap_err();
+        assert!(err.to_string().contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn loads_the_bundled_seed_dataset() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+        let d = Dataset::load(&path).unwrap();
+        let p = d.programmes.iter().find(|p| p.code == "hanoi-hanam").expect("the programme hanoi-hanam");
+        assert_eq!(d.sectors.len(), 12, "the twelve sectors the article names");
+        let value =
+            |code: &str| p.indicators.iter().find(|i| i.code == code).and_then(|i| i.values.first()).map(|v| v.value);
+        assert_eq!(value("enterprises-introduced"), Some(Decimal::from(87)));
+        assert_eq!(value("registered-capital"), Some(Decimal::from(10_900)));
+        assert_eq!(value("fairs"), Some(Decimal::from(15)));
+        assert_eq!(value("trade-delegations"), Some(Decimal::from(5)));
+        assert!(p.contributions.iter().any(|c| c.amount_vnd == 3_000_000_000 && c.from == "hanoi"));
+        assert!(p.projects.iter().any(|x| x.name.vi.contains("Vành đai 5")));
+        assert!(p.projects.iter().any(|x| x.location.as_ref().is_some_and(|l| l.vi.contains("Hòa Bình"))));
+    }
+
+    #[test]
+    fn loads_a_directory_and_reports_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), SMALL).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        assert_eq!(Dataset::load(dir.path()).unwrap().programmes.len(), 1);
+        std::fs::write(dir.path().join("b.yaml"), "partners: [ {").unwrap();
+        let err = Dataset::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("b.yaml"), "{err}");
+    }
+}

@@ -1,0 +1,41 @@
+//! Domain types of Coopbrief, parsed once and valid by construction.
+//!
+//! Everything past the gRPC boundary speaks these types: periods, languages, localized text,
+//! the cooperation dataset (as people edit it in `data/`) and the briefing data a worker renders.
+
+pub mod briefing;
+pub mod dataset;
+pub mod format;
+mod period;
+mod report;
+mod text;
+
+pub use briefing::BriefingData;
+pub use period::Period;
+pub use report::{Lang, PdfInfo, Report, ReportId, ReportState};
+pub use text::Text;
+
+/// Errors of domain parsing; each names the field it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{path}: {message}")]
+    Dataset { path: String, message: String },
+}
+
+impl Error {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid { field: field.into(), message: message.into() }
+    }
+
+    /// The field the error is about, if it is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Invalid { field, .. } => Some(field),
+            Error::Dataset { .. } => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,153 @@
+//! Report identity, state and language.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Error, Result};
+
+/// The id of a report request: a UUIDv7, so ids sort by creation time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ReportId(Uuid);
+
+impl ReportId {
+    pub fn new() -> Self {
+        ReportId(Uuid::now_v7())
+    }
+
+    pub fn as_uuid(&self) -> Uuid {
+        self.0
+    }
+}
+
+impl Default for ReportId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for ReportId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for ReportId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let s = s.trim();
+        let s = s.strip_prefix("reports/").unwrap_or(s);
+        Uuid::parse_str(s).map(ReportId).map_err(|_| {
+            Error::invalid("id", format!("{s:?} is not a report id (a UUID, optionally as reports/<uuid>)"))
+        })
+    }
+}
+
+/// Where a report request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReportState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl ReportState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ReportState::Queued => "QUEUED",
+            ReportState::Running => "RUNNING",
+            ReportState::Succeeded => "SUCCEEDED",
+            ReportState::Failed => "FAILED",
+        }
+    }
+
+    /// Whether the report has reached an end state and will not change again.
+    pub fn is_done(&self) -> bool {
+        matches!(self, ReportState::Succeeded | ReportState::Failed)
+    }
+}
+
+impl FromStr for ReportState {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "QUEUED" => Ok(ReportState::Queued),
+            "RUNNING" => Ok(ReportState::Running),
+            "SUCCEEDED" => Ok(ReportState::Succeeded),
+            "FAILED" => Ok(ReportState::Failed),
+            other => Err(Error::invalid("state", format!("{other:?} is not a report state"))),
+        }
+    }
+}
+
+impl fmt::Display for ReportState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The language of a briefing. Vietnamese first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    #[default]
+    Vi,
+    En,
+}
+
+impl Lang {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Lang::Vi => "vi",
+            Lang::En => "en",
+        }
+    }
+}
+
+impl FromStr for Lang {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "vi" => Ok(Lang::Vi),
+            "en" => Ok(Lang::En),
+            other => Err(Error::invalid("lang", format!("{other:?} is not a supported language; use vi or en"))),
+        }
+    }
+}
+
+impl fmt::Display for Lang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A report request as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub id: ReportId,
+    pub programme: String,
+    pub period: crate::Period,
+    pub lang: Lang,
+    pub state: ReportState,
+    pub created_at: jiff::Timestamp,
+    pub updated_at: jiff::Timestamp,
+    /// How many times a worker has started it.
+    pub attempt: u32,
+    pub error: Option<String>,
+    /// Set once the report has succeeded.
+    pub pdf: Option<PdfInfo>,
+}
+
+/// The facts of a finished report's PDF.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PdfInfo {
+    pub pages: u32,
+    pub bytes: u64,
+    /// Lowercase hex sha256 of the PDF.
+    pub sha256: String,
+    pub template_version: String,
+}
