@@ -1,0 +1,98 @@
+//! Store tests on a real SQLite file: seeding, briefing data and the report life cycle.
+
+use std::path::Path;
+
+use coopbrief_domain::dataset::Dataset;
+use coopbrief_domain::{Lang, PdfInfo, ReportState};
+use coopbrief_store::{ArtifactStore, Error, Store};
+
+fn seed() -> Dataset {
+    Dataset::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data")).expect("the seed dataset loads")
+}
+
+async fn store(dir: &tempfile::TempDir) -> Store {
+    Store::connect(&format!("sqlite://{}/db.sqlite", dir.path().display())).await.expect("the store opens")
+}
+
+#[tokio::test]
+async fn import_is_idempotent_and_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    assert!(store.is_empty().await.unwrap());
+    let ds = seed();
+    let first = store.import_dataset(&ds).await.unwrap();
+    assert!(first.created > 20 && first.changed == 0 && first.unchanged == 0, "{first}");
+    let again = store.import_dataset(&ds).await.unwrap();
+    assert_eq!((again.created, again.changed), (0, 0), "{again}");
+    assert_eq!(again.unchanged, first.created);
+    assert_eq!(store.programme("hanoi-hanam").await.unwrap(), ds.programmes[0]);
+    assert_eq!(store.partners().await.unwrap(), ds.partners);
+    assert_eq!(store.sectors().await.unwrap(), ds.sectors);
+}
+
+#[tokio::test]
+async fn a_broken_import_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let mut ds = seed();
+    ds.programmes[0].projects[0].sector = Some("nowhere".into());
+    let err = store.import_dataset(&ds).await.unwrap_err();
+    assert!(err.to_string().contains("projects[0].sector"), "{err}");
+    assert!(store.is_empty().await.unwrap());
+    assert!(store.partners().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn briefing_data_for_a_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    store.import_dataset(&seed()).await.unwrap();
+    let b = store.briefing_data("hanoi-hanam", "2019".parse().unwrap()).await.unwrap();
+    assert_eq!(b.programme.contributions.len(), 1);
+    assert_eq!(b.partners.len(), 3);
+    let err = store.briefing_data("hue-danang", "2019".parse().unwrap()).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { what: "programme", .. }), "{err}");
+}
+
+#[tokio::test]
+async fn report_life_cycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    store.import_dataset(&seed()).await.unwrap();
+    let r = store.create_report("hanoi-hanam", "2019-Q3".parse().unwrap(), Lang::En).await.unwrap();
+    assert_eq!((r.state, r.attempt, r.lang), (ReportState::Queued, 0, Lang::En));
+    assert_eq!(store.unfinished_reports().await.unwrap(), vec![r.id]);
+
+    let (running, go) = store.start_report(r.id).await.unwrap();
+    assert!(go);
+    assert_eq!((running.state, running.attempt), (ReportState::Running, 1));
+
+    let pdf = PdfInfo { pages: 3, bytes: 1234, sha256: "ab".repeat(32), template_version: "t1".into() };
+    let done = store.complete_report(r.id, &pdf).await.unwrap();
+    assert_eq!(done.state, ReportState::Succeeded);
+    assert_eq!(done.pdf.as_ref(), Some(&pdf));
+    // A duplicate job: not started again, and failing it afterwards changes nothing.
+    let (_, go) = store.start_report(r.id).await.unwrap();
+    assert!(!go);
+    assert_eq!(store.fail_report(r.id, "late duplicate").await.unwrap().state, ReportState::Succeeded);
+    assert!(store.unfinished_reports().await.unwrap().is_empty());
+
+    let err = store.create_report("nowhere", "2019".parse().unwrap(), Lang::Vi).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { what: "programme", .. }));
+    assert_eq!(store.list_reports(Some("hanoi-hanam"), 0).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn artifacts_are_written_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let artifacts = ArtifactStore::local(dir.path().join("pdf")).unwrap();
+    let id = coopbrief_domain::ReportId::new();
+    assert!(matches!(artifacts.open(id).await.unwrap_err(), Error::NotFound { .. }));
+    artifacts.put(id, b"%PDF-1.7 test").await.unwrap();
+    let mut f = artifacts.open(id).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut f, &mut buf).await.unwrap();
+    assert_eq!(buf, b"%PDF-1.7 test");
+    let names: Vec<_> = std::fs::read_dir(artifacts.dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+}
