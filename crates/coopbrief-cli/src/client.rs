@@ -1,0 +1,222 @@
+//! The gRPC client behind `coopbrief report …` and `coopbrief programme …`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use coopbrief_proto::v1::{self, ReportState};
+use coopbrief_proto::{CooperationServiceClient, ReportServiceClient};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use tonic::Status;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::CreateArgs;
+
+/// A connection to the data service.
+#[derive(Clone, Debug)]
+pub struct Client {
+    reports: ReportServiceClient<Channel>,
+    data: CooperationServiceClient<Channel>,
+}
+
+/// A gRPC status as a person reads it: `NOT_FOUND: programme "x" not found`.
+fn status(s: Status) -> anyhow::Error {
+    anyhow::anyhow!("{}: {}", code_name(s.code()), s.message())
+}
+
+fn code_name(code: tonic::Code) -> String {
+    let debug = format!("{code:?}");
+    let mut out = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_uppercase());
+    }
+    out
+}
+
+impl Client {
+    pub async fn connect(endpoint: &str) -> anyhow::Result<Client> {
+        let channel = Endpoint::from_shared(endpoint.to_owned())
+            .with_context(|| format!("invalid endpoint {endpoint:?}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .with_context(|| {
+                format!("cannot reach the data service at {endpoint} (set --endpoint or COOPBRIEF_ENDPOINT)")
+            })?;
+        Ok(Client { reports: ReportServiceClient::new(channel.clone()), data: CooperationServiceClient::new(channel) })
+    }
+
+    /// Requests a report and returns it as created.
+    pub async fn request(&self, programme: &str, period: &str, lang: &str) -> anyhow::Result<v1::Report> {
+        let req = v1::CreateReportRequest { programme: programme.into(), period: period.into(), lang: lang.into() };
+        Ok(self.reports.clone().create_report(req).await.map_err(status)?.into_inner())
+    }
+
+    pub async fn report(&self, id: &str) -> anyhow::Result<v1::Report> {
+        Ok(self.reports.clone().get_report(v1::GetReportRequest { id: id.into() }).await.map_err(status)?.into_inner())
+    }
+
+    /// Follows a report until it has succeeded or failed; prints each new state on stderr.
+    pub async fn wait(&self, id: &str, timeout: Duration) -> anyhow::Result<v1::Report> {
+        let started = Instant::now();
+        let mut last = None;
+        loop {
+            let r = self.report(id).await?;
+            if last != Some(r.state) {
+                eprintln!("{:>7.1}s  {}", started.elapsed().as_secs_f64(), state_name(r.state));
+                last = Some(r.state);
+            }
+            if r.state == ReportState::Succeeded as i32 || r.state == ReportState::Failed as i32 {
+                return Ok(r);
+            }
+            if started.elapsed() > timeout {
+                bail!("report {id} is still {} after {}s", state_name(r.state), timeout.as_secs());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Downloads a finished report's PDF to `out`, checking its size and sha256 before the
+    /// file appears under its name.
+    pub async fn download(&self, id: &str, out: &Path) -> anyhow::Result<v1::Report> {
+        let mut stream = self
+            .reports
+            .clone()
+            .download_report(v1::DownloadReportRequest { id: id.into() })
+            .await
+            .map_err(status)?
+            .into_inner();
+        let tmp = PathBuf::from(format!("{}.part", out.display()));
+        let mut file =
+            tokio::fs::File::create(&tmp).await.with_context(|| format!("cannot write {}", tmp.display()))?;
+        let mut hasher = Sha256::new();
+        let mut report = None;
+        let mut size = 0u64;
+        let result: anyhow::Result<()> = async {
+            while let Some(msg) = stream.message().await.map_err(status)? {
+                if report.is_none() {
+                    report = msg.report;
+                }
+                hasher.update(&msg.data);
+                size += msg.data.len() as u64;
+                file.write_all(&msg.data).await?;
+            }
+            file.flush().await?;
+            Ok(())
+        }
+        .await;
+        let check = result.and_then(|()| {
+            let report = report.clone().context("the download carried no report header")?;
+            let sha = hex::encode(hasher.finalize());
+            if sha != report.sha256 || size != report.byte_size {
+                bail!(
+                    "download corrupt: got {size} bytes with sha256 {sha}, expected {} bytes with {}",
+                    report.byte_size,
+                    report.sha256
+                );
+            }
+            Ok(report)
+        });
+        match check {
+            Ok(report) => {
+                tokio::fs::rename(&tmp, out).await.with_context(|| format!("cannot write {}", out.display()))?;
+                Ok(report)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(e)
+            }
+        }
+    }
+
+    pub(crate) async fn create(&self, args: &CreateArgs) -> anyhow::Result<()> {
+        let o = &args.report;
+        let report = self.request(&o.programme, &o.period, &o.lang).await?;
+        print_report(&report);
+        if !(args.wait || args.out.is_some()) {
+            return Ok(());
+        }
+        let report = self.wait(&report.id, Duration::from_secs(args.timeout)).await?;
+        finish(self, &report, args.out.as_deref()).await
+    }
+
+    pub(crate) async fn get(&self, id: &str) -> anyhow::Result<()> {
+        print_report(&self.report(id).await?);
+        Ok(())
+    }
+
+    pub(crate) async fn list(&self, programme: Option<String>, limit: i32) -> anyhow::Result<()> {
+        let req = v1::ListReportsRequest { programme: programme.unwrap_or_default(), page_size: limit };
+        let reports = self.reports.clone().list_reports(req).await.map_err(status)?.into_inner().reports;
+        println!("{:<36}  {:<12}  {:<22}  {:<4}  {:>5}  {:>9}", "ID", "PROGRAMME", "PERIOD", "LANG", "PAGES", "STATE");
+        for r in reports {
+            println!(
+                "{:<36}  {:<12}  {:<22}  {:<4}  {:>5}  {:>9}",
+                r.id,
+                r.programme,
+                r.period,
+                r.lang,
+                r.page_count,
+                state_name(r.state)
+            );
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn programmes(&self) -> anyhow::Result<()> {
+        let list = self.data.clone().list_programmes(v1::ListProgrammesRequest {}).await.map_err(status)?.into_inner();
+        for p in list.programmes {
+            let title = p.title.map(|t| t.vi).unwrap_or_default();
+            println!("{:<16}  {}  ({})", p.code, title, p.partners.join(", "));
+        }
+        Ok(())
+    }
+}
+
+/// After waiting: report the failure, or download the PDF when asked to.
+pub(crate) async fn finish(client: &Client, report: &v1::Report, out: Option<&Path>) -> anyhow::Result<()> {
+    if report.state != ReportState::Succeeded as i32 {
+        bail!("report {} failed: {}", report.id, report.error);
+    }
+    match out {
+        Some(out) => {
+            let r = client.download(&report.id, out).await?;
+            println!("wrote {} ({} pages, {} bytes, sha256 {})", out.display(), r.page_count, r.byte_size, r.sha256);
+        }
+        None => print_report(report),
+    }
+    Ok(())
+}
+
+pub(crate) fn state_name(state: i32) -> &'static str {
+    match ReportState::try_from(state) {
+        Ok(ReportState::Queued) => "QUEUED",
+        Ok(ReportState::Running) => "RUNNING",
+        Ok(ReportState::Succeeded) => "SUCCEEDED",
+        Ok(ReportState::Failed) => "FAILED",
+        _ => "UNSPECIFIED",
+    }
+}
+
+fn print_report(r: &v1::Report) {
+    println!("id:        {}", r.id);
+    println!("programme: {}", r.programme);
+    println!("period:    {}", r.period);
+    println!("lang:      {}", r.lang);
+    println!("state:     {}", state_name(r.state));
+    if r.attempt > 0 {
+        println!("attempt:   {}", r.attempt);
+    }
+    if !r.error.is_empty() {
+        println!("error:     {}", r.error);
+    }
+    if r.state == ReportState::Succeeded as i32 {
+        println!("pages:     {}", r.page_count);
+        println!("bytes:     {}", r.byte_size);
+        println!("sha256:    {}", r.sha256);
+    }
+}

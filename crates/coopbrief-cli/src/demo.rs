@@ -1,0 +1,79 @@
+//! `coopbrief demo`: the whole product in one process on embedded defaults.
+//!
+//! SQLite seeded from the bundled dataset, a local PDF directory, the data service on a free
+//! loopback port, and the same worker code calling it over gRPC. Jobs go through an
+//! in-process channel fed from the reports the database holds unfinished (so nothing is lost
+//! across a restart), or through RabbitMQ with `--amqp`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use coopbrief_proto::v1;
+use coopbrief_queue::{AmqpQueue, AmqpSettings, InProcessQueue, Job, JobQueue};
+use coopbrief_store::ArtifactStore;
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::DemoArgs;
+use crate::client::{Client, finish};
+
+/// Runs the demo and returns the finished report.
+pub async fn run(args: DemoArgs) -> anyhow::Result<v1::Report> {
+    let started = Instant::now();
+    let db = format!("sqlite://{}/coopbrief.db", args.dir.display());
+    let store = coopbrief_data::open_store(&db, None).await?;
+    let artifacts = ArtifactStore::local(args.dir.join("pdf")).context("failed to open the demo's PDF directory")?;
+    let queue: Arc<dyn JobQueue> = match &args.amqp {
+        Some(url) => Arc::new(
+            AmqpQueue::connect(AmqpSettings { url: url.clone(), queue: args.queue.clone(), prefetch: 2 })
+                .await
+                .context("failed to connect to RabbitMQ (--amqp)")?,
+        ),
+        None => {
+            let queue = InProcessQueue::new();
+            let unfinished = store.unfinished_reports().await?;
+            if !unfinished.is_empty() {
+                info!(count = unfinished.len(), "replaying unfinished reports from the database");
+            }
+            for id in unfinished {
+                queue.publish(Job { report_id: id.to_string() }).await?;
+            }
+            Arc::new(queue)
+        }
+    };
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.context("failed to bind a loopback port")?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    // The worker stops first (finishing the jobs it holds), then the data service it talks to.
+    let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = coopbrief_data::Server::from_parts(listener, store, artifacts, queue.clone());
+    let server = tokio::spawn(server.run_until_stopped(async {
+        let _ = server_stopped.await;
+    }));
+    let renderer = Arc::new(coopbrief_render::Renderer::new().context("failed to load the renderer")?);
+    let worker = coopbrief_worker::Worker::new(&endpoint, renderer)?;
+    let worker = tokio::spawn(coopbrief_worker::run(queue, worker, 2, async {
+        let _ = worker_stopped.await;
+    }));
+    info!(%endpoint, "demo data service and worker running");
+
+    let result = async {
+        let client = Client::connect(&endpoint).await?;
+        let o = &args.report;
+        let report = client.request(&o.programme, &o.period, &o.lang).await?;
+        eprintln!("requested report {} ({} {} {})", report.id, report.programme, report.period, report.lang);
+        let report = client.wait(&report.id, Duration::from_secs(300)).await?;
+        finish(&client, &report, Some(&args.out)).await?;
+        Ok::<_, anyhow::Error>(report)
+    }
+    .await;
+
+    let _ = stop_worker.send(());
+    let _ = worker.await;
+    let _ = stop_server.send(());
+    let _ = server.await;
+    eprintln!("demo finished in {:.1}s", started.elapsed().as_secs_f64());
+    result
+}

@@ -1,0 +1,124 @@
+//! The `coopbrief` command: a gRPC client for people, and the one-process demo.
+
+mod client;
+mod demo;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use client::Client;
+
+/// Records inter-provincial cooperation and turns it into briefing PDFs.
+#[derive(Debug, Parser)]
+#[command(name = "coopbrief", version)]
+pub struct Cli {
+    /// gRPC endpoint of the data service.
+    #[arg(long, global = true, env = "COOPBRIEF_ENDPOINT", default_value = "http://127.0.0.1:50051")]
+    pub endpoint: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Request, follow and download briefings.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// List the programmes the data service holds.
+    #[command(subcommand)]
+    Programme(ProgrammeCommand),
+    /// Run the whole product in this process on embedded defaults and write one briefing.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Request a briefing of a programme for a period.
+    Create(CreateArgs),
+    /// Show one report.
+    Get { id: String },
+    /// List reports, newest first.
+    List {
+        #[arg(long)]
+        programme: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i32,
+    },
+    /// Download a finished report's PDF (checked against its sha256).
+    Download {
+        id: String,
+        #[arg(long, short)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProgrammeCommand {
+    List,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ReportOptions {
+    /// Programme code.
+    #[arg(long, default_value = "hanoi-hanam")]
+    pub programme: String,
+    /// 2019, 2019-H1, 2019-Q3, 2019-07, 2015..2018 or 2019-01-15..2019-03-31.
+    #[arg(long, default_value = "2019")]
+    pub period: String,
+    /// Language of the briefing: vi or en.
+    #[arg(long, default_value = "vi")]
+    pub lang: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub report: ReportOptions,
+    /// Follow the report until it is done.
+    #[arg(long)]
+    pub wait: bool,
+    /// Once it has succeeded, download the PDF here (implies --wait).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// How long --wait waits, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub report: ReportOptions,
+    /// Where to write the PDF.
+    #[arg(long, short, default_value = "briefing.pdf")]
+    pub out: PathBuf,
+    /// Directory for the demo's SQLite database and PDFs (kept across runs).
+    #[arg(long, default_value = "var/demo")]
+    pub dir: PathBuf,
+    /// Use this RabbitMQ instead of the in-process job channel.
+    #[arg(long)]
+    pub amqp: Option<String>,
+    /// Queue name when --amqp is given.
+    #[arg(long, default_value = coopbrief_queue::DEFAULT_QUEUE)]
+    pub queue: String,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo(args) => demo::run(args).await.map(|_| ()),
+        Command::Report(cmd) => {
+            let client = Client::connect(&cli.endpoint).await?;
+            match cmd {
+                ReportCommand::Create(args) => client.create(&args).await,
+                ReportCommand::Get { id } => client.get(&id).await,
+                ReportCommand::List { programme, limit } => client.list(programme, limit).await,
+                ReportCommand::Download { id, out } => client.download(&id, &out).await.map(|_| ()),
+            }
+        }
+        Command::Programme(ProgrammeCommand::List) => Client::connect(&cli.endpoint).await?.programmes().await,
+    }
+}
+
+pub use demo::run as demo;

@@ -1,0 +1,16 @@
+//! `coopbrief`: parses the command line and runs the command.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = coopbrief_cli::Cli::parse();
+    coopbrief_runtime::init_tracing("text");
+    match coopbrief_cli::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

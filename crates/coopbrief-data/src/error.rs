@@ -1,0 +1,52 @@
+//! The data service's errors and their one mapping to gRPC status codes.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// Everything a data-service RPC can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] coopbrief_store::Error),
+    #[error("{0}")]
+    Invalid(#[from] coopbrief_domain::Error),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("the job queue is unavailable: {0}")]
+    Queue(#[from] coopbrief_queue::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+const DOMAIN: &str = "coopbrief.v1";
+
+impl From<Error> for Status {
+    /// The only place where errors become gRPC codes.
+    fn from(e: Error) -> Status {
+        use coopbrief_store::Error as S;
+        let invalid = |e: &coopbrief_domain::Error| {
+            let details = match e.field() {
+                Some(field) => ErrorDetails::with_bad_request_violation(field, e.to_string()),
+                None => ErrorDetails::with_error_info("INVALID_ARGUMENT", DOMAIN, HashMap::new()),
+            };
+            Status::with_error_details(Code::InvalidArgument, e.to_string(), details)
+        };
+        let info = |code: Code, reason: &str, message: String| {
+            Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new()))
+        };
+        match &e {
+            Error::Invalid(d) | Error::Store(S::Invalid(d)) => invalid(d),
+            Error::Store(S::NotFound { .. }) => info(Code::NotFound, "NOT_FOUND", e.to_string()),
+            Error::Store(S::FailedPrecondition(_)) | Error::FailedPrecondition(_) => {
+                info(Code::FailedPrecondition, "FAILED_PRECONDITION", e.to_string())
+            }
+            Error::Queue(_) => info(Code::Unavailable, "QUEUE_UNAVAILABLE", e.to_string()),
+            Error::Store(S::Corrupt { .. } | S::Database(_) | S::Migrate(_) | S::Io { .. }) => {
+                tracing::error!(error = %e, "internal error");
+                info(Code::Internal, "INTERNAL", "internal error; see the data service's log".to_owned())
+            }
+        }
+    }
+}

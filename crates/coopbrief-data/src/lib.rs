@@ -1,0 +1,108 @@
+//! The Coopbrief data service: owns cooperation data and report requests, serves them over
+//! gRPC (with health and reflection), publishes report jobs and keeps the finished PDFs.
+//!
+//! Startup follows `build → local_addr → run_until_stopped(shutdown)` so tests bind port 0.
+
+pub mod error;
+pub mod service;
+pub mod settings;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use coopbrief_domain::dataset::Dataset;
+use coopbrief_proto::{CooperationServiceServer, ReportServiceServer, WorkerServiceServer};
+use coopbrief_queue::{AmqpQueue, AmqpSettings, JobQueue};
+use coopbrief_store::{ArtifactStore, Store};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tracing::info;
+
+pub use service::App;
+pub use settings::Settings;
+
+/// A bound, ready-to-run data service.
+pub struct Server {
+    listener: TcpListener,
+    app: App,
+}
+
+impl Server {
+    /// Opens the store (seeding it), connects to RabbitMQ and binds the listener.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Server> {
+        let store = open_store(&settings.database_url, settings.seed.as_deref()).await?;
+        let artifacts = ArtifactStore::local(&settings.artifact_dir)
+            .with_context(|| format!("failed to open the artifact directory {}", settings.artifact_dir.display()))?;
+        let queue = AmqpQueue::connect(AmqpSettings {
+            url: settings.amqp_url.clone(),
+            queue: settings.queue.clone(),
+            prefetch: 1,
+        })
+        .await
+        .context("failed to connect to RabbitMQ (COOPBRIEF_AMQP_URL)")?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("failed to listen on {}", settings.listen))?;
+        Ok(Server { listener, app: App { store, artifacts, queue: Arc::new(queue) } })
+    }
+
+    /// A server around parts built elsewhere (the one-process demo, tests).
+    pub fn from_parts(
+        listener: TcpListener,
+        store: Store,
+        artifacts: ArtifactStore,
+        queue: Arc<dyn JobQueue>,
+    ) -> Server {
+        Server { listener, app: App { store, artifacts, queue } }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight calls and returns.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<CooperationServiceServer<App>>().await;
+        health.set_serving::<ReportServiceServer<App>>().await;
+        health.set_serving::<WorkerServiceServer<App>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(coopbrief_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("failed to build the reflection service")?;
+        let addr = self.local_addr()?;
+        info!(%addr, "data service listening");
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(CooperationServiceServer::new(self.app.clone()))
+            .add_service(ReportServiceServer::new(self.app.clone()))
+            .add_service(WorkerServiceServer::new(self.app))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await
+            .context("the gRPC server failed")?;
+        info!("data service stopped");
+        Ok(())
+    }
+}
+
+/// Opens the database and loads data: the dataset at `seed` if given, else the bundled
+/// dataset when the database holds no programme yet.
+pub async fn open_store(url: &str, seed: Option<&std::path::Path>) -> anyhow::Result<Store> {
+    let store = Store::connect(url).await.with_context(|| format!("failed to open the database {url}"))?;
+    let dataset = match seed {
+        Some(path) => {
+            Some(Dataset::load(path).with_context(|| format!("failed to load the dataset {}", path.display()))?)
+        }
+        None if store.is_empty().await? => Some(Dataset::bundled().context("the bundled dataset is invalid")?),
+        None => None,
+    };
+    if let Some(dataset) = dataset {
+        let summary = store.import_dataset(&dataset).await.context("failed to import the dataset")?;
+        info!(%summary, "dataset loaded");
+    }
+    Ok(store)
+}

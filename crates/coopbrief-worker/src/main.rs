@@ -1,0 +1,25 @@
+//! `coopbrief-worker`: parses settings, loads the renderer once, and consumes jobs until SIGTERM.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use coopbrief_queue::{AmqpQueue, AmqpSettings};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = coopbrief_worker::Settings::parse();
+    coopbrief_runtime::init_tracing(&settings.log_format);
+    let renderer = Arc::new(coopbrief_render::Renderer::new().context("failed to load the renderer")?);
+    let worker = coopbrief_worker::Worker::new(&settings.data_endpoint, renderer)?;
+    let queue = AmqpQueue::connect(AmqpSettings {
+        url: settings.amqp_url.clone(),
+        queue: settings.queue.clone(),
+        prefetch: settings.prefetch,
+    })
+    .await
+    .context("failed to connect to RabbitMQ (COOPBRIEF_AMQP_URL)")?;
+    coopbrief_worker::run(Arc::new(queue), worker, settings.prefetch.into(), coopbrief_runtime::shutdown_signal())
+        .await?;
+    Ok(())
+}
