@@ -1,0 +1,165 @@
+//! End to end, against the real RabbitMQ: request a briefing over gRPC, a worker renders it,
+//! download the PDF, check its sha256 and its text; bad input gets the right codes.
+
+use std::time::Duration;
+
+use coopbrief_proto::v1;
+use coopbrief_proto::{CooperationServiceClient, ReportServiceClient};
+use coopbrief_tests::{assert_pdf_contains, spawn_app};
+use sha2::{Digest, Sha256};
+use tonic::Code;
+
+/// What the seed briefing must say, with every diacritic.
+const SEED_PHRASES: &[&str] = &["Hà Nội", "Hà Nam", "Hòa Bình", "87", "10.900", "Vành đai 5", "Nhuệ", "3 tỷ đồng"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn create_wait_download_over_rabbitmq() {
+    let app = spawn_app(true).await;
+    let report = app.client.request("hanoi-hanam", "2019", "vi").await.expect("created");
+    assert_eq!(report.state, v1::ReportState::Queued as i32);
+    assert_eq!(report.period, "2019");
+
+    let done = app.client.wait(&report.id, Duration::from_secs(120)).await.expect("finished");
+    assert_eq!(done.state, v1::ReportState::Succeeded as i32, "error: {}", done.error);
+    assert!(done.page_count > 1, "pages: {}", done.page_count);
+    assert_eq!(done.attempt, 1);
+
+    let out = app.path("briefing.pdf");
+    let downloaded = app.client.download(&report.id, &out).await.expect("downloaded");
+    let bytes = std::fs::read(&out).expect("pdf on disk");
+    assert!(bytes.starts_with(b"%PDF-"));
+    assert_eq!(bytes.len() as u64, done.byte_size);
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), done.sha256);
+    assert_eq!(downloaded.sha256, done.sha256);
+    assert_pdf_contains(&out, SEED_PHRASES);
+    assert_pdf_contains(&out, &["Năm 2019"]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn english_briefing_over_rabbitmq() {
+    let app = spawn_app(true).await;
+    let report = app.client.request("hanoi-hanam", "2019", "en").await.expect("created");
+    let done = app.client.wait(&report.id, Duration::from_secs(120)).await.expect("finished");
+    assert_eq!(done.state, v1::ReportState::Succeeded as i32, "error: {}", done.error);
+    let out = app.path("en.pdf");
+    app.client.download(&report.id, &out).await.expect("downloaded");
+    assert_pdf_contains(&out, &["Hanoi", "Ha Nam", "10,900", "billion VND"]);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_clear_codes() {
+    // No worker: a report stays QUEUED, so its download is refused.
+    let app = spawn_app(false).await;
+    let mut reports = ReportServiceClient::connect(app.endpoint.clone()).await.expect("connect");
+    let create = |programme: &str, period: &str, lang: &str| v1::CreateReportRequest {
+        programme: programme.into(),
+        period: period.into(),
+        lang: lang.into(),
+    };
+
+    let cases = [
+        (create("hue-danang", "2019", "vi"), Code::NotFound, "programme \"hue-danang\""),
+        (create("hanoi-hanam", "2019-13", "vi"), Code::InvalidArgument, "period"),
+        (create("hanoi-hanam", "last year", "vi"), Code::InvalidArgument, "period"),
+        (create("", "2019", "vi"), Code::InvalidArgument, "programme"),
+        (create("hanoi-hanam", "", "vi"), Code::InvalidArgument, "period"),
+        (create("hanoi-hanam", "2019", "fr"), Code::InvalidArgument, "lang"),
+    ];
+    for (req, code, needle) in cases {
+        let what = format!("{req:?}");
+        let err = reports.create_report(req).await.expect_err(&what);
+        assert_eq!(err.code(), code, "{what}: {}", err.message());
+        assert!(err.message().contains(needle), "{what}: message {:?} should name {needle:?}", err.message());
+    }
+    // A field violation travels as google.rpc.BadRequest details too.
+    let err = reports.create_report(create("hanoi-hanam", "2019-Q5", "vi")).await.expect_err("bad quarter");
+    let details = tonic_types::StatusExt::get_error_details(&err);
+    let field = details.bad_request().and_then(|b| b.field_violations.first()).map(|v| v.field.clone());
+    assert_eq!(field.as_deref(), Some("period"));
+
+    let err = reports.get_report(v1::GetReportRequest { id: "not-a-uuid".into() }).await.expect_err("bad id");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("id"), "{}", err.message());
+    let missing = uuid::Uuid::now_v7().to_string();
+    let err = reports.get_report(v1::GetReportRequest { id: missing }).await.expect_err("unknown id");
+    assert_eq!(err.code(), Code::NotFound);
+
+    let queued = app.client.request("hanoi-hanam", "2019-Q3", "vi").await.expect("created");
+    let err = reports
+        .download_report(v1::DownloadReportRequest { id: queued.id.clone() })
+        .await
+        .expect_err("unfinished download");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
+    assert!(err.message().contains("QUEUED"), "{}", err.message());
+
+    let err = reports.list_reports(v1::ListReportsRequest { programme: String::new(), page_size: -1 }).await;
+    assert_eq!(err.expect_err("negative page size").code(), Code::InvalidArgument);
+
+    let mut data = CooperationServiceClient::connect(app.endpoint.clone()).await.expect("connect");
+    let err = data
+        .get_briefing_data(v1::GetBriefingDataRequest { programme: "hanoi-hanam".into(), period: "2019-00".into() })
+        .await
+        .expect_err("bad period");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    // Nothing above was stored: only the one valid request is listed.
+    let listed = reports.list_reports(v1::ListReportsRequest::default()).await.expect("list").into_inner();
+    assert_eq!(listed.reports.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_answer() {
+    let app = spawn_app(false).await;
+    let channel =
+        tonic::transport::Endpoint::from_shared(app.endpoint.clone()).expect("uri").connect().await.expect("connect");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    for service in ["", "coopbrief.v1.ReportService", "coopbrief.v1.CooperationService", "coopbrief.v1.WorkerService"] {
+        let resp = health
+            .check(tonic_health::pb::HealthCheckRequest { service: service.into() })
+            .await
+            .unwrap_or_else(|e| panic!("health of {service:?}: {e}"));
+        assert_eq!(resp.into_inner().status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    }
+    let mut data = CooperationServiceClient::connect(app.endpoint.clone()).await.expect("connect");
+    let list = data.list_programmes(v1::ListProgrammesRequest {}).await.expect("list").into_inner();
+    assert_eq!(list.programmes.len(), 1);
+    assert_eq!(list.programmes[0].code, "hanoi-hanam");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_writes_the_briefing_in_one_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A report left QUEUED by an earlier run that stopped: the demo's job channel replays it.
+    let db = format!("sqlite://{}/coopbrief.db", dir.path().join("var").display());
+    let store = coopbrief_data::open_store(&db, None).await.expect("store");
+    let left = store
+        .create_report("hanoi-hanam", "2019-Q3".parse().expect("period"), coopbrief_domain::Lang::En)
+        .await
+        .expect("queued");
+    store.close().await;
+
+    let out = dir.path().join("briefing.pdf");
+    let args = coopbrief_cli::DemoArgs {
+        report: coopbrief_cli::ReportOptions {
+            programme: "hanoi-hanam".into(),
+            period: "2019".into(),
+            lang: "vi".into(),
+        },
+        out: out.clone(),
+        dir: dir.path().join("var"),
+        amqp: None,
+        queue: coopbrief_queue::DEFAULT_QUEUE.into(),
+    };
+    let report = coopbrief_cli::demo(args).await.expect("demo runs");
+    assert_eq!(report.state, v1::ReportState::Succeeded as i32);
+    let bytes = std::fs::read(&out).expect("pdf written");
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), report.sha256);
+    assert_pdf_contains(&out, SEED_PHRASES);
+
+    let store = coopbrief_data::open_store(&db, None).await.expect("store");
+    let replayed = store.report(left.id).await.expect("the earlier report");
+    assert_eq!(replayed.state, coopbrief_domain::ReportState::Succeeded, "{:?}", replayed.error);
+}
