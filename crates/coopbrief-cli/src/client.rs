@@ -16,12 +16,12 @@ use crate::CreateArgs;
 /// A connection to the data service.
 #[derive(Clone, Debug)]
 pub struct Client {
-    reports: ReportServiceClient<Channel>,
-    data: CooperationServiceClient<Channel>,
+    pub(crate) reports: ReportServiceClient<Channel>,
+    pub(crate) data: CooperationServiceClient<Channel>,
 }
 
 /// A gRPC status as a person reads it: `NOT_FOUND: programme "x" not found`.
-fn status(s: Status) -> anyhow::Error {
+pub(crate) fn status(s: Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", code_name(s.code()), s.message())
 }
 
@@ -163,15 +163,6 @@ impl Client {
                 r.page_count,
                 state_name(r.state)
             );
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn programmes(&self) -> anyhow::Result<()> {
-        let list = self.data.clone().list_programmes(v1::ListProgrammesRequest {}).await.map_err(status)?.into_inner();
-        for p in list.programmes {
-            let title = p.title.map(|t| t.vi).unwrap_or_default();
-            println!("{:<16}  {}  ({})", p.code, title, p.partners.join(", "));
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 
 mod client;
 mod demo;
+mod resources;
 
 use std::path::PathBuf;
 
@@ -25,9 +26,9 @@ pub enum Command {
     /// Request, follow and download briefings.
     #[command(subcommand)]
     Report(ReportCommand),
-    /// List the programmes the data service holds.
-    #[command(subcommand)]
-    Programme(ProgrammeCommand),
+    /// Cooperation data: partners, programmes, sectors and their records.
+    #[command(flatten)]
+    Resource(resources::ResourceCommand),
     /// Run the whole product in this process on embedded defaults and write one briefing.
     Demo(DemoArgs),
 }
@@ -51,11 +52,6 @@ pub enum ReportCommand {
         #[arg(long, short)]
         out: PathBuf,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ProgrammeCommand {
-    List,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -117,7 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ReportCommand::Download { id, out } => client.download(&id, &out).await.map(|_| ()),
             }
         }
-        Command::Programme(ProgrammeCommand::List) => Client::connect(&cli.endpoint).await?.programmes().await,
+        Command::Resource(cmd) => resources::run(cmd, &Client::connect(&cli.endpoint).await?).await,
     }
 }
 

@@ -42,6 +42,8 @@ impl From<Error> for Status {
             Error::Store(S::FailedPrecondition(_)) | Error::FailedPrecondition(_) => {
                 info(Code::FailedPrecondition, "FAILED_PRECONDITION", e.to_string())
             }
+            Error::Store(S::AlreadyExists { .. }) => info(Code::AlreadyExists, "ALREADY_EXISTS", e.to_string()),
+            Error::Store(S::Aborted(_)) => info(Code::Aborted, "ETAG_MISMATCH", e.to_string()),
             Error::Queue(_) => info(Code::Unavailable, "QUEUE_UNAVAILABLE", e.to_string()),
             Error::Store(S::Corrupt { .. } | S::Database(_) | S::Migrate(_) | S::Io { .. }) => {
                 tracing::error!(error = %e, "internal error");

@@ -53,6 +53,13 @@ pub struct RenderOptions {
     pub generated_on: Date,
 }
 
+impl RenderOptions {
+    /// Options with every setting but the language and date at its default.
+    pub fn new(lang: Lang, generated_on: Date) -> RenderOptions {
+        RenderOptions { lang, generated_on }
+    }
+}
+
 /// A rendered briefing.
 #[derive(Clone, Debug)]
 pub struct RenderedPdf {

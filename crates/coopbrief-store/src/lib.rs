@@ -24,6 +24,12 @@ pub enum Error {
     /// The request is valid but the resource is not in a state that allows it.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A resource with this key exists already.
+    #[error("{what} {key:?} already exists")]
+    AlreadyExists { what: &'static str, key: String },
+    /// An optimistic-concurrency check failed: the caller's etag is stale.
+    #[error("{0}")]
+    Aborted(String),
     #[error(transparent)]
     Invalid(#[from] coopbrief_domain::Error),
     /// Stored data that no longer parses: a bug or a manual edit of the database.

@@ -111,7 +111,7 @@ impl Worker {
         let data = convert::to_briefing(data.into_inner())
             .map_err(|e| Failure::Permanent(format!("the briefing data is invalid: {e}")))?;
         let lang = convert::lang(&report.lang).map_err(|e| Failure::Permanent(e.to_string()))?;
-        let options = RenderOptions { lang, generated_on: local_date(report.create_time.as_ref()) };
+        let options = RenderOptions::new(lang, local_date(report.create_time.as_ref()));
 
         let renderer = self.renderer.clone();
         let started = std::time::Instant::now();

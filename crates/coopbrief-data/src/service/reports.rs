@@ -1,0 +1,99 @@
+//! `ReportService`: people request, follow and download briefings.
+
+use std::pin::Pin;
+
+use coopbrief_domain::ReportState;
+use coopbrief_proto::convert;
+use coopbrief_proto::v1;
+use coopbrief_queue::Job;
+use futures::Stream;
+use tokio::io::AsyncReadExt;
+use tonic::{Request, Response, Status};
+use tracing::{info, warn};
+
+use super::{App, report_id, required};
+use crate::error::Error;
+
+const DEFAULT_PAGE: i32 = 50;
+
+type DownloadStream = Pin<Box<dyn Stream<Item = Result<v1::DownloadReportResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl coopbrief_proto::ReportService for App {
+    async fn create_report(&self, req: Request<v1::CreateReportRequest>) -> Result<Response<v1::Report>, Status> {
+        let req = req.into_inner();
+        let programme = required(&req.programme, "programme")?;
+        let period = convert::period(required(&req.period, "period")?, "period").map_err(Error::from)?;
+        let lang = convert::lang(&req.lang).map_err(Error::from)?;
+        let report = self.store.create_report(programme, period, lang).await.map_err(Error::from)?;
+        if let Err(e) = self.queue.publish(Job { report_id: report.id.to_string() }).await {
+            // Without a job nothing would ever pick the report up: say so rather than leave it QUEUED.
+            warn!(report_id = %report.id, error = %e, "could not queue the report job");
+            self.store.fail_report(report.id, &format!("could not queue the job: {e}")).await.map_err(Error::from)?;
+            return Err(Error::from(e).into());
+        }
+        info!(report_id = %report.id, programme, %period, %lang, "report queued");
+        Ok(Response::new(convert::report(&report)))
+    }
+
+    async fn get_report(&self, req: Request<v1::GetReportRequest>) -> Result<Response<v1::Report>, Status> {
+        let id = report_id(&req.get_ref().id)?;
+        let report = self.store.report(id).await.map_err(Error::from)?;
+        Ok(Response::new(convert::report(&report)))
+    }
+
+    async fn list_reports(
+        &self,
+        req: Request<v1::ListReportsRequest>,
+    ) -> Result<Response<v1::ListReportsResponse>, Status> {
+        let req = req.into_inner();
+        let size = match req.page_size {
+            n if n < 0 => {
+                return Err(Error::from(coopbrief_domain::Error::invalid("page_size", "must not be negative")).into());
+            }
+            0 => DEFAULT_PAGE,
+            n => n,
+        };
+        let programme = Some(req.programme.trim()).filter(|p| !p.is_empty());
+        let reports = self.store.list_reports(programme, size as u32).await.map_err(Error::from)?;
+        Ok(Response::new(v1::ListReportsResponse { reports: reports.iter().map(convert::report).collect() }))
+    }
+
+    type DownloadReportStream = DownloadStream;
+
+    async fn download_report(
+        &self,
+        req: Request<v1::DownloadReportRequest>,
+    ) -> Result<Response<Self::DownloadReportStream>, Status> {
+        let id = report_id(&req.get_ref().id)?;
+        let report = self.store.report(id).await.map_err(Error::from)?;
+        if report.state != ReportState::Succeeded {
+            let msg = format!("report {id} is {}; it can be downloaded once it has SUCCEEDED", report.state);
+            return Err(Error::FailedPrecondition(msg).into());
+        }
+        let mut file = self.artifacts.open(id).await.map_err(Error::from)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let first = convert::report(&report);
+        tokio::spawn(async move {
+            let mut header = Some(first);
+            let mut buf = vec![0u8; coopbrief_proto::CHUNK_SIZE];
+            loop {
+                let n = match file.read(&mut buf).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::internal(format!("reading the pdf failed: {e}")))).await;
+                        return;
+                    }
+                };
+                if n == 0 && header.is_none() {
+                    return;
+                }
+                let msg = v1::DownloadReportResponse { report: header.take(), data: buf[..n].to_vec() };
+                if tx.send(Ok(msg)).await.is_err() || n == 0 {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+}
