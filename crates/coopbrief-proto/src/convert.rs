@@ -6,7 +6,7 @@
 use std::str::FromStr;
 
 use coopbrief_domain::dataset as d;
-use coopbrief_domain::{BriefingData, Error, Lang, Period, Report, ReportState, Result, Text};
+use coopbrief_domain::{BriefingData, Error, Period, Result, Text};
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
@@ -96,9 +96,6 @@ enum_map!(project_status, to_project_status, d::ProjectStatus, v1::ProjectStatus
 });
 enum_map!(assessment_kind, to_assessment_kind, d::AssessmentKind, v1::AssessmentKind, {
     Achievement => Achievement, Limitation => Limitation, Lesson => Lesson,
-});
-enum_map!(report_state, to_report_state, ReportState, v1::ReportState, {
-    Queued => Queued, Running => Running, Succeeded => Succeeded, Failed => Failed,
 });
 
 // ---- domain → wire ------------------------------------------------------------------------
@@ -239,30 +236,6 @@ pub fn briefing(b: &BriefingData) -> v1::BriefingData {
         partners: b.partners.iter().map(partner).collect(),
         sectors: b.sectors.iter().map(sector).collect(),
     }
-}
-
-pub fn report(r: &Report) -> v1::Report {
-    let pdf = r.pdf.as_ref();
-    v1::Report {
-        name: format!("reports/{}", r.id),
-        id: r.id.to_string(),
-        programme: r.programme.clone(),
-        period: r.period.to_string(),
-        lang: r.lang.code().to_owned(),
-        state: report_state(r.state),
-        create_time: Some(timestamp(r.created_at)),
-        update_time: Some(timestamp(r.updated_at)),
-        attempt: r.attempt,
-        error: r.error.clone().unwrap_or_default(),
-        page_count: pdf.map_or(0, |p| p.pages),
-        byte_size: pdf.map_or(0, |p| p.bytes),
-        sha256: pdf.map(|p| p.sha256.clone()).unwrap_or_default(),
-        template_version: pdf.map(|p| p.template_version.clone()).unwrap_or_default(),
-    }
-}
-
-fn timestamp(t: jiff::Timestamp) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.as_second(), nanos: t.subsec_nanosecond() }
 }
 
 // ---- wire → domain ------------------------------------------------------------------------
@@ -474,11 +447,6 @@ pub fn to_briefing(b: v1::BriefingData) -> Result<BriefingData> {
             .map(|(i, s)| to_sector(s, &format!("sectors[{i}]")))
             .collect::<Result<_>>()?,
     })
-}
-
-/// Parses a language field; empty means Vietnamese.
-pub fn lang(s: &str) -> Result<Lang> {
-    Lang::from_str(s)
 }
 
 #[cfg(test)]

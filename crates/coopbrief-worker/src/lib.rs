@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coopbrief_proto::v1::{self, complete_report_request::Part};
-use coopbrief_proto::{CooperationServiceClient, WorkerServiceClient, convert};
+use coopbrief_proto::{CooperationServiceClient, WorkerServiceClient, convert, report as wire_report};
 use coopbrief_queue::{Delivery, Job, JobQueue};
 use coopbrief_render::{RenderOptions, Renderer};
 use futures::StreamExt;
@@ -110,7 +110,7 @@ impl Worker {
             self.data.clone().get_briefing_data(req).await.map_err(|s| Failure::from_status("briefing data", &s))?;
         let data = convert::to_briefing(data.into_inner())
             .map_err(|e| Failure::Permanent(format!("the briefing data is invalid: {e}")))?;
-        let lang = convert::lang(&report.lang).map_err(|e| Failure::Permanent(e.to_string()))?;
+        let lang = wire_report::lang(&report.lang).map_err(|e| Failure::Permanent(e.to_string()))?;
         let options = RenderOptions::new(lang, local_date(report.create_time.as_ref()));
 
         let renderer = self.renderer.clone();

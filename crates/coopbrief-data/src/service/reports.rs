@@ -3,8 +3,8 @@
 use std::pin::Pin;
 
 use coopbrief_domain::ReportState;
-use coopbrief_proto::convert;
 use coopbrief_proto::v1;
+use coopbrief_proto::{convert, report};
 use coopbrief_queue::Job;
 use futures::Stream;
 use tokio::io::AsyncReadExt;
@@ -24,7 +24,7 @@ impl coopbrief_proto::ReportService for App {
         let req = req.into_inner();
         let programme = required(&req.programme, "programme")?;
         let period = convert::period(required(&req.period, "period")?, "period").map_err(Error::from)?;
-        let lang = convert::lang(&req.lang).map_err(Error::from)?;
+        let lang = report::lang(&req.lang).map_err(Error::from)?;
         let report = self.store.create_report(programme, period, lang).await.map_err(Error::from)?;
         if let Err(e) = self.queue.publish(Job { report_id: report.id.to_string() }).await {
             // Without a job nothing would ever pick the report up: say so rather than leave it QUEUED.
@@ -33,13 +33,13 @@ impl coopbrief_proto::ReportService for App {
             return Err(Error::from(e).into());
         }
         info!(report_id = %report.id, programme, %period, %lang, "report queued");
-        Ok(Response::new(convert::report(&report)))
+        Ok(Response::new(report::report(&report)))
     }
 
     async fn get_report(&self, req: Request<v1::GetReportRequest>) -> Result<Response<v1::Report>, Status> {
         let id = report_id(&req.get_ref().id)?;
         let report = self.store.report(id).await.map_err(Error::from)?;
-        Ok(Response::new(convert::report(&report)))
+        Ok(Response::new(report::report(&report)))
     }
 
     async fn list_reports(
@@ -56,7 +56,7 @@ impl coopbrief_proto::ReportService for App {
         };
         let programme = Some(req.programme.trim()).filter(|p| !p.is_empty());
         let reports = self.store.list_reports(programme, size as u32).await.map_err(Error::from)?;
-        Ok(Response::new(v1::ListReportsResponse { reports: reports.iter().map(convert::report).collect() }))
+        Ok(Response::new(v1::ListReportsResponse { reports: reports.iter().map(report::report).collect() }))
     }
 
     type DownloadReportStream = DownloadStream;
@@ -73,7 +73,7 @@ impl coopbrief_proto::ReportService for App {
         }
         let mut file = self.artifacts.open(id).await.map_err(Error::from)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let first = convert::report(&report);
+        let first = report::report(&report);
         tokio::spawn(async move {
             let mut header = Some(first);
             let mut buf = vec![0u8; coopbrief_proto::CHUNK_SIZE];

@@ -1,7 +1,7 @@
 //! `WorkerService`: the RPCs only workers call — start a report, hand back its PDF or failure.
 
 use coopbrief_domain::{PdfInfo, ReportState};
-use coopbrief_proto::convert;
+use coopbrief_proto::report;
 use coopbrief_proto::v1;
 use sha2::{Digest, Sha256};
 use tokio_stream::StreamExt;
@@ -23,7 +23,7 @@ impl coopbrief_proto::WorkerService for App {
         let id = report_id(&req.get_ref().id)?;
         let (report, proceed) = self.store.start_report(id).await.map_err(Error::from)?;
         info!(report_id = %id, attempt = report.attempt, proceed, "report started");
-        Ok(Response::new(v1::StartReportResponse { report: Some(convert::report(&report)), proceed }))
+        Ok(Response::new(v1::StartReportResponse { report: Some(report::report(&report)), proceed }))
     }
 
     async fn complete_report(
@@ -64,7 +64,7 @@ impl coopbrief_proto::WorkerService for App {
         let current = self.store.report(id).await.map_err(Error::from)?;
         if current.state == ReportState::Succeeded {
             info!(report_id = %id, "report already succeeded; duplicate upload ignored");
-            return Ok(Response::new(convert::report(&current)));
+            return Ok(Response::new(report::report(&current)));
         }
         self.artifacts.put(id, &pdf).await.map_err(Error::from)?;
         let info = PdfInfo {
@@ -75,7 +75,7 @@ impl coopbrief_proto::WorkerService for App {
         };
         let report = self.store.complete_report(id, &info).await.map_err(Error::from)?;
         info!(report_id = %id, pages = info.pages, bytes = info.bytes, "report succeeded");
-        Ok(Response::new(convert::report(&report)))
+        Ok(Response::new(report::report(&report)))
     }
 
     async fn fail_report(&self, req: Request<v1::FailReportRequest>) -> Result<Response<v1::Report>, Status> {
@@ -84,6 +84,6 @@ impl coopbrief_proto::WorkerService for App {
         let error = required(&req.error, "error")?;
         let report = self.store.fail_report(id, error).await.map_err(Error::from)?;
         warn!(report_id = %id, error, "report failed");
-        Ok(Response::new(convert::report(&report)))
+        Ok(Response::new(report::report(&report)))
     }
 }

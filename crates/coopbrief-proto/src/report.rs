@@ -1,0 +1,56 @@
+//! Conversions of report resources between wire and domain types.
+
+use std::str::FromStr;
+
+use coopbrief_domain::{Error, Lang, Report, ReportState, Result};
+
+use crate::v1;
+
+pub fn report_state(state: ReportState) -> i32 {
+    let wire = match state {
+        ReportState::Queued => v1::ReportState::Queued,
+        ReportState::Running => v1::ReportState::Running,
+        ReportState::Succeeded => v1::ReportState::Succeeded,
+        ReportState::Failed => v1::ReportState::Failed,
+    };
+    wire as i32
+}
+
+pub fn to_report_state(value: i32, field: &str) -> Result<ReportState> {
+    match v1::ReportState::try_from(value) {
+        Ok(v1::ReportState::Queued) => Ok(ReportState::Queued),
+        Ok(v1::ReportState::Running) => Ok(ReportState::Running),
+        Ok(v1::ReportState::Succeeded) => Ok(ReportState::Succeeded),
+        Ok(v1::ReportState::Failed) => Ok(ReportState::Failed),
+        _ => Err(Error::invalid(field, format!("{value} is not a report state"))),
+    }
+}
+
+pub fn report(r: &Report) -> v1::Report {
+    let pdf = r.pdf.as_ref();
+    v1::Report {
+        name: format!("reports/{}", r.id),
+        id: r.id.to_string(),
+        programme: r.programme.clone(),
+        period: r.period.to_string(),
+        lang: r.lang.code().to_owned(),
+        state: report_state(r.state),
+        create_time: Some(timestamp(r.created_at)),
+        update_time: Some(timestamp(r.updated_at)),
+        attempt: r.attempt,
+        error: r.error.clone().unwrap_or_default(),
+        page_count: pdf.map_or(0, |p| p.pages),
+        byte_size: pdf.map_or(0, |p| p.bytes),
+        sha256: pdf.map(|p| p.sha256.clone()).unwrap_or_default(),
+        template_version: pdf.map(|p| p.template_version.clone()).unwrap_or_default(),
+    }
+}
+
+fn timestamp(t: jiff::Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.as_second(), nanos: t.subsec_nanosecond() }
+}
+
+/// Parses a language field; empty means Vietnamese.
+pub fn lang(s: &str) -> Result<Lang> {
+    Lang::from_str(s)
+}
