@@ -1,10 +1,10 @@
-//! Renders the seed dataset to a PDF file, to look at the layout: `cargo run -p coopbrief-render --example render_seed -- [vi|en] [period] [out.pdf]`.
+//! Renders the seed dataset to a PDF file, to look at the layout: `cargo run -p coopbrief-render --example render_seed -- [vi|en] [period] [out.pdf] [a2b]`.
 
 use std::path::Path;
 
 use coopbrief_domain::BriefingData;
 use coopbrief_domain::dataset::Dataset;
-use coopbrief_render::{RenderOptions, Renderer};
+use coopbrief_render::{PdfStandard, RenderOptions, Renderer};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -17,7 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ds = Dataset::parse(&std::fs::read_to_string(&data)?)?;
     let programme = ds.programmes.first().ok_or("the seed dataset has no programme")?;
     let briefing = BriefingData::select(programme, period, &ds.partners, &ds.sectors);
-    let options = RenderOptions { lang, generated_on: jiff::civil::date(2026, 11, 26) };
+    let standard = if args.next().as_deref() == Some("a2b") { PdfStandard::A2b } else { PdfStandard::None };
+    let options = RenderOptions::new(lang, jiff::civil::date(2026, 11, 26)).with_pdf_standard(standard);
     let pdf = Renderer::new()?.render(&briefing, &options)?;
     std::fs::write(&out, &pdf.bytes)?;
     println!("{out}: {} pages, {} bytes", pdf.pages, pdf.bytes.len());

@@ -1,31 +1,48 @@
 //! Briefing renderer of Coopbrief: briefing data in, PDF bytes out, with typst.
 //!
-//! Invariants: no network and no file outside the embedded templates (see [`world`]); data
-//! reaches the template only as JSON values, never as markup; the same data and options give
-//! byte-identical PDFs (no wall clock, fixed PDF timestamp).
+//! Invariants: no network and no file outside the templates loaded at construction (see
+//! [`world`]); data reaches the template only as JSON values, never as markup; the same data,
+//! template version, language and date give byte-identical PDFs (no wall clock, fixed PDF
+//! timestamp); every character shown is in the embedded fonts (Liberation Serif), or the render
+//! fails with [`Error::MissingGlyph`]; input sizes are capped ([`Error::TooLarge`]).
 
+mod glyphs;
+mod input;
 mod view;
 mod world;
 
 use std::fmt::Write as _;
+use std::path::Path;
 
 use jiff::civil::Date;
+use sha2::{Digest, Sha256};
 use typst::diag::{Severity, SourceDiagnostic};
 use typst::foundations::{Bytes, Datetime, Smart};
 use typst::{Library, LibraryExt, World, WorldExt};
 use typst_layout::PagedDocument;
-use typst_pdf::{PdfOptions, Timestamp};
+use typst_pdf::{PdfOptions, PdfStandards, Timestamp};
 
 use coopbrief_domain::{BriefingData, Lang};
 
+pub use crate::input::{MAX_ITEMS, MAX_STRING_CHARS};
 use crate::view::View;
 use crate::world::{Assets, BriefingWorld};
 
 /// Bump whenever the template or the view model changes what a briefing looks like.
-pub const TEMPLATE_VERSION: &str = "briefing-1";
+pub const TEMPLATE_VERSION: &str = "briefing-2";
 
 /// The embedded templates, by virtual path; the first is the main file.
 const TEMPLATES: &[(&str, &str)] = &[("/briefing.typ", include_str!("../templates/briefing.typ"))];
+
+/// Which PDF standard the output conforms to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PdfStandard {
+    /// Plain PDF 1.7.
+    #[default]
+    None,
+    /// PDF/A-2b (ISO 19005-2, level B), for archiving; typst refuses what would break it.
+    A2b,
+}
 
 /// Errors of rendering; messages name what failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +58,19 @@ pub enum Error {
     /// The renderer could not be set up (fonts, templates).
     #[error("renderer setup: {message}")]
     Setup { message: String },
+    /// A character the briefing would show is missing from an embedded font face (regular, bold,
+    /// italic, bold italic); `field` is its path in the view model (e.g.
+    /// `sectors[0].activities[2].title`), or "template text" for text the template itself wrote.
+    #[error("missing glyph: {} ({character:?}) in field {field} is not in the embedded font Liberation Serif", codepoint(*character))]
+    MissingGlyph { character: char, field: String },
+    /// The input exceeds a cap; `what` is the path of the field or list in the briefing data.
+    #[error("input too large: {what} exceeds the limit of {limit}")]
+    TooLarge { what: String, limit: usize },
+}
+
+/// `U+1F600`.
+fn codepoint(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -51,12 +81,20 @@ pub struct RenderOptions {
     pub lang: Lang,
     /// The date printed on the briefing and returned by typst's `datetime.today()`.
     pub generated_on: Date,
+    /// Plain PDF unless an archive asks for PDF/A-2b.
+    pub pdf_standard: PdfStandard,
 }
 
 impl RenderOptions {
     /// Options with every setting but the language and date at its default.
     pub fn new(lang: Lang, generated_on: Date) -> RenderOptions {
-        RenderOptions { lang, generated_on }
+        RenderOptions { lang, generated_on, pdf_standard: PdfStandard::None }
+    }
+
+    /// The same options, producing `standard`.
+    pub fn with_pdf_standard(mut self, standard: PdfStandard) -> RenderOptions {
+        self.pdf_standard = standard;
+        self
     }
 }
 
@@ -65,6 +103,9 @@ impl RenderOptions {
 pub struct RenderedPdf {
     pub bytes: Vec<u8>,
     pub pages: u32,
+    /// Hex sha256 of the canonical JSON of the briefing data (keys sorted, no whitespace); the
+    /// briefing prints its first 12 digits. Equal data, equal hash.
+    pub data_hash: String,
 }
 
 /// Holds what every render shares — standard library, fonts, templates — loaded once.
@@ -72,6 +113,9 @@ pub struct RenderedPdf {
 /// `Send + Sync`: share one in an `Arc` and call [`Renderer::render`] from `spawn_blocking`.
 pub struct Renderer {
     assets: Assets,
+    /// [`TEMPLATE_VERSION`] for the embedded template; `custom-<12 hex of sha256>` of the files
+    /// for an operator's directory, so that reports say which template drew them.
+    template_version: String,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -79,24 +123,53 @@ impl std::fmt::Debug for Renderer {
         f.debug_struct("Renderer")
             .field("fonts", &self.assets.fonts.len())
             .field("templates", &self.assets.templates.len())
-            .field("template_version", &TEMPLATE_VERSION)
+            .field("template_version", &self.template_version)
             .finish()
     }
 }
 
 impl Renderer {
-    /// Loads the embedded templates and the bundled fonts.
+    /// Loads the embedded templates and fonts.
     pub fn new() -> Result<Renderer> {
-        Renderer::with_templates(TEMPLATES)
+        Renderer::with_templates(TEMPLATES, TEMPLATE_VERSION.to_owned())
     }
 
-    fn with_templates(templates: &[(&str, &str)]) -> Result<Renderer> {
-        Ok(Renderer { assets: Assets::new(Library::builder().build(), templates)? })
+    /// Loads `briefing.typ` and its sibling `.typ` files from an operator's directory, once, now;
+    /// later changes to the directory have no effect. The templates read the data only as
+    /// `json("/data.json")` (the same view model as the embedded template) and can read nothing
+    /// else: no other file, no package. Fonts stay the embedded ones.
+    pub fn with_template_dir(dir: impl AsRef<Path>) -> Result<Renderer> {
+        let files = world::read_template_dir(dir.as_ref())?;
+        let templates: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+        let mut hasher = Sha256::new();
+        for (path, text) in &templates {
+            // Length-prefixed, so that moving text between files changes the hash.
+            for part in [path, text] {
+                hasher.update((part.len() as u64).to_le_bytes());
+                hasher.update(part.as_bytes());
+            }
+        }
+        let digest = hex::encode(hasher.finalize());
+        Renderer::with_templates(&templates, format!("custom-{}", &digest[..12]))
+    }
+
+    fn with_templates(templates: &[(&str, &str)], template_version: String) -> Result<Renderer> {
+        Ok(Renderer { assets: Assets::new(Library::builder().build(), templates)?, template_version })
+    }
+
+    /// Which template draws this renderer's briefings: [`TEMPLATE_VERSION`], or `custom-…` for a
+    /// template directory. Record it beside each report.
+    pub fn template_version(&self) -> &str {
+        &self.template_version
     }
 
     /// Renders one briefing. Blocking CPU work: run it in `spawn_blocking`.
     pub fn render(&self, data: &BriefingData, options: &RenderOptions) -> Result<RenderedPdf> {
-        let view = View::new(data, options.lang, options.generated_on);
+        let input = input::checked_json(data)?;
+        let data_hash = input::data_hash(&input);
+        let view = View::new(data, options.lang, options.generated_on, &data_hash);
+        let view = serde_json::to_value(&view).map_err(|e| Error::Data { message: e.to_string() })?;
+        glyphs::check_view(&view, &self.assets.fonts)?;
         let json = serde_json::to_vec(&view).map_err(|e| Error::Data { message: e.to_string() })?;
         let d = options.generated_on;
         let today = date_time(d, false)?;
@@ -106,18 +179,26 @@ impl Renderer {
         // Keep typst's global memoization cache from growing without bound in a long-lived worker.
         typst::comemo::evict(10);
         let document = compiled.output.map_err(|errors| Error::Compile { message: describe(&world, &errors) })?;
+        glyphs::check_document(&document)?;
 
+        let standards = match options.pdf_standard {
+            PdfStandard::None => PdfStandards::default(),
+            PdfStandard::A2b => PdfStandards::new(&[typst_pdf::PdfStandard::A_2b])
+                .map_err(|e| Error::Pdf { message: format!("PDF/A-2b: {}", e.message()) })?,
+        };
         let pdf_options = PdfOptions {
             // A fixed timestamp derived from the data keeps the bytes reproducible.
             timestamp: Some(Timestamp::new_utc(date_time(d, true)?)),
-            ident: Smart::Auto,
+            // The document id derives from the data hash: equal data, equal id, equal bytes.
+            ident: Smart::Custom(format!("coopbrief/{}/{data_hash}", self.template_version)),
+            standards,
             ..PdfOptions::default()
         };
         let bytes = typst_pdf::pdf(&document, &pdf_options)
             .map_err(|errors| Error::Pdf { message: describe(&world, &errors) })?;
         let pages =
             u32::try_from(document.pages().len()).map_err(|_| Error::Pdf { message: "too many pages".into() })?;
-        Ok(RenderedPdf { bytes, pages })
+        Ok(RenderedPdf { bytes, pages, data_hash })
     }
 }
 
@@ -157,7 +238,7 @@ mod tests {
     use super::*;
 
     fn options() -> RenderOptions {
-        RenderOptions { lang: Lang::Vi, generated_on: Date::new(2026, 11, 26).unwrap() }
+        RenderOptions::new(Lang::Vi, Date::new(2026, 11, 26).unwrap())
     }
 
     fn empty_data() -> BriefingData {
@@ -183,7 +264,8 @@ programmes:
 
     #[test]
     fn compile_errors_name_the_template_line() {
-        let r = Renderer::with_templates(&[("/briefing.typ", "= Fine\n\n#let x = (1 +\n#nope()\n")]).unwrap();
+        let r =
+            Renderer::with_templates(&[("/briefing.typ", "= Fine\n\n#let x = (1 +\n#nope()\n")], "t".into()).unwrap();
         let err = r.render(&empty_data(), &options()).unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, Error::Compile { .. }), "{text}");
@@ -192,21 +274,22 @@ programmes:
 
     #[test]
     fn templates_cannot_read_outside_files() {
-        let r = Renderer::with_templates(&[("/briefing.typ", "#read(\"/etc/passwd\")")]).unwrap();
+        let r = Renderer::with_templates(&[("/briefing.typ", "#read(\"/etc/passwd\")")], "t".into()).unwrap();
         let text = r.render(&empty_data(), &options()).unwrap_err().to_string();
         assert!(text.contains("/briefing.typ:1:"), "{text}");
         assert!(text.contains("denied"), "{text}");
-        let r = Renderer::with_templates(&[("/briefing.typ", "#import \"@preview/cetz:0.3.0\": *")]).unwrap();
+        let r =
+            Renderer::with_templates(&[("/briefing.typ", "#import \"@preview/cetz:0.3.0\": *")], "t".into()).unwrap();
         let text = r.render(&empty_data(), &options()).unwrap_err().to_string();
         assert!(matches!(r.render(&empty_data(), &options()), Err(Error::Compile { .. })), "{text}");
     }
 
     #[test]
     fn today_is_the_generation_date() {
-        let r = Renderer::with_templates(&[(
-            "/briefing.typ",
-            "#assert.eq(datetime.today().display(), \"2026-11-26\")\n#json(\"/data.json\").lang",
-        )])
+        let r = Renderer::with_templates(
+            &[("/briefing.typ", "#assert.eq(datetime.today().display(), \"2026-11-26\")\n#json(\"/data.json\").lang")],
+            "t".into(),
+        )
         .unwrap();
         let pdf = r.render(&empty_data(), &options()).unwrap();
         assert_eq!(pdf.pages, 1);

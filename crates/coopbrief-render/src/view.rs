@@ -4,10 +4,17 @@
 //! strings out. Data strings reach typst as JSON values, never as markup.
 
 use jiff::civil::Date;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 
-use coopbrief_domain::dataset::{ActivityKind, AssessmentKind, Indicator, PartnerKind, ProgrammeStatus, ProjectStatus};
+use coopbrief_domain::dataset::{
+    ActivityKind, Aggregation, AssessmentKind, Indicator, IndicatorValue, PartnerKind, ProgrammeStatus, ProjectStatus,
+};
 use coopbrief_domain::{BriefingData, Lang, Period, Text, format};
+
+/// How many periods the chart of headline indicators shows at most.
+const CHART_PERIODS: usize = 6;
 
 /// Everything the template shows, in the briefing's language.
 #[derive(Debug, Serialize)]
@@ -16,7 +23,11 @@ pub(crate) struct View {
     pub(crate) labels: &'static Labels,
     pub(crate) header: Header,
     pub(crate) overview: Overview,
-    pub(crate) key_figures: Vec<IndicatorRow>,
+    pub(crate) key_figures: Vec<KeyFigure>,
+    /// One small bar chart per headline indicator that has values.
+    pub(crate) charts: Vec<Chart>,
+    /// Every activity of the period, for the appendix table.
+    pub(crate) appendix: Vec<AppendixRow>,
     /// "Total support between the partners in the period: 3 billion VND", when there was any.
     pub(crate) contributions_total: Option<String>,
     pub(crate) sectors: Vec<SectorView>,
@@ -37,6 +48,10 @@ pub(crate) struct Header {
     pub(crate) place_date: String,
     pub(crate) subject: String,
     pub(crate) period: String,
+    /// The first 12 hex digits of the data snapshot's sha256, printed so a reader can match data and PDF.
+    pub(crate) data_hash: String,
+    /// "(Kèm theo Báo cáo ngày 26/11/2026)": the line under the appendix title.
+    pub(crate) appendix_ref: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -72,6 +87,60 @@ pub(crate) struct IndicatorRow {
     pub(crate) value: String,
     pub(crate) unit: String,
     pub(crate) period: String,
+}
+
+/// A headline indicator among the key figures; every number already formatted.
+#[derive(Debug, Serialize)]
+pub(crate) struct KeyFigure {
+    pub(crate) name: String,
+    pub(crate) unit: String,
+    /// The value in the briefing's period, or "—".
+    pub(crate) value: String,
+    /// The period of `value` when it is not the briefing's own (a multi-year total ending with it).
+    pub(crate) value_period: Option<String>,
+    /// The value in the period before, or "—".
+    pub(crate) previous: String,
+    pub(crate) change: Option<Change>,
+    /// The running total since the base date.
+    pub(crate) cumulative: Option<String>,
+    /// "từ 01/01/2015" / "since 1 Jan 2015", when the base date is known.
+    pub(crate) cumulative_since: Option<String>,
+    pub(crate) target: Option<String>,
+    /// Percent of the target reached, 0–100, for the progress bar.
+    pub(crate) progress: Option<u8>,
+    pub(crate) progress_label: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Change {
+    /// "▲ 12,5%", "▼ 3", "= 0%".
+    pub(crate) text: String,
+    /// "good", "bad" or "flat": whether the move is the way `higher_is_better` wants.
+    pub(crate) tone: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Chart {
+    pub(crate) name: String,
+    pub(crate) unit: String,
+    pub(crate) bars: Vec<Bar>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Bar {
+    pub(crate) label: String,
+    pub(crate) value: String,
+    /// Bar height in thousandths of the tallest bar: integers keep the JSON free of float formatting.
+    pub(crate) permille: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct AppendixRow {
+    pub(crate) no: String,
+    pub(crate) title: String,
+    pub(crate) kind: &'static str,
+    pub(crate) period: String,
+    pub(crate) sector: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -164,6 +233,20 @@ pub(crate) struct Labels {
     pub(crate) recipients_list: &'static str,
     pub(crate) signer: &'static str,
     pub(crate) signature: &'static str,
+    pub(crate) data_hash: &'static str,
+    pub(crate) this_period: &'static str,
+    pub(crate) previous: &'static str,
+    pub(crate) change: &'static str,
+    pub(crate) cumulative: &'static str,
+    pub(crate) target: &'static str,
+    pub(crate) chart: &'static str,
+    pub(crate) no_chart: &'static str,
+    pub(crate) appendix: &'static str,
+    pub(crate) appendix_title: &'static str,
+    pub(crate) no: &'static str,
+    pub(crate) activity: &'static str,
+    pub(crate) kind: &'static str,
+    pub(crate) sector: &'static str,
 }
 
 static VI: Labels = Labels {
@@ -210,6 +293,20 @@ static VI: Labels = Labels {
     recipients_list: "- Các bên tham gia chương trình;\n- Lưu: VT.",
     signer: "CƠ QUAN BÁO CÁO",
     signature: "(Ký, ghi rõ họ tên, đóng dấu)",
+    data_hash: "Mã dữ liệu",
+    this_period: "Trong kỳ",
+    previous: "Kỳ trước",
+    change: "Tăng/giảm",
+    cumulative: "Lũy kế",
+    target: "Mục tiêu",
+    chart: "Diễn biến các chỉ tiêu chính qua các kỳ",
+    no_chart: "Chưa có số liệu để vẽ biểu đồ.",
+    appendix: "Phụ lục",
+    appendix_title: "DANH MỤC CÁC HOẠT ĐỘNG TRONG KỲ",
+    no: "STT",
+    activity: "Hoạt động",
+    kind: "Loại",
+    sector: "Lĩnh vực",
 };
 
 static EN: Labels = Labels {
@@ -256,10 +353,25 @@ static EN: Labels = Labels {
     recipients_list: "- The partners of the programme;\n- Archive.",
     signer: "REPORTING BODY",
     signature: "(Signature, full name, seal)",
+    data_hash: "Data snapshot",
+    this_period: "This period",
+    previous: "Previous period",
+    change: "Change",
+    cumulative: "Cumulative",
+    target: "Target",
+    chart: "Main indicators over the last periods",
+    no_chart: "No figures to chart.",
+    appendix: "Appendix",
+    appendix_title: "LIST OF ACTIVITIES IN THE PERIOD",
+    no: "No.",
+    activity: "Activity",
+    kind: "Kind",
+    sector: "Sector",
 };
 
 impl View {
-    pub(crate) fn new(data: &BriefingData, lang: Lang, generated_on: Date) -> View {
+    /// `data_hash` is the hex sha256 of the data snapshot; its first 12 digits are printed.
+    pub(crate) fn new(data: &BriefingData, lang: Lang, generated_on: Date, data_hash: &str) -> View {
         let p = &data.programme;
         let labels = match lang {
             Lang::Vi => &VI,
@@ -290,6 +402,11 @@ impl View {
             place_date: format::place_and_date(place, generated_on, lang),
             subject,
             period: period_label.clone(),
+            data_hash: data_hash.chars().take(12).collect(),
+            appendix_ref: match lang {
+                Lang::Vi => format!("(Kèm theo Báo cáo ngày {})", format::date(generated_on, lang)),
+                Lang::En => format!("(Attached to the briefing of {})", format::date(generated_on, lang)),
+            },
         };
 
         let mut partners: Vec<PartnerRow> = Vec::new();
@@ -333,7 +450,26 @@ impl View {
             notes: p.notes.as_ref().map(get).filter(|s| !s.trim().is_empty()),
         };
 
-        let key_figures = p.indicators.iter().filter(|i| i.headline).filter_map(|i| indicator_row(i, lang)).collect();
+        // A headline indicator with no value yet (before its first period) has nothing to show.
+        let key_figures = p
+            .indicators
+            .iter()
+            .filter(|i| i.headline && !i.values.is_empty())
+            .map(|i| key_figure(i, data.period, lang))
+            .collect();
+        let charts = p.indicators.iter().filter(|i| i.headline).filter_map(|i| chart(i, data.period, lang)).collect();
+        let appendix = p
+            .activities
+            .iter()
+            .enumerate()
+            .map(|(n, a)| AppendixRow {
+                no: (n + 1).to_string(),
+                title: get(&a.title),
+                kind: activity_kind(a.kind, lang),
+                period: a.period.label(lang),
+                sector: sector_name(&a.sector).unwrap_or_default(),
+            })
+            .collect();
         let total: i64 = p.contributions.iter().map(|c| c.amount_vnd).sum();
         let contributions_total = (total > 0).then(|| match lang {
             Lang::Vi => format!("Tổng kinh phí hỗ trợ giữa các bên trong kỳ: {}.", format::money_vnd(total, lang)),
@@ -477,6 +613,8 @@ impl View {
             header,
             overview,
             key_figures,
+            charts,
+            appendix,
             contributions_total,
             sectors,
             achievements: items(AssessmentKind::Achievement),
@@ -502,6 +640,158 @@ fn indicator_row(i: &Indicator, lang: Lang) -> Option<IndicatorRow> {
         unit: i.unit.get(lang).to_owned(),
         period: v.period.label(lang),
     })
+}
+
+/// The values of `i` that do not overlap an earlier one: a yearly total and its quarters are not added twice.
+fn non_overlapping<'a>(values: impl Iterator<Item = &'a IndicatorValue>) -> Vec<&'a IndicatorValue> {
+    let mut taken: Vec<&IndicatorValue> = Vec::new();
+    for v in values {
+        if !taken.iter().any(|t| t.period.overlaps(&v.period)) {
+            taken.push(v);
+        }
+    }
+    taken
+}
+
+fn sum(values: &[&IndicatorValue]) -> Option<Decimal> {
+    values.iter().try_fold(Decimal::ZERO, |acc, v| acc.checked_add(v.value))
+}
+
+/// The value of `i` for `period`: one recorded for exactly that period, else what the values inside
+/// it add up to (`Sum`) or the last of them (`Latest`, `Cumulative`).
+fn value_for(i: &Indicator, period: Period) -> Option<Decimal> {
+    if let Some(v) = i.values.iter().rev().find(|v| v.period == period) {
+        return Some(v.value);
+    }
+    let inside: Vec<&IndicatorValue> = i.values.iter().filter(|v| period.contains(&v.period)).collect();
+    match i.aggregation {
+        _ if inside.is_empty() => None,
+        Aggregation::Sum => sum(&non_overlapping(inside.into_iter())),
+        Aggregation::Latest | Aggregation::Cumulative => inside.last().map(|v| v.value),
+    }
+}
+
+const DASH: &str = "—";
+
+fn key_figure(i: &Indicator, period: Period, lang: Lang) -> KeyFigure {
+    // Values are already limited to the briefing's end and sorted by end date. A value for a
+    // longer span that ends with the briefing (2015..2019 in a 2019 briefing) stands in for it.
+    let (current, current_period) = match value_for(i, period) {
+        Some(v) => (Some(v), period),
+        None => match i.values.last() {
+            Some(v) if v.period.end() == period.end() => (Some(v.value), v.period),
+            _ => (None, period),
+        },
+    };
+    let previous = value_for(i, current_period.previous());
+    let change = match (current, previous) {
+        (Some(c), Some(p)) => Some(change(c, p, i.higher_is_better, lang)),
+        _ => None,
+    };
+    let cumulative = match i.aggregation {
+        Aggregation::Cumulative => i.values.last().map(|v| v.value),
+        Aggregation::Sum => i.base_date.and_then(|base| {
+            let since = non_overlapping(i.values.iter().filter(|v| v.period.start() >= base));
+            if since.is_empty() { None } else { sum(&since) }
+        }),
+        Aggregation::Latest => None,
+    };
+    let cumulative_since = cumulative.and(i.base_date).map(|b| match lang {
+        Lang::Vi => format!("từ {}", format::date(b, lang)),
+        Lang::En => format!("since {}", format::date(b, lang)),
+    });
+    let mut progress = None;
+    let mut progress_label = None;
+    if let (Some(t), Some(basis)) = (i.target, cumulative.or(current)) {
+        if i.higher_is_better {
+            let pct =
+                basis.checked_mul(Decimal::ONE_HUNDRED).and_then(|x| x.checked_div(t)).filter(|_| t > Decimal::ZERO);
+            if let Some(pct) = pct {
+                progress = Some(pct.clamp(Decimal::ZERO, Decimal::ONE_HUNDRED).round().to_u8().unwrap_or(0));
+                progress_label = Some(format::percent(pct, lang));
+            }
+        } else {
+            progress_label = Some(
+                match (basis <= t, lang) {
+                    (true, Lang::Vi) => "Đạt",
+                    (false, Lang::Vi) => "Chưa đạt",
+                    (true, Lang::En) => "Met",
+                    (false, Lang::En) => "Not met",
+                }
+                .to_owned(),
+            );
+        }
+    }
+    KeyFigure {
+        name: i.name.get(lang).to_owned(),
+        unit: i.unit.get(lang).to_owned(),
+        value: current.map(|v| format::number(v, lang)).unwrap_or_else(|| DASH.to_owned()),
+        value_period: (current.is_some() && current_period != period).then(|| current_period.label(lang)),
+        previous: previous.map(|v| format::number(v, lang)).unwrap_or_else(|| DASH.to_owned()),
+        change,
+        cumulative: cumulative.map(|c| format::number(c, lang)),
+        cumulative_since,
+        target: i.target.map(|t| format::number(t, lang)),
+        progress,
+        progress_label,
+    }
+}
+
+/// "▲ 12,5%" from `previous` to `current`; without a percentage when the previous value is zero.
+fn change(current: Decimal, previous: Decimal, higher_is_better: bool, lang: Lang) -> Change {
+    let diff = current.checked_sub(previous).unwrap_or(Decimal::ZERO);
+    let arrow = if diff > Decimal::ZERO {
+        "▲"
+    } else if diff < Decimal::ZERO {
+        "▼"
+    } else {
+        "="
+    };
+    let amount = if previous.is_zero() {
+        format::number(diff.abs(), lang)
+    } else {
+        diff.abs()
+            .checked_mul(Decimal::ONE_HUNDRED)
+            .and_then(|x| x.checked_div(previous.abs()))
+            .map(|pct| format::percent(pct, lang))
+            .unwrap_or_else(|| format::number(diff.abs(), lang))
+    };
+    let tone = if diff.is_zero() {
+        "flat"
+    } else if (diff > Decimal::ZERO) == higher_is_better {
+        "good"
+    } else {
+        "bad"
+    };
+    Change { text: format!("{arrow} {amount}"), tone }
+}
+
+/// The last values of a headline indicator, preferring periods of the briefing's own kind.
+fn chart(i: &Indicator, period: Period, lang: Lang) -> Option<Chart> {
+    let same_kind: Vec<&IndicatorValue> =
+        i.values.iter().filter(|v| std::mem::discriminant(&v.period) == std::mem::discriminant(&period)).collect();
+    let pool: Vec<&IndicatorValue> = if same_kind.is_empty() { i.values.iter().collect() } else { same_kind };
+    let shown = &pool[pool.len().saturating_sub(CHART_PERIODS)..];
+    if shown.is_empty() {
+        return None;
+    }
+    let max = shown.iter().map(|v| v.value).max().unwrap_or(Decimal::ZERO);
+    let bars = shown
+        .iter()
+        .map(|v| {
+            let permille = if max > Decimal::ZERO && v.value > Decimal::ZERO {
+                v.value
+                    .checked_mul(Decimal::ONE_THOUSAND)
+                    .and_then(|x| x.checked_div(max))
+                    .and_then(|x| x.round().to_u32())
+                    .unwrap_or(0)
+            } else {
+                0
+            };
+            Bar { label: v.period.label(lang), value: format::number(v.value, lang), permille }
+        })
+        .collect();
+    Some(Chart { name: i.name.get(lang).to_owned(), unit: i.unit.get(lang).to_owned(), bars })
 }
 
 fn counted(n: u32, vi: &str, en_one: &str, en_many: &str, lang: Lang) -> String {
@@ -585,5 +875,66 @@ fn activity_kind(k: ActivityKind, lang: Lang) -> &'static str {
         (Lang::En, ActivityKind::ExchangeVisit) => "Exchange visit",
         (Lang::En, ActivityKind::Training) => "Training",
         (Lang::En, ActivityKind::Other) => "Other activity",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn indicator(aggregation: &str, values: &[(&str, &str)]) -> Indicator {
+        let values: Vec<serde_json::Value> =
+            values.iter().map(|(p, v)| serde_json::json!({ "period": p, "value": v })).collect();
+        serde_json::from_value(serde_json::json!({
+            "code": "x", "name": "X", "unit": "u", "aggregation": aggregation, "values": values,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_change_is_coloured_by_whether_higher_is_better() {
+        let up = change(dec("125"), dec("100"), true, Lang::Vi);
+        assert_eq!((up.text.as_str(), up.tone), ("▲ 25%", "good"));
+        let up_bad = change(dec("125"), dec("100"), false, Lang::En);
+        assert_eq!((up_bad.text.as_str(), up_bad.tone), ("▲ 25%", "bad"));
+        let down = change(dec("90"), dec("120"), false, Lang::Vi);
+        assert_eq!((down.text.as_str(), down.tone), ("▼ 25%", "good"));
+        let from_zero = change(dec("3.5"), dec("0"), true, Lang::Vi);
+        assert_eq!((from_zero.text.as_str(), from_zero.tone), ("▲ 3,5", "good"));
+        assert_eq!(change(dec("7"), dec("7"), true, Lang::Vi).tone, "flat");
+    }
+
+    #[test]
+    fn a_period_sums_its_parts_without_counting_twice() {
+        let year: Period = "2019".parse().unwrap();
+        // A yearly total recorded beside its quarters is not added to them.
+        let i = indicator("sum", &[("2019-Q1", "1"), ("2019-Q2", "2"), ("2019", "10"), ("2019-Q3", "3")]);
+        assert_eq!(value_for(&i, year), Some(dec("10")));
+        let i = indicator("sum", &[("2019-Q1", "1"), ("2019-Q2", "2"), ("2019-Q3", "3")]);
+        assert_eq!(value_for(&i, year), Some(dec("6")));
+        let i = indicator("latest", &[("2019-Q1", "1"), ("2019-Q2", "2")]);
+        assert_eq!(value_for(&i, year), Some(dec("2")));
+        assert_eq!(value_for(&i, "2018".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn the_chart_keeps_the_last_six_periods_of_the_briefings_kind() {
+        let values: Vec<(String, String)> = (1..=12).map(|m| (format!("2019-{m:02}"), format!("{m}"))).collect();
+        let mut pairs: Vec<(&str, &str)> = values.iter().map(|(p, v)| (p.as_str(), v.as_str())).collect();
+        pairs.push(("2019-Q4", "99"));
+        let mut i = indicator("sum", &pairs);
+        i.values.sort_by_key(|v| (v.period.end(), v.period.start()));
+        let c = chart(&i, "2019-12".parse().unwrap(), Lang::Vi).unwrap();
+        let labels: Vec<&str> = c.bars.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["Tháng 7/2019", "Tháng 8/2019", "Tháng 9/2019", "Tháng 10/2019", "Tháng 11/2019", "Tháng 12/2019"]
+        );
+        assert_eq!(c.bars.last().map(|b| b.permille), Some(1000));
+        assert_eq!(c.bars.first().map(|b| b.permille), Some(583));
     }
 }

@@ -1,6 +1,8 @@
-//! The typst `World` of one render: embedded templates, the data file, bundled fonts, a fixed today.
+//! The typst `World` of one render: templates loaded once, the data file, embedded fonts, a fixed today.
 //!
-//! Everything that is not embedded is denied: no file system, no packages, no clock.
+//! Everything that is not a loaded template or the data is denied: no file system, no packages, no clock.
+
+use std::path::Path;
 
 use typst::diag::{FileError, FileResult};
 use typst::foundations::{Bytes, Datetime, Duration};
@@ -14,12 +16,28 @@ use crate::{Error, Result};
 /// The virtual path under which the template reads the briefing's view model.
 pub(crate) const DATA_PATH: &str = "/data.json";
 
+/// The font family every template writes in: metric-compatible with Times New Roman, which
+/// Nghị định 30/2020/NĐ-CP prescribes, under the SIL OFL, and it covers Vietnamese.
+pub(crate) const FONT_FAMILY: &str = "Liberation Serif";
+
+/// Liberation Serif 2.1.5 from Debian's `fonts-liberation2` (see `fonts/README.md`).
+const FONTS: &[&[u8]] = &[
+    include_bytes!("../fonts/LiberationSerif-Regular.ttf"),
+    include_bytes!("../fonts/LiberationSerif-Bold.ttf"),
+    include_bytes!("../fonts/LiberationSerif-Italic.ttf"),
+    include_bytes!("../fonts/LiberationSerif-BoldItalic.ttf"),
+];
+
+/// An operator's template directory must stay small: it is read once into memory.
+const MAX_TEMPLATE_FILES: usize = 64;
+const MAX_TEMPLATE_BYTES: u64 = 1 << 20;
+
 /// The parts of a world that do not change between renders: loaded once in `Renderer::new`.
 pub(crate) struct Assets {
     pub(crate) library: LazyHash<Library>,
     pub(crate) book: LazyHash<FontBook>,
     pub(crate) fonts: Vec<Font>,
-    /// The embedded template files; the first one is `main`.
+    /// The template files; the first one is `main`.
     pub(crate) templates: Vec<Source>,
     pub(crate) data_id: FileId,
 }
@@ -27,10 +45,10 @@ pub(crate) struct Assets {
 impl Assets {
     /// `templates` are `(virtual path, text)` pairs; the first is the main file.
     pub(crate) fn new(library: Library, templates: &[(&str, &str)]) -> Result<Assets> {
-        // Only the bundled fonts: rendering must not depend on what the host has installed.
-        let fonts: Vec<Font> = typst_assets::fonts().flat_map(|data| Font::iter(Bytes::new(data))).collect();
-        if fonts.is_empty() {
-            return Err(Error::Setup { message: "no bundled font could be loaded".into() });
+        // Only the embedded fonts: rendering must not depend on what the host has installed.
+        let fonts: Vec<Font> = FONTS.iter().flat_map(|data| Font::iter(Bytes::new(*data))).collect();
+        if fonts.len() != FONTS.len() || fonts.iter().any(|f| f.info().family != FONT_FAMILY) {
+            return Err(Error::Setup { message: "an embedded Liberation Serif face could not be loaded".into() });
         }
         let book = FontBook::from_fonts(&fonts);
         let mut sources = Vec::with_capacity(templates.len());
@@ -52,6 +70,50 @@ impl Assets {
     fn template(&self, id: FileId) -> Option<&Source> {
         self.templates.iter().find(|s| s.id() == id)
     }
+}
+
+/// Reads `briefing.typ` and its sibling `.typ` files from `dir`, once; `briefing.typ` comes first.
+///
+/// Subdirectories and other files are ignored: the world serves nothing but these sources.
+pub(crate) fn read_template_dir(dir: &Path) -> Result<Vec<(String, String)>> {
+    let setup = |message: String| Error::Setup { message };
+    let main = dir.join("briefing.typ");
+    if !main.is_file() {
+        return Err(setup(format!("template directory {} has no briefing.typ", dir.display())));
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| setup(format!("failed to read {}: {e}", dir.display())))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| setup(format!("failed to read {}: {e}", dir.display())))?.path();
+        let is_typ = path.extension().is_some_and(|e| e == "typ");
+        if is_typ && path.is_file() {
+            files.push(path);
+        }
+    }
+    if files.len() > MAX_TEMPLATE_FILES {
+        return Err(setup(format!(
+            "template directory {} has more than {MAX_TEMPLATE_FILES} .typ files",
+            dir.display()
+        )));
+    }
+    // Name order, main first: the same directory always gives the same world.
+    files.sort_by_key(|p| (p.file_name() != Some("briefing.typ".as_ref()), p.clone()));
+    let mut templates = Vec::with_capacity(files.len());
+    for path in files {
+        let size =
+            std::fs::metadata(&path).map_err(|e| setup(format!("failed to read {}: {e}", path.display())))?.len();
+        if size > MAX_TEMPLATE_BYTES {
+            return Err(setup(format!("template {} is larger than {MAX_TEMPLATE_BYTES} bytes", path.display())));
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| setup(format!("failed to read template {}: {e}", path.display())))?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| setup(format!("template file name {} is not UTF-8", path.display())))?;
+        templates.push((format!("/{name}"), text));
+    }
+    Ok(templates)
 }
 
 /// A file id in the project root (not in a package).
@@ -139,10 +201,22 @@ mod tests {
     }
 
     #[test]
-    fn loads_the_bundled_fonts() {
+    fn loads_the_four_liberation_serif_faces() {
         let assets = Assets::new(Library::default(), &[("/briefing.typ", "")]).unwrap();
-        assert!(assets.fonts.len() >= 10);
-        assert!(assets.book.families().any(|(name, _)| name.eq_ignore_ascii_case("Libertinus Serif")));
+        assert_eq!(assets.fonts.len(), 4);
+        assert!(assets.fonts.iter().all(|f| f.info().family == FONT_FAMILY));
+    }
+
+    #[test]
+    fn a_template_dir_is_read_main_first_and_needs_briefing_typ() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a-lib.typ"), "#let x = 1").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        assert!(read_template_dir(dir.path()).unwrap_err().to_string().contains("no briefing.typ"));
+        std::fs::write(dir.path().join("briefing.typ"), "= Hi").unwrap();
+        let files = read_template_dir(dir.path()).unwrap();
+        let names: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(names, ["/briefing.typ", "/a-lib.typ"]);
     }
 }
 
@@ -155,31 +229,28 @@ mod font_coverage {
     const VIETNAMESE: &str =
         "aàáảãạăằắẳẵặâầấẩẫậbcdđeèéẻẽẹêềếểễệghiìíỉĩịklmnoòóỏõọôồốổỗộơờớởỡợpqrstuùúủũụưừứửữựvxyỳýỷỹỵ";
 
-    /// The template writes in Libertinus Serif regular, bold, italic and semibold italic; it never
-    /// asks for bold italic, whose face lacks ơ and ư.
     #[test]
-    fn the_styles_the_template_uses_cover_vietnamese() {
+    fn every_face_covers_vietnamese_and_the_symbols_the_template_draws() {
         let assets = Assets::new(<Library as typst::LibraryExt>::default(), &[("/a.typ", "")]).unwrap();
-        let letters: Vec<char> = VIETNAMESE.chars().flat_map(|c| [c].into_iter().chain(c.to_uppercase())).collect();
+        let letters: Vec<char> = VIETNAMESE
+            .chars()
+            .flat_map(|c| [c].into_iter().chain(c.to_uppercase()))
+            .chain("▲▼→—–·•…%№".chars())
+            .collect();
         let used = [
             (FontStyle::Normal, FontWeight::REGULAR),
             (FontStyle::Normal, FontWeight::BOLD),
             (FontStyle::Italic, FontWeight::REGULAR),
-            (FontStyle::Italic, FontWeight::SEMIBOLD),
+            (FontStyle::Italic, FontWeight::BOLD),
         ];
         for (style, weight) in used {
             let font = assets
                 .fonts
                 .iter()
-                .find(|f| {
-                    let i = f.info();
-                    i.family == "Libertinus Serif" && i.variant.style == style && i.variant.weight == weight
-                })
-                .unwrap_or_else(|| panic!("no Libertinus Serif {style:?} {weight:?}"));
+                .find(|f| f.info().variant.style == style && f.info().variant.weight == weight)
+                .unwrap_or_else(|| panic!("no {FONT_FAMILY} {style:?} {weight:?}"));
             let missing: String = letters.iter().filter(|c| !font.info().coverage.contains(**c as u32)).collect();
-            assert_eq!(missing, "", "Libertinus Serif {style:?} {weight:?} lacks these letters");
+            assert_eq!(missing, "", "{FONT_FAMILY} {style:?} {weight:?} lacks these characters");
         }
-        let template = include_str!("../templates/briefing.typ");
-        assert!(!template.contains("weight: \"bold\", style: \"italic\""), "bold italic lacks ơ and ư");
     }
 }

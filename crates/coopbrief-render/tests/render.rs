@@ -6,8 +6,13 @@ use std::sync::OnceLock;
 
 use coopbrief_domain::dataset::{Dataset, Programme};
 use coopbrief_domain::{BriefingData, Lang, Text};
-use coopbrief_render::{Error, RenderOptions, RenderedPdf, Renderer};
+use coopbrief_render::{Error, PdfStandard, RenderOptions, RenderedPdf, Renderer};
 use jiff::civil::date;
+use serde_json::Value;
+
+mod support {
+    pub mod synthetic;
+}
 
 fn renderer() -> &'static Renderer {
     static RENDERER: OnceLock<Renderer> = OnceLock::new();
@@ -25,23 +30,50 @@ fn briefing(ds: &Dataset, programme: &Programme, period: &str) -> BriefingData {
 }
 
 fn options(lang: Lang) -> RenderOptions {
-    RenderOptions { lang, generated_on: date(2026, 11, 26) }
+    RenderOptions::new(lang, date(2026, 11, 26))
 }
 
-/// The text of a PDF, whitespace collapsed so that line breaks do not matter.
-fn pdf_text(pdf: &RenderedPdf) -> String {
+/// Runs a poppler tool on the PDF and returns its standard output.
+fn poppler(tool: &str, args: &[&str], pdf: &RenderedPdf) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("briefing.pdf");
     std::fs::write(&file, &pdf.bytes).expect("write pdf");
-    let out = match Command::new("pdftotext").arg("-layout").arg(&file).arg("-").output() {
+    let out = match Command::new(tool)
+        .args(args)
+        .arg(&file)
+        .args(if tool == "pdftotext" { &["-"][..] } else { &[] })
+        .output()
+    {
         Ok(out) => out,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            panic!("pdftotext (poppler-utils) is required: apt-get install -y poppler-utils")
+            panic!("{tool} (poppler-utils) is required: apt-get install -y poppler-utils")
         }
-        Err(e) => panic!("pdftotext failed to start: {e}"),
+        Err(e) => panic!("{tool} failed to start: {e}"),
     };
-    assert!(out.status.success(), "pdftotext: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8 text").split_whitespace().collect::<Vec<_>>().join(" ")
+    assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 text")
+}
+
+/// Writes the PDF to `$COOPBRIEF_RENDER_DUMP/<name>.pdf` when that variable is set, to look at it.
+fn dump(name: &str, pdf: &RenderedPdf) {
+    if let Some(dir) = std::env::var_os("COOPBRIEF_RENDER_DUMP") {
+        std::fs::write(Path::new(&dir).join(format!("{name}.pdf")), &pdf.bytes).expect("dump pdf");
+    }
+}
+
+/// The text of a PDF in content order (`-raw`: a table row reads cell after cell), whitespace
+/// collapsed so that line breaks do not matter.
+fn pdf_text(pdf: &RenderedPdf) -> String {
+    poppler("pdftotext", &["-raw"], pdf).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The text of each page, whitespace collapsed.
+fn page_texts(pdf: &RenderedPdf) -> Vec<String> {
+    poppler("pdftotext", &["-raw"], pdf)
+        .split('\u{c}')
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// Renders the seed programme for `period` in `lang`; every expected string must appear.
@@ -84,10 +116,46 @@ fn seed_briefing_in_vietnamese() {
             "Kết quả đạt được",
             "Hạn chế",
             "PHƯƠNG HƯỚNG",
+            // Key figures: the value, the period it covers, previous, change, cumulative, target.
+            "SỐ LIỆU CHÍNH",
+            "Trong kỳ Kỳ trước Tăng/giảm Lũy kế Mục tiêu",
+            "87 Giai đoạn 2015–2019",
+            "từ 01/01/2015",
+            "Diễn biến các chỉ tiêu chính qua các kỳ",
+            "Phụ lục",
+            "DANH MỤC CÁC HOẠT ĐỘNG TRONG KỲ",
+            "(Kèm theo Báo cáo ngày 26/11/2026)",
+            "Nơi nhận:",
+            "CƠ QUAN BÁO CÁO",
         ],
     );
     assert!(pdf.pages > 1, "{} pages", pdf.pages);
     assert!(pdf.bytes.starts_with(b"%PDF-"));
+    assert_eq!(pdf.data_hash.len(), 64);
+    let text = pdf_text(&pdf);
+    assert!(text.contains(&format!("Mã dữ liệu: {}.", &pdf.data_hash[..12])), "{text}");
+    // Page numbers: none on page 1, "2" alone at the top of page 2 (Nghị định 30/2020, Phụ lục I, I.7).
+    let pages = page_texts(&pdf);
+    assert!(pages[0].starts_with("HÀ NỘI – HÀ NAM Số: /BC-HT CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"), "{}", pages[0]);
+    assert!(pages[1].starts_with("2 "), "{}", pages[1]);
+    // The appendix numbers its own pages and, like page 1, shows none on its first.
+    let appendix = pages.iter().find(|p| p.contains("DANH MỤC CÁC HOẠT ĐỘNG")).expect("appendix page");
+    assert!(appendix.starts_with("Phụ lục"), "{appendix}");
+}
+
+#[test]
+fn fonts_are_embedded_liberation_serif_only() {
+    let ds = seed();
+    let pdf = renderer().render(&briefing(&ds, &ds.programmes[0], "2019"), &options(Lang::Vi)).expect("render");
+    let fonts = poppler("pdffonts", &[], &pdf);
+    let rows: Vec<&str> = fonts.lines().skip(2).collect();
+    assert!(!rows.is_empty(), "{fonts}");
+    for row in rows {
+        assert!(row.contains("LiberationSerif"), "a font other than Liberation Serif: {row}");
+        // Columns: name type encoding emb sub uni object-id.
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols.get(cols.len() - 5), Some(&"yes"), "not embedded: {row}");
+    }
 }
 
 #[test]
@@ -115,9 +183,24 @@ fn seed_briefing_in_english() {
             "DIRECTIONS",
             "Hanoi – Ha Nam · Page 1 of",
             "Page 2 of",
+            "KEY FIGURES",
+            "This period Previous period Change Cumulative Target",
+            "since 1 Jan 2015",
+            "Main indicators over the last periods",
+            "Appendix",
+            "LIST OF ACTIVITIES IN THE PERIOD",
+            "(Attached to the briefing of 26 Nov 2026)",
+            "Data snapshot:",
         ],
     );
     assert!(pdf.pages > 1, "{} pages", pdf.pages);
+    let text = pdf_text(&pdf);
+    let last = format!("Page {n} of {n}", n = pdf.pages);
+    assert!(text.contains(&last), "{last:?} missing:\n{text}");
+    // No Vietnamese-only label leaks into the English briefing.
+    for vi in ["Trang", "Kỳ trước", "Lũy kế", "Phụ lục", "Nơi nhận"] {
+        assert!(!text.contains(vi), "{vi:?} in the English briefing");
+    }
 }
 
 #[test]
@@ -147,6 +230,86 @@ fn same_input_gives_the_same_bytes() {
     assert!(a.bytes == b.bytes, "two renders of the same briefing differ");
     let c = renderer().render(&data, &RenderOptions { generated_on: date(2026, 11, 27), ..options(Lang::Vi) });
     assert!(c.expect("third render").bytes != a.bytes, "the generation date is printed");
+    assert_eq!(a.data_hash, b.data_hash);
+    for standard in [PdfStandard::None, PdfStandard::A2b] {
+        let o = options(Lang::En).with_pdf_standard(standard);
+        let x = renderer().render(&data, &o).expect("render");
+        let y = Renderer::new().expect("renderer").render(&data, &o).expect("render");
+        assert!(x.bytes == y.bytes, "two {standard:?} renders differ");
+    }
+
+    // Other data, another hash; the hash does not depend on the language.
+    let mut other = data.clone();
+    other.programme.activities.pop();
+    let o = renderer().render(&other, &options(Lang::En)).expect("render");
+    assert_ne!(o.data_hash, a.data_hash);
+    assert_eq!(renderer().render(&data, &options(Lang::En)).expect("render").data_hash, a.data_hash);
+}
+
+#[test]
+fn key_figures_show_previous_change_cumulative_and_target() {
+    let yaml = r#"
+partners:
+  - { code: a, name: { vi: "Hà Nội", en: "Hanoi" }, kind: city }
+  - { code: b, name: { vi: "Hà Nam", en: "Ha Nam" }, kind: province }
+programmes:
+  - code: ab
+    title: { vi: "Chương trình A – B", en: "Programme A – B" }
+    short_name: "A – B"
+    partners: [ { partner: a, role: "x" }, { partner: b, role: "y" } ]
+    indicators:
+      - code: visitors
+        name: { vi: "Lượt khách du lịch", en: "Tourist visits" }
+        unit: { vi: "nghìn lượt", en: "thousand visits" }
+        headline: true
+        aggregation: sum
+        base_date: 2019-01-01
+        target: 100
+        values:
+          - { period: 2019-Q1, value: 20 }
+          - { period: 2019-Q2, value: 20 }
+          - { period: 2019-Q3, value: 25 }
+      - code: accidents
+        name: { vi: "Tai nạn giao thông", en: "Road accidents" }
+        unit: { vi: "vụ", en: "accidents" }
+        headline: true
+        higher_is_better: false
+        aggregation: latest
+        values:
+          - { period: 2019-Q2, value: 40 }
+          - { period: 2019-Q3, value: 50 }
+      - code: jobs
+        name: { vi: "Việc làm mới", en: "New jobs" }
+        unit: { vi: "việc làm", en: "jobs" }
+        headline: true
+        aggregation: cumulative
+        base_date: 2018-01-01
+        values:
+          - { period: 2019-Q2, value: 1200 }
+          - { period: 2019-Q3, value: 1500.5 }
+"#;
+    let ds = Dataset::parse(yaml).expect("dataset");
+    let data = briefing(&ds, &ds.programmes[0], "2019-Q3");
+    dump("key-figures", &renderer().render(&data, &options(Lang::Vi)).expect("render"));
+    let table = |text: &str| text.split("SỐ LIỆU CHÍNH").nth(1).unwrap_or(text).to_owned();
+    let vi = table(&pdf_text(&renderer().render(&data, &options(Lang::Vi)).expect("render")));
+    // Visits: 25 now, 20 before, up 25 %; 65 since the base date, 65 % of the target of 100.
+    // Accidents: 50 now, 40 before, up 25 % — the wrong way. Jobs: cumulative 1,500.5 since 2018.
+    for expected in [
+        "Quý III/2019",
+        "Lượt khách du lịch (nghìn lượt) 25 20 ▲ 25% 65 từ 01/01/2019 100 65%",
+        "Tai nạn giao thông (vụ) 50 40 ▲ 25% —",
+        "Việc làm mới (việc làm) 1.500,5 1.200 ▲ 25% 1.500,5 từ 01/01/2018",
+    ] {
+        assert!(vi.contains(expected), "{expected:?} missing:\n{vi}");
+    }
+    let en = pdf_text(&renderer().render(&data, &options(Lang::En)).expect("render"));
+    for expected in ["Q3 2019", "Tourist visits (thousand visits) 25 20 ▲ 25% 65 since 1 Jan 2019 100 65%", "1,500.5"]
+    {
+        assert!(en.contains(expected), "{expected:?} missing:\n{en}");
+    }
+    // The chart shows up to 6 periods with their values.
+    assert!(en.contains("Q1 2019") && en.contains("Q2 2019"), "{en}");
 }
 
 #[test]
@@ -188,4 +351,195 @@ fn data_strings_are_shown_literally_never_evaluated() {
 fn errors_say_what_failed() {
     let e = Error::Compile { message: "/briefing.typ:3:1: unknown variable: x".into() };
     assert_eq!(e.to_string(), "template failed to compile: /briefing.typ:3:1: unknown variable: x");
+}
+
+/// Replaces every localized text (`vi`/`en`) and free-text `source` in the data with `f(n)`.
+fn replace_texts(value: &mut Value, f: &dyn Fn(usize) -> String, n: &mut usize) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                if matches!(key.as_str(), "vi" | "en" | "source") && item.is_string() {
+                    *item = Value::String(f(*n));
+                    *n += 1;
+                } else {
+                    replace_texts(item, f, n);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| replace_texts(i, f, n)),
+        _ => {}
+    }
+}
+
+#[test]
+fn hostile_text_in_every_field_is_shown_literally() {
+    let payloads = [
+        "#read(\"/etc/passwd\")",
+        "]#image(\"/etc/hosts\")[",
+        "$x$",
+        "a \\ b",
+        "#import \"@preview/x:1.0.0\": *",
+        "<script>alert(1)</script>",
+    ];
+    let ds = seed();
+    let data = briefing(&ds, &ds.programmes[0], "2019");
+    let mut value = serde_json::to_value(&data).expect("to json");
+    // Every tenth field gets a 10,000-character string (words, so that lines can break), the
+    // others a payload; both languages, so the English briefing sees them too.
+    let long = |_| "long ".repeat(2000);
+    replace_texts(&mut value, &|n| if n % 10 == 9 { long(n) } else { payloads[n % payloads.len()].to_owned() }, &mut 0);
+    let mut data: BriefingData = serde_json::from_value(value).expect("from json");
+    // One 10,000-character word with no place to break, in the title block, a table and the appendix.
+    let word = "W".repeat(10_000);
+    data.programme.title = Text::new(word.clone(), word.clone());
+    data.partners[0].name = Text::new(word.clone(), word.clone());
+    data.programme.activities[0].title = Text::new(word.clone(), word);
+    for lang in [Lang::Vi, Lang::En] {
+        let pdf = renderer().render(&data, &options(lang)).expect("a hostile briefing still renders");
+        dump(&format!("hostile-{lang}"), &pdf);
+        let text = pdf_text(&pdf);
+        for p in payloads {
+            let p = p.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(text.contains(&p), "{p:?} is not shown literally in {lang}");
+        }
+        assert!(text.matches("long").count() > 2000, "a 10,000-character string is shown");
+        assert!(text.contains("WWWWWWWWWW"), "the unbreakable word is shown");
+        assert!(!text.contains("root:"), "/etc/passwd leaked");
+        assert!(!text.contains("localhost"), "/etc/hosts leaked");
+    }
+}
+
+#[test]
+fn a_character_missing_from_the_font_fails_naming_it_and_its_field() {
+    let ds = seed();
+    let cases = [
+        // The activity's title is both in its sector and in the appendix; the first path in key order is named.
+        ("activity", '\u{1F600}', "appendix[5].title"),
+        ("partner", '漢', "overview.partners[1].name"),
+    ];
+    for (what, c, field) in cases {
+        let mut programme = ds.programmes[0].clone();
+        let mut partners = ds.partners.clone();
+        match what {
+            "activity" => {
+                let a = programme.activities.iter_mut().find(|a| a.sector.as_deref() == Some("party-building"));
+                a.expect("a party-building activity").title = Text::vi(format!("Hội nghị {c} hợp tác"));
+            }
+            _ => partners[1].name = Text::vi(format!("Hà {c} Nam")),
+        }
+        let data = BriefingData::select(&programme, "2019".parse().expect("period"), &partners, &ds.sectors);
+        let err = renderer().render(&data, &options(Lang::Vi)).expect_err("no PDF with boxes");
+        let message = err.to_string();
+        assert!(
+            matches!(&err, Error::MissingGlyph { character, field: f } if *character == c && f == field),
+            "{message}"
+        );
+        assert!(message.contains(&format!("U+{:04X}", u32::from(c))), "{message}");
+        assert!(message.contains(field), "{message}");
+    }
+}
+
+#[test]
+fn pdf_a_2b_on_request() {
+    let ds = seed();
+    let data = briefing(&ds, &ds.programmes[0], "2019");
+    for lang in [Lang::Vi, Lang::En] {
+        let pdf = renderer().render(&data, &options(lang).with_pdf_standard(PdfStandard::A2b)).expect("render");
+        // poppler reads the XMP identification schema that PDF/A requires.
+        let meta = poppler("pdfinfo", &["-meta"], &pdf);
+        let compact: String = meta.split_whitespace().collect();
+        assert!(
+            compact.contains("<pdfaid:part>2</pdfaid:part>") || compact.contains("pdfaid:part=\"2\""),
+            "no PDF/A part 2 in the XMP:\n{meta}"
+        );
+        assert!(
+            compact.contains("<pdfaid:conformance>B</pdfaid:conformance>")
+                || compact.contains("pdfaid:conformance=\"B\""),
+            "no conformance B in the XMP:\n{meta}"
+        );
+        let info = poppler("pdfinfo", &[], &pdf);
+        assert!(info.contains("Metadata Stream: yes"), "{info}");
+        assert!(pdf_text(&pdf).contains("10"), "the PDF/A briefing has its text");
+    }
+    let plain = renderer().render(&data, &options(Lang::Vi)).expect("render");
+    assert!(!poppler("pdfinfo", &["-meta"], &plain).contains("pdfaid"), "plain PDF claims PDF/A");
+}
+
+#[test]
+fn an_operators_template_dir_is_loaded_once_and_sandboxed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("briefing.typ"),
+        "#import \"parts.typ\": banner\n#let d = json(\"/data.json\")\n#banner(d.header.short_name)\n\nMã: #d.header.data_hash\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("parts.typ"), "#let banner(name) = [Bản tin riêng: #name]").expect("write");
+    std::fs::write(dir.path().join("secret.txt"), "do not read").expect("write");
+    let r = Renderer::with_template_dir(dir.path()).expect("template dir loads");
+    assert!(r.template_version().starts_with("custom-"), "{}", r.template_version());
+    assert_eq!(renderer().template_version(), coopbrief_render::TEMPLATE_VERSION);
+
+    // Later edits to the directory change nothing: it was read at construction.
+    std::fs::write(dir.path().join("parts.typ"), "#let banner(name) = [changed]").expect("write");
+    let ds = seed();
+    let data = briefing(&ds, &ds.programmes[0], "2019");
+    let pdf = r.render(&data, &options(Lang::Vi)).expect("render");
+    let text = pdf_text(&pdf);
+    assert!(text.contains("Bản tin riêng: Hà Nội – Hà Nam"), "{text}");
+    assert!(text.contains(&pdf.data_hash[..12]), "{text}");
+
+    // The world still denies everything else, siblings that are not templates included.
+    for (name, body) in [
+        ("read-sibling", "#read(\"secret.txt\")"),
+        ("read-etc", "#read(\"/etc/passwd\")"),
+        ("image", "#image(\"/etc/hosts\")"),
+        ("package", "#import \"@preview/cetz:0.3.0\": *"),
+    ] {
+        let d = tempfile::tempdir().expect("temp dir");
+        std::fs::write(d.path().join("briefing.typ"), body).expect("write");
+        std::fs::write(d.path().join("secret.txt"), "do not read").expect("write");
+        let err = Renderer::with_template_dir(d.path()).expect("loads").render(&data, &options(Lang::Vi));
+        assert!(matches!(err, Err(Error::Compile { .. })), "{name}: {err:?}");
+    }
+
+    let empty = tempfile::tempdir().expect("temp dir");
+    let err = Renderer::with_template_dir(empty.path()).expect_err("no briefing.typ");
+    assert!(err.to_string().contains("briefing.typ"), "{err}");
+}
+
+#[test]
+fn input_beyond_the_caps_fails_naming_the_field() {
+    let ds = seed();
+    let mut programme = ds.programmes[0].clone();
+    programme.title = Text::vi("a".repeat(coopbrief_render::MAX_STRING_CHARS + 1));
+    let err = renderer().render(&briefing(&ds, &programme, "2019"), &options(Lang::Vi)).expect_err("too long");
+    assert!(matches!(&err, Error::TooLarge { what, limit: 20_000 } if what == "programme.title.vi"), "{err}");
+    assert_eq!(err.to_string(), "input too large: programme.title.vi exceeds the limit of 20000");
+
+    let mut programme = ds.programmes[0].clone();
+    let one = programme.activities[0].clone();
+    programme.activities = vec![one; 20_001];
+    let err = renderer().render(&briefing(&ds, &programme, "2019"), &options(Lang::Vi)).expect_err("too many");
+    assert!(matches!(&err, Error::TooLarge { what, limit: 20_000 } if what == "programme.activities"), "{err}");
+}
+
+#[test]
+fn a_large_programme_renders_completely_with_tables_across_pages() {
+    // The full 5,000-activity programme runs in `examples/bench.rs`; this one is big enough to
+    // break the appendix and the indicator tables across pages.
+    let data = support::synthetic::synthetic(400, 40, 30);
+    let pdf = renderer().render(&data, &options(Lang::Vi)).expect("render");
+    dump("synthetic", &pdf);
+    let pages = page_texts(&pdf);
+    assert_eq!(pages.len(), pdf.pages as usize);
+    let header = "STT Hoạt động Loại Thời kỳ Lĩnh vực";
+    let with_header = pages.iter().filter(|p| p.contains(header)).count();
+    assert!(with_header >= 3, "the appendix header repeats on each of its pages: {with_header}");
+    let text = pdf_text(&pdf);
+    for expected in
+        ["Hoạt động hợp tác số 0 ", "Hoạt động hợp tác số 399 ", "Dự án thử nghiệm số 29", "Chỉ tiêu thử nghiệm số 39"]
+    {
+        assert!(text.contains(expected), "{expected:?} missing");
+    }
+    assert!(text.contains("400 Hoạt động hợp tác số 399"), "the appendix lists the last activity");
 }

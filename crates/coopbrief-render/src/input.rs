@@ -1,0 +1,160 @@
+//! What the renderer checks about its input before it lays anything out: size caps and the
+//! snapshot hash, both computed on the data's JSON form so that they see every field.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use coopbrief_domain::BriefingData;
+
+use crate::{Error, Result};
+
+/// The longest string, in characters, any field may hold.
+pub const MAX_STRING_CHARS: usize = 20_000;
+
+/// The most items each list may hold, by its path in the data (`[]` stands for any index).
+/// Beyond these a briefing is no longer a briefing, and typst's layout time grows with them.
+pub const MAX_ITEMS: &[(&str, usize)] = &[
+    ("programme.activities", 20_000),
+    ("programme.projects", 5_000),
+    ("programme.contributions", 20_000),
+    ("programme.indicators", 1_000),
+    ("programme.indicators[].values", 1_000),
+    ("programme.assessments", 5_000),
+    ("programme.directions", 5_000),
+    ("programme.phases", 200),
+    ("programme.partners", 1_000),
+    ("partners", 1_000),
+    ("sectors", 1_000),
+];
+
+/// Any other list (project partners …).
+const MAX_OTHER_ITEMS: usize = 1_000;
+
+/// The briefing data as JSON, checked against the caps.
+pub(crate) fn checked_json(data: &BriefingData) -> Result<Value> {
+    let value = serde_json::to_value(data).map_err(|e| Error::Data { message: e.to_string() })?;
+    check(&value, &mut String::new(), &mut String::new())?;
+    Ok(value)
+}
+
+/// `path` names the field for errors (`programme.activities[3].title.vi`); `pattern` is the same
+/// path with indices erased, to look the list up in [`MAX_ITEMS`].
+fn check(value: &Value, path: &mut String, pattern: &mut String) -> Result<()> {
+    match value {
+        Value::String(s) => {
+            // Count characters only when the byte length says it might matter.
+            if s.len() > MAX_STRING_CHARS && s.chars().count() > MAX_STRING_CHARS {
+                return Err(Error::TooLarge { what: path.clone(), limit: MAX_STRING_CHARS });
+            }
+        }
+        Value::Array(items) => {
+            let limit = MAX_ITEMS.iter().find(|(p, _)| *p == pattern.as_str()).map_or(MAX_OTHER_ITEMS, |(_, l)| *l);
+            if items.len() > limit {
+                return Err(Error::TooLarge { what: path.clone(), limit });
+            }
+            let (len, plen) = (path.len(), pattern.len());
+            pattern.push_str("[]");
+            for (i, item) in items.iter().enumerate() {
+                let _ = write!(path, "[{i}]");
+                check(item, path, pattern)?;
+                path.truncate(len);
+            }
+            pattern.truncate(plen);
+        }
+        Value::Object(map) => {
+            let (len, plen) = (path.len(), pattern.len());
+            for (key, item) in map {
+                for p in [&mut *path, &mut *pattern] {
+                    if !p.is_empty() {
+                        p.push('.');
+                    }
+                    p.push_str(key);
+                }
+                check(item, path, pattern)?;
+                path.truncate(len);
+                pattern.truncate(plen);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+    Ok(())
+}
+
+/// The hex sha256 of the canonical JSON of the data: object keys sorted, no whitespace.
+pub(crate) fn data_hash(value: &Value) -> String {
+    let mut canonical = String::new();
+    write_canonical(value, &mut canonical);
+    let digest = Sha256::digest(canonical.as_bytes());
+    hex::encode(digest)
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (n, key) in keys.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                if let Some(v) = map.get(key) {
+                    write_canonical(v, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn caps_name_the_field_and_the_limit() {
+        let mut v = json!({ "programme": { "activities": [ { "title": { "vi": "ok" } } ] } });
+        check(&v, &mut String::new(), &mut String::new()).unwrap();
+        v["programme"]["activities"][0]["title"]["vi"] = json!("x".repeat(MAX_STRING_CHARS + 1));
+        let e = check(&v, &mut String::new(), &mut String::new()).unwrap_err();
+        assert!(
+            matches!(&e, Error::TooLarge { what, limit } if what == "programme.activities[0].title.vi" && *limit == MAX_STRING_CHARS),
+            "{e}"
+        );
+        // Characters, not bytes: 20,000 Vietnamese letters are fine.
+        v["programme"]["activities"][0]["title"]["vi"] = json!("ệ".repeat(MAX_STRING_CHARS));
+        check(&v, &mut String::new(), &mut String::new()).unwrap();
+        let values: Vec<Value> = (0..1_001).map(|_| json!(1)).collect();
+        let v = json!({ "programme": { "indicators": [ { "values": values } ] } });
+        let e = check(&v, &mut String::new(), &mut String::new()).unwrap_err();
+        assert!(
+            matches!(&e, Error::TooLarge { what, limit: 1_000 } if what == "programme.indicators[0].values"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_hash_ignores_key_order_but_not_values() {
+        let a = data_hash(&json!({ "a": 1, "b": [1, "x"] }));
+        let b = data_hash(&serde_json::from_str::<Value>(r#"{"b":[1,"x"],"a":1}"#).unwrap());
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, data_hash(&json!({ "a": 2, "b": [1, "x"] })));
+    }
+}
