@@ -14,11 +14,11 @@ use crate::{Error, Period, Result, Text};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dataset {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partners: Vec<Partner>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sectors: Vec<Sector>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub programmes: Vec<Programme>,
 }
 
@@ -45,6 +45,9 @@ pub enum PartnerKind {
 pub struct Sector {
     pub code: String,
     pub name: Text,
+    /// The programme a programme-specific sector belongs to; none for the shared taxonomy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub programme: Option<String>,
 }
 
 /// A cooperation programme between two or more partners.
@@ -58,30 +61,39 @@ pub struct Programme {
     #[serde(default = "default_programme_status")]
     pub status: ProgrammeStatus,
     pub partners: Vec<ProgrammePartner>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<Phase>,
     /// The body that issues the briefing (cơ quan ban hành), e.g. "Văn phòng Thành ủy Hà Nội".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<Text>,
     /// The place written in the place-and-date line, e.g. "Hà Nội".
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub place: Option<Text>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<Text>,
+    /// When the cooperation agreement was signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agreed_on: Option<Date>,
+    /// Who signed it, e.g. the secretaries of the two Party Committees.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatories: Vec<Text>,
+    /// The period the agreement is valid for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid: Option<Period>,
     /// Where the facts come from.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indicators: Vec<Indicator>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub activities: Vec<Activity>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub projects: Vec<Project>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub contributions: Vec<Contribution>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub assessments: Vec<Assessment>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub directions: Vec<Direction>,
 }
 
@@ -112,9 +124,9 @@ pub struct Phase {
     pub period: Period,
     pub title: Text,
     /// Who agreed the phase, e.g. the two Standing Committees.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agreed_by: Option<Text>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agreed_on: Option<Date>,
 }
 
@@ -125,23 +137,23 @@ pub struct Indicator {
     pub code: String,
     pub name: Text,
     pub unit: Text,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector: Option<String>,
     #[serde(default = "default_aggregation")]
     pub aggregation: Aggregation,
     /// For cumulative indicators: the date counting started.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_date: Option<Date>,
     #[serde(default = "yes")]
     pub higher_is_better: bool,
     /// Shown among the key figures at the top of a briefing.
     #[serde(default)]
     pub headline: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Decimal>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Decimal>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<IndicatorValue>,
 }
 
@@ -170,9 +182,9 @@ pub enum Aggregation {
 pub struct IndicatorValue {
     pub period: Period,
     pub value: Decimal,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<Text>,
 }
 
@@ -181,25 +193,25 @@ pub struct IndicatorValue {
 #[serde(deny_unknown_fields)]
 pub struct Activity {
     pub code: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector: Option<String>,
     pub period: Period,
     pub kind: ActivityKind,
     pub title: Text,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<Text>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Text>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organiser: Option<String>,
     /// How many times it took place, when one record stands for a series (15 fairs).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurrences: Option<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub participants: Option<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enterprises: Option<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub products: Option<u32>,
 }
 
@@ -220,24 +232,40 @@ pub enum ActivityKind {
 #[serde(deny_unknown_fields)]
 pub struct Project {
     pub code: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector: Option<String>,
     pub name: Text,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partners: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Text>,
     pub status: ProjectStatus,
     /// Percent complete, 0–100, when known.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<u8>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_vnd: Option<i64>,
     /// When the project runs; absent when the source does not say.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<Period>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<Text>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub milestones: Vec<Milestone>,
+}
+
+/// A dated step of a project: approval, groundbreaking, opening …
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Milestone {
+    pub date: Date,
+    pub text: Text,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub done: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -257,20 +285,29 @@ pub struct Contribution {
     pub from: String,
     pub to: String,
     pub amount_vnd: i64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector: Option<String>,
     pub purpose: Text,
     pub period: Period,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date: Option<Date>,
+    /// ISO 4217 code of `amount` when the gift was not in đồng; none means VND.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// The exact amount in `currency`; `amount_vnd` is its value in đồng.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<Decimal>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Assessment {
+    /// Unique among the programme's assessments; when absent its place stands in (`assessment-3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     pub period: Period,
     pub kind: AssessmentKind,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector: Option<String>,
     pub text: Text,
 }
@@ -287,8 +324,11 @@ pub enum AssessmentKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Direction {
+    /// Unique among the programme's directions; when absent its place stands in (`direction-2`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
     pub period: Period,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector: Option<String>,
     pub text: Text,
 }
@@ -353,6 +393,9 @@ impl Dataset {
             let at = format!("sectors[{i}]");
             check_code(&s.code, &format!("{at}.code"))?;
             check_text(&s.name, &format!("{at}.name"))?;
+            if let Some(p) = &s.programme {
+                check_code(p, &format!("{at}.programme"))?;
+            }
             if !sectors.insert(s.code.as_str()) {
                 return Err(invalid(format!("{at}.code"), format!("sector {:?} is listed twice", s.code)));
             }
@@ -360,10 +403,19 @@ impl Dataset {
         let partner = |code: &str, at: String| -> Result<()> {
             if partners.contains(code) { Ok(()) } else { Err(invalid(at, format!("no partner has code {code:?}"))) }
         };
-        let sector = |code: &Option<String>, at: String| -> Result<()> {
+        // A programme-specific sector may only be used by its own programme.
+        let sector_owner =
+            |code: &str| self.sectors.iter().find(|s| s.code == code).and_then(|s| s.programme.as_deref());
+        let sector = |code: &Option<String>, programme: &str, at: String| -> Result<()> {
             match code {
                 Some(c) if !sectors.contains(c.as_str()) => Err(invalid(at, format!("no sector has code {c:?}"))),
-                _ => Ok(()),
+                Some(c) => match sector_owner(c) {
+                    Some(owner) if owner != programme => {
+                        Err(invalid(at, format!("sector {c:?} belongs to programme {owner:?}")))
+                    }
+                    _ => Ok(()),
+                },
+                None => Ok(()),
             }
         };
         let mut programmes = HashSet::new();
@@ -375,9 +427,7 @@ impl Dataset {
             }
             check_text(&p.title, &format!("{at}.title"))?;
             check_text(&p.short_name, &format!("{at}.short_name"))?;
-            if p.partners.len() < 2 {
-                return Err(invalid(format!("{at}.partners"), "a programme needs at least two partners"));
-            }
+            p.check(&at)?;
             for (j, pp) in p.partners.iter().enumerate() {
                 partner(&pp.partner, format!("{at}.partners[{j}].partner"))?;
             }
@@ -394,24 +444,14 @@ impl Dataset {
             for (j, ind) in p.indicators.iter().enumerate() {
                 let at = format!("{at}.indicators[{j}]");
                 unique("indicator", &ind.code, format!("{at}.code"))?;
-                check_text(&ind.name, &format!("{at}.name"))?;
-                check_text(&ind.unit, &format!("{at}.unit"))?;
-                sector(&ind.sector, format!("{at}.sector"))?;
-                let mut seen = HashSet::new();
-                for (k, v) in ind.values.iter().enumerate() {
-                    if !seen.insert(v.period) {
-                        return Err(invalid(
-                            format!("{at}.values[{k}].period"),
-                            format!("a value for {} is already given", v.period),
-                        ));
-                    }
-                }
+                ind.check(&at)?;
+                sector(&ind.sector, &p.code, format!("{at}.sector"))?;
             }
             for (j, a) in p.activities.iter().enumerate() {
                 let at = format!("{at}.activities[{j}]");
                 unique("activity", &a.code, format!("{at}.code"))?;
-                check_text(&a.title, &format!("{at}.title"))?;
-                sector(&a.sector, format!("{at}.sector"))?;
+                a.check(&at)?;
+                sector(&a.sector, &p.code, format!("{at}.sector"))?;
                 if let Some(o) = &a.organiser {
                     partner(o, format!("{at}.organiser"))?;
                 }
@@ -419,39 +459,179 @@ impl Dataset {
             for (j, pr) in p.projects.iter().enumerate() {
                 let at = format!("{at}.projects[{j}]");
                 unique("project", &pr.code, format!("{at}.code"))?;
-                check_text(&pr.name, &format!("{at}.name"))?;
-                sector(&pr.sector, format!("{at}.sector"))?;
+                pr.check(&at)?;
+                sector(&pr.sector, &p.code, format!("{at}.sector"))?;
                 for (k, code) in pr.partners.iter().enumerate() {
                     partner(code, format!("{at}.partners[{k}]"))?;
-                }
-                if pr.progress.is_some_and(|x| x > 100) {
-                    return Err(invalid(format!("{at}.progress"), "progress is a percentage, 0 to 100"));
-                }
-                if pr.budget_vnd.is_some_and(|x| x < 0) {
-                    return Err(invalid(format!("{at}.budget_vnd"), "a budget cannot be negative"));
                 }
             }
             for (j, c) in p.contributions.iter().enumerate() {
                 let at = format!("{at}.contributions[{j}]");
                 unique("contribution", &c.code, format!("{at}.code"))?;
+                c.check(&at)?;
                 partner(&c.from, format!("{at}.from"))?;
                 partner(&c.to, format!("{at}.to"))?;
-                sector(&c.sector, format!("{at}.sector"))?;
-                check_text(&c.purpose, &format!("{at}.purpose"))?;
-                if c.amount_vnd <= 0 {
-                    return Err(invalid(format!("{at}.amount_vnd"), "an amount must be more than 0 đồng"));
-                }
+                sector(&c.sector, &p.code, format!("{at}.sector"))?;
             }
             for (j, a) in p.assessments.iter().enumerate() {
                 let at = format!("{at}.assessments[{j}]");
-                sector(&a.sector, format!("{at}.sector"))?;
-                check_text(&a.text, &format!("{at}.text"))?;
+                unique("assessment", &a.key(j), format!("{at}.code"))?;
+                a.check(&at)?;
+                sector(&a.sector, &p.code, format!("{at}.sector"))?;
             }
             for (j, d) in p.directions.iter().enumerate() {
                 let at = format!("{at}.directions[{j}]");
-                sector(&d.sector, format!("{at}.sector"))?;
-                check_text(&d.text, &format!("{at}.text"))?;
+                unique("direction", &d.key(j), format!("{at}.code"))?;
+                d.check(&at)?;
+                sector(&d.sector, &p.code, format!("{at}.sector"))?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl Programme {
+    /// Checks what the programme's header says by itself (not its references or records).
+    pub fn check(&self, at: &str) -> Result<()> {
+        check_code(&self.code, &format!("{at}.code"))?;
+        check_text(&self.title, &format!("{at}.title"))?;
+        check_text(&self.short_name, &format!("{at}.short_name"))?;
+        if self.partners.len() < 2 {
+            return Err(invalid(format!("{at}.partners"), "a programme needs at least two partners"));
+        }
+        let mut seen = HashSet::new();
+        for (j, pp) in self.partners.iter().enumerate() {
+            check_code(&pp.partner, &format!("{at}.partners[{j}].partner"))?;
+            check_text(&pp.role, &format!("{at}.partners[{j}].role"))?;
+            if !seen.insert(pp.partner.as_str()) {
+                return Err(invalid(
+                    format!("{at}.partners[{j}].partner"),
+                    format!("partner {:?} is listed twice", pp.partner),
+                ));
+            }
+        }
+        for (j, s) in self.signatories.iter().enumerate() {
+            check_text(s, &format!("{at}.signatories[{j}]"))?;
+        }
+        Ok(())
+    }
+
+    /// Whether any record mentions the partner (programme partners aside).
+    pub fn mentions_partner(&self, code: &str) -> bool {
+        self.partners.iter().any(|p| p.partner == code)
+            || self.activities.iter().any(|a| a.organiser.as_deref() == Some(code))
+            || self.projects.iter().any(|p| p.partners.iter().any(|x| x == code))
+            || self.contributions.iter().any(|c| c.from == code || c.to == code)
+    }
+}
+
+impl Indicator {
+    pub fn check(&self, at: &str) -> Result<()> {
+        check_code(&self.code, &format!("{at}.code"))?;
+        check_text(&self.name, &format!("{at}.name"))?;
+        check_text(&self.unit, &format!("{at}.unit"))?;
+        let mut seen = HashSet::new();
+        for (k, v) in self.values.iter().enumerate() {
+            if !seen.insert(v.period) {
+                return Err(invalid(
+                    format!("{at}.values[{k}].period"),
+                    format!("a value for {} is already given", v.period),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Activity {
+    pub fn check(&self, at: &str) -> Result<()> {
+        check_code(&self.code, &format!("{at}.code"))?;
+        check_text(&self.title, &format!("{at}.title"))
+    }
+}
+
+impl Project {
+    pub fn check(&self, at: &str) -> Result<()> {
+        check_code(&self.code, &format!("{at}.code"))?;
+        check_text(&self.name, &format!("{at}.name"))?;
+        if let Some(x) = self.progress.filter(|x| *x > 100) {
+            return Err(invalid(format!("{at}.progress"), format!("{x} is not a percentage, 0 to 100")));
+        }
+        if let Some(x) = self.budget_vnd.filter(|x| *x < 0) {
+            return Err(invalid(format!("{at}.budget_vnd"), format!("{x}: a budget cannot be negative")));
+        }
+        for (k, m) in self.milestones.iter().enumerate() {
+            check_text(&m.text, &format!("{at}.milestones[{k}].text"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Contribution {
+    pub fn check(&self, at: &str) -> Result<()> {
+        check_code(&self.code, &format!("{at}.code"))?;
+        check_code(&self.from, &format!("{at}.from"))?;
+        check_code(&self.to, &format!("{at}.to"))?;
+        check_text(&self.purpose, &format!("{at}.purpose"))?;
+        if self.amount_vnd <= 0 {
+            return Err(invalid(
+                format!("{at}.amount_vnd"),
+                format!("{}: an amount must be more than 0 đồng", self.amount_vnd),
+            ));
+        }
+        if let Some(c) = &self.currency
+            && !(c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            return Err(invalid(format!("{at}.currency"), format!("{c:?} is not an ISO 4217 code such as \"USD\"")));
+        }
+        if let Some(a) = self.amount.filter(|a| a.is_sign_negative() || a.is_zero()) {
+            return Err(invalid(format!("{at}.amount"), format!("{a}: an amount must be more than 0")));
+        }
+        Ok(())
+    }
+}
+
+impl Assessment {
+    /// The assessment's code, or its place in the programme (`assessment-1` for the first).
+    pub fn key(&self, index: usize) -> String {
+        self.code.clone().unwrap_or_else(|| format!("assessment-{}", index + 1))
+    }
+
+    pub fn check(&self, at: &str) -> Result<()> {
+        if let Some(c) = &self.code {
+            check_code(c, &format!("{at}.code"))?;
+        }
+        check_text(&self.text, &format!("{at}.text"))
+    }
+}
+
+impl Direction {
+    /// The direction's code, or its place in the programme (`direction-1` for the first).
+    pub fn key(&self, index: usize) -> String {
+        self.code.clone().unwrap_or_else(|| format!("direction-{}", index + 1))
+    }
+
+    pub fn check(&self, at: &str) -> Result<()> {
+        if let Some(c) = &self.code {
+            check_code(c, &format!("{at}.code"))?;
+        }
+        check_text(&self.text, &format!("{at}.text"))
+    }
+}
+
+impl Partner {
+    pub fn check(&self, at: &str) -> Result<()> {
+        check_code(&self.code, &format!("{at}.code"))?;
+        check_text(&self.name, &format!("{at}.name"))
+    }
+}
+
+impl Sector {
+    pub fn check(&self, at: &str) -> Result<()> {
+        check_code(&self.code, &format!("{at}.code"))?;
+        check_text(&self.name, &format!("{at}.name"))?;
+        if let Some(p) = &self.programme {
+            check_code(p, &format!("{at}.programme"))?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 
 pub mod briefing;
 pub mod dataset;
+pub mod exchange;
 pub mod format;
 mod period;
 mod report;
@@ -12,7 +13,7 @@ mod text;
 
 pub use briefing::BriefingData;
 pub use period::Period;
-pub use report::{Lang, PdfInfo, Report, ReportId, ReportState};
+pub use report::{Lang, PdfInfo, PdfStandard, Report, ReportId, ReportState};
 pub use text::Text;
 
 /// Errors of domain parsing; each names the field it is about.

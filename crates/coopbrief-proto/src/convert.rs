@@ -101,11 +101,11 @@ enum_map!(assessment_kind, to_assessment_kind, d::AssessmentKind, v1::Assessment
 // ---- domain → wire ------------------------------------------------------------------------
 
 pub fn partner(p: &d::Partner) -> v1::Partner {
-    v1::Partner { code: p.code.clone(), name: Some(text(&p.name)), kind: partner_kind(p.kind) }
+    v1::Partner { code: p.code.clone(), name: Some(text(&p.name)), kind: partner_kind(p.kind), etag: String::new() }
 }
 
 pub fn sector(s: &d::Sector) -> v1::Sector {
-    v1::Sector { code: s.code.clone(), name: Some(text(&s.name)) }
+    v1::Sector { code: s.code.clone(), name: Some(text(&s.name)), programme: s.programme.clone(), etag: String::new() }
 }
 
 pub fn programme(p: &d::Programme) -> v1::Programme {
@@ -132,34 +132,45 @@ pub fn programme(p: &d::Programme) -> v1::Programme {
         issuer: opt_text(&p.issuer),
         place: opt_text(&p.place),
         notes: opt_text(&p.notes),
+        agreed_on: p.agreed_on.map(|d| d.to_string()),
+        signatories: p.signatories.iter().map(text).collect(),
+        valid: p.valid.map(|x| x.to_string()),
+        etag: String::new(),
         source: p.source.clone(),
         indicators: p.indicators.iter().map(indicator).collect(),
         activities: p.activities.iter().map(activity).collect(),
         projects: p.projects.iter().map(project).collect(),
         contributions: p.contributions.iter().map(contribution).collect(),
-        assessments: p
-            .assessments
-            .iter()
-            .map(|a| v1::Assessment {
-                period: a.period.to_string(),
-                kind: assessment_kind(a.kind),
-                sector: a.sector.clone(),
-                text: Some(text(&a.text)),
-            })
-            .collect(),
-        directions: p
-            .directions
-            .iter()
-            .map(|x| v1::Direction {
-                period: x.period.to_string(),
-                sector: x.sector.clone(),
-                text: Some(text(&x.text)),
-            })
-            .collect(),
+        assessments: p.assessments.iter().enumerate().map(|(i, a)| assessment(a, &a.key(i))).collect(),
+        directions: p.directions.iter().enumerate().map(|(i, x)| direction(x, &x.key(i))).collect(),
     }
 }
 
-fn indicator(i: &d::Indicator) -> v1::Indicator {
+/// An assessment on the wire, under its key (its code, or its place in the programme).
+pub fn assessment(a: &d::Assessment, key: &str) -> v1::Assessment {
+    v1::Assessment {
+        code: key.to_owned(),
+        period: a.period.to_string(),
+        kind: assessment_kind(a.kind),
+        sector: a.sector.clone(),
+        text: Some(text(&a.text)),
+        programme: String::new(),
+        etag: String::new(),
+    }
+}
+
+pub fn direction(x: &d::Direction, key: &str) -> v1::Direction {
+    v1::Direction {
+        code: key.to_owned(),
+        period: x.period.to_string(),
+        sector: x.sector.clone(),
+        text: Some(text(&x.text)),
+        programme: String::new(),
+        etag: String::new(),
+    }
+}
+
+pub fn indicator(i: &d::Indicator) -> v1::Indicator {
     v1::Indicator {
         code: i.code.clone(),
         name: Some(text(&i.name)),
@@ -181,10 +192,12 @@ fn indicator(i: &d::Indicator) -> v1::Indicator {
                 note: opt_text(&v.note),
             })
             .collect(),
+        programme: String::new(),
+        etag: String::new(),
     }
 }
 
-fn activity(a: &d::Activity) -> v1::Activity {
+pub fn activity(a: &d::Activity) -> v1::Activity {
     v1::Activity {
         code: a.code.clone(),
         sector: a.sector.clone(),
@@ -198,10 +211,12 @@ fn activity(a: &d::Activity) -> v1::Activity {
         participants: a.participants,
         enterprises: a.enterprises,
         products: a.products,
+        programme: String::new(),
+        etag: String::new(),
     }
 }
 
-fn project(p: &d::Project) -> v1::Project {
+pub fn project(p: &d::Project) -> v1::Project {
     v1::Project {
         code: p.code.clone(),
         sector: p.sector.clone(),
@@ -213,10 +228,17 @@ fn project(p: &d::Project) -> v1::Project {
         budget_vnd: p.budget_vnd,
         period: p.period.map(|x| x.to_string()),
         description: opt_text(&p.description),
+        milestones: p
+            .milestones
+            .iter()
+            .map(|m| v1::Milestone { date: m.date.to_string(), text: Some(text(&m.text)), done: m.done })
+            .collect(),
+        programme: String::new(),
+        etag: String::new(),
     }
 }
 
-fn contribution(c: &d::Contribution) -> v1::Contribution {
+pub fn contribution(c: &d::Contribution) -> v1::Contribution {
     v1::Contribution {
         code: c.code.clone(),
         from: c.from.clone(),
@@ -226,6 +248,10 @@ fn contribution(c: &d::Contribution) -> v1::Contribution {
         purpose: Some(text(&c.purpose)),
         period: c.period.to_string(),
         date: c.date.map(|d| d.to_string()),
+        currency: c.currency.clone(),
+        amount: c.amount.map(|a| a.to_string()),
+        programme: String::new(),
+        etag: String::new(),
     }
 }
 
@@ -240,23 +266,32 @@ pub fn briefing(b: &BriefingData) -> v1::BriefingData {
 
 // ---- wire → domain ------------------------------------------------------------------------
 
+/// Joins a field path: `at("", "code")` is `code`, `at("partner", "code")` is `partner.code`.
+fn join(at: &str, name: &str) -> String {
+    if at.is_empty() { name.to_owned() } else { format!("{at}.{name}") }
+}
+
 pub fn to_partner(p: v1::Partner, at: &str) -> Result<d::Partner> {
-    d::check_code(&p.code, &format!("{at}.code"))?;
+    d::check_code(&p.code, &join(at, "code"))?;
     Ok(d::Partner {
-        name: to_text(p.name, &format!("{at}.name"))?,
-        kind: to_partner_kind(p.kind, &format!("{at}.kind"))?,
+        name: to_text(p.name, &join(at, "name"))?,
+        kind: to_partner_kind(p.kind, &join(at, "kind"))?,
         code: p.code,
     })
 }
 
 pub fn to_sector(s: v1::Sector, at: &str) -> Result<d::Sector> {
-    d::check_code(&s.code, &format!("{at}.code"))?;
-    Ok(d::Sector { name: to_text(s.name, &format!("{at}.name"))?, code: s.code })
+    d::check_code(&s.code, &join(at, "code"))?;
+    let programme = s.programme.filter(|p| !p.is_empty());
+    if let Some(p) = &programme {
+        d::check_code(p, &join(at, "programme"))?;
+    }
+    Ok(d::Sector { name: to_text(s.name, &join(at, "name"))?, code: s.code, programme })
 }
 
 pub fn to_programme(p: v1::Programme, at: &str) -> Result<d::Programme> {
-    let f = |name: &str| format!("{at}.{name}");
-    let fi = |name: &str, i: usize| format!("{at}.{name}[{i}]");
+    let f = |name: &str| join(at, name);
+    let fi = |name: &str, i: usize| format!("{}[{i}]", join(at, name));
     Ok(d::Programme {
         title: to_text(p.title, &f("title"))?,
         short_name: to_text(p.short_name, &f("short_name"))?,
@@ -289,7 +324,15 @@ pub fn to_programme(p: v1::Programme, at: &str) -> Result<d::Programme> {
         issuer: to_opt_text(p.issuer, &f("issuer"))?,
         place: to_opt_text(p.place, &f("place"))?,
         notes: to_opt_text(p.notes, &f("notes"))?,
-        source: p.source,
+        agreed_on: opt_date(p.agreed_on, &f("agreed_on"))?,
+        signatories: p
+            .signatories
+            .into_iter()
+            .enumerate()
+            .map(|(i, x)| to_text(Some(x), &fi("signatories", i)))
+            .collect::<Result<_>>()?,
+        valid: opt_period(p.valid, &f("valid"))?,
+        source: p.source.filter(|s| !s.is_empty()),
         indicators: p
             .indicators
             .into_iter()
@@ -319,13 +362,13 @@ pub fn to_programme(p: v1::Programme, at: &str) -> Result<d::Programme> {
             .into_iter()
             .enumerate()
             .map(|(i, x)| {
-                let at = fi("assessments", i);
-                Ok(d::Assessment {
-                    period: period(&x.period, &format!("{at}.period"))?,
-                    kind: to_assessment_kind(x.kind, &format!("{at}.kind"))?,
-                    sector: x.sector,
-                    text: to_text(x.text, &format!("{at}.text"))?,
-                })
+                // Inside a programme a positional key (`assessment-3`) stands for "no code".
+                let positional = x.code == format!("assessment-{}", i + 1);
+                let mut a = to_assessment(x, &fi("assessments", i))?;
+                if positional {
+                    a.code = None;
+                }
+                Ok(a)
             })
             .collect::<Result<_>>()?,
         directions: p
@@ -333,24 +376,58 @@ pub fn to_programme(p: v1::Programme, at: &str) -> Result<d::Programme> {
             .into_iter()
             .enumerate()
             .map(|(i, x)| {
-                let at = fi("directions", i);
-                Ok(d::Direction {
-                    period: period(&x.period, &format!("{at}.period"))?,
-                    sector: x.sector,
-                    text: to_text(x.text, &format!("{at}.text"))?,
-                })
+                let positional = x.code == format!("direction-{}", i + 1);
+                let mut d = to_direction(x, &fi("directions", i))?;
+                if positional {
+                    d.code = None;
+                }
+                Ok(d)
             })
             .collect::<Result<_>>()?,
         code: p.code,
     })
 }
 
-fn to_indicator(i: v1::Indicator, at: &str) -> Result<d::Indicator> {
-    let f = |name: &str| format!("{at}.{name}");
+/// An empty code means none: the store then keys the record by its place.
+fn opt_code(code: String, field: &str) -> Result<Option<String>> {
+    if code.is_empty() {
+        return Ok(None);
+    }
+    d::check_code(&code, field)?;
+    Ok(Some(code))
+}
+
+fn opt_sector(s: Option<String>, field: &str) -> Result<Option<String>> {
+    opt_code(s.unwrap_or_default(), field)
+}
+
+pub fn to_assessment(x: v1::Assessment, at: &str) -> Result<d::Assessment> {
+    let f = |name: &str| join(at, name);
+    Ok(d::Assessment {
+        code: opt_code(x.code, &f("code"))?,
+        period: period(&x.period, &f("period"))?,
+        kind: to_assessment_kind(x.kind, &f("kind"))?,
+        sector: opt_sector(x.sector, &f("sector"))?,
+        text: to_text(x.text, &f("text"))?,
+    })
+}
+
+pub fn to_direction(x: v1::Direction, at: &str) -> Result<d::Direction> {
+    let f = |name: &str| join(at, name);
+    Ok(d::Direction {
+        code: opt_code(x.code, &f("code"))?,
+        period: period(&x.period, &f("period"))?,
+        sector: opt_sector(x.sector, &f("sector"))?,
+        text: to_text(x.text, &f("text"))?,
+    })
+}
+
+pub fn to_indicator(i: v1::Indicator, at: &str) -> Result<d::Indicator> {
+    let f = |name: &str| join(at, name);
     Ok(d::Indicator {
         name: to_text(i.name, &f("name"))?,
         unit: to_text(i.unit, &f("unit"))?,
-        sector: i.sector,
+        sector: opt_sector(i.sector, &f("sector"))?,
         aggregation: to_aggregation(i.aggregation, &f("aggregation"))?,
         base_date: opt_date(i.base_date, &f("base_date"))?,
         higher_is_better: i.higher_is_better,
@@ -362,7 +439,7 @@ fn to_indicator(i: v1::Indicator, at: &str) -> Result<d::Indicator> {
             .into_iter()
             .enumerate()
             .map(|(k, v)| {
-                let at = format!("{at}.values[{k}]");
+                let at = format!("{}[{k}]", f("values"));
                 Ok(d::IndicatorValue {
                     period: period(&v.period, &format!("{at}.period"))?,
                     value: decimal(&v.value, &format!("{at}.value"))?,
@@ -373,35 +450,37 @@ fn to_indicator(i: v1::Indicator, at: &str) -> Result<d::Indicator> {
             .collect::<Result<_>>()?,
         code: i.code,
     })
+    .and_then(|x: d::Indicator| x.check(at).map(|()| x))
 }
 
-fn to_activity(a: v1::Activity, at: &str) -> Result<d::Activity> {
-    let f = |name: &str| format!("{at}.{name}");
+pub fn to_activity(a: v1::Activity, at: &str) -> Result<d::Activity> {
+    let f = |name: &str| join(at, name);
     Ok(d::Activity {
-        sector: a.sector,
+        sector: opt_sector(a.sector, &f("sector"))?,
         period: period(&a.period, &f("period"))?,
         kind: to_activity_kind(a.kind, &f("kind"))?,
         title: to_text(a.title, &f("title"))?,
         description: to_opt_text(a.description, &f("description"))?,
         location: to_opt_text(a.location, &f("location"))?,
-        organiser: a.organiser,
+        organiser: opt_code(a.organiser.unwrap_or_default(), &f("organiser"))?,
         occurrences: a.occurrences,
         participants: a.participants,
         enterprises: a.enterprises,
         products: a.products,
         code: a.code,
     })
+    .and_then(|x: d::Activity| x.check(at).map(|()| x))
 }
 
-fn to_project(p: v1::Project, at: &str) -> Result<d::Project> {
-    let f = |name: &str| format!("{at}.{name}");
+pub fn to_project(p: v1::Project, at: &str) -> Result<d::Project> {
+    let f = |name: &str| join(at, name);
     let progress = match p.progress {
         Some(x) if x > 100 => return Err(Error::invalid(f("progress"), format!("{x} is not a percentage 0–100"))),
         Some(x) => Some(x as u8),
         None => None,
     };
     Ok(d::Project {
-        sector: p.sector,
+        sector: opt_sector(p.sector, &f("sector"))?,
         name: to_text(p.name, &f("name"))?,
         partners: p.partners,
         location: to_opt_text(p.location, &f("location"))?,
@@ -410,22 +489,37 @@ fn to_project(p: v1::Project, at: &str) -> Result<d::Project> {
         budget_vnd: p.budget_vnd,
         period: opt_period(p.period, &f("period"))?,
         description: to_opt_text(p.description, &f("description"))?,
+        milestones: p
+            .milestones
+            .into_iter()
+            .enumerate()
+            .map(|(k, m)| {
+                let at = format!("{}[{k}]", f("milestones"));
+                let date = opt_date(Some(m.date), &format!("{at}.date"))?
+                    .ok_or_else(|| Error::invalid(format!("{at}.date"), "is required"))?;
+                Ok(d::Milestone { date, text: to_text(m.text, &format!("{at}.text"))?, done: m.done })
+            })
+            .collect::<Result<_>>()?,
         code: p.code,
     })
+    .and_then(|x: d::Project| x.check(at).map(|()| x))
 }
 
-fn to_contribution(c: v1::Contribution, at: &str) -> Result<d::Contribution> {
-    let f = |name: &str| format!("{at}.{name}");
+pub fn to_contribution(c: v1::Contribution, at: &str) -> Result<d::Contribution> {
+    let f = |name: &str| join(at, name);
     Ok(d::Contribution {
         from: c.from,
         to: c.to,
         amount_vnd: c.amount_vnd,
-        sector: c.sector,
+        sector: opt_sector(c.sector, &f("sector"))?,
         purpose: to_text(c.purpose, &f("purpose"))?,
         period: period(&c.period, &f("period"))?,
         date: opt_date(c.date, &f("date"))?,
+        currency: c.currency.filter(|s| !s.is_empty()),
+        amount: opt_decimal(c.amount, &f("amount"))?,
         code: c.code,
     })
+    .and_then(|x: d::Contribution| x.check(at).map(|()| x))
 }
 
 /// Parses briefing data received from the data service.
@@ -482,5 +576,57 @@ mod tests {
         let mut wire = briefing(&b);
         wire.period = "2019-13".into();
         assert_eq!(to_briefing(wire).unwrap_err().field(), Some("period"));
+    }
+
+    #[test]
+    fn new_fields_round_trip_and_bad_ones_name_their_field() {
+        let p = d::Project {
+            code: "road".into(),
+            sector: None,
+            name: Text::vi("Đường"),
+            partners: vec!["a".into()],
+            location: None,
+            status: d::ProjectStatus::InProgress,
+            progress: Some(60),
+            budget_vnd: None,
+            period: None,
+            description: None,
+            milestones: vec![d::Milestone {
+                date: Date::new(2019, 12, 1).unwrap(),
+                text: Text::vi("Thông xe"),
+                done: true,
+            }],
+        };
+        assert_eq!(to_project(project(&p), "project").unwrap(), p);
+        let c = d::Contribution {
+            code: "gift".into(),
+            from: "a".into(),
+            to: "b".into(),
+            amount_vnd: 230_000_000,
+            sector: None,
+            purpose: Text::vi("Sách"),
+            period: "2020".parse().unwrap(),
+            date: None,
+            currency: Some("USD".into()),
+            amount: Some(Decimal::new(1_000_050, 2)),
+        };
+        let wire = contribution(&c);
+        assert_eq!(wire.amount.as_deref(), Some("10000.50"), "exact, trailing zero kept");
+        assert_eq!(to_contribution(wire.clone(), "contribution").unwrap(), c);
+        type Break = fn(&mut v1::Contribution);
+        let cases: [(Break, &str); 4] = [
+            (|w| w.currency = Some("usd".into()), "contribution.currency"),
+            (|w| w.amount = Some("ten".into()), "contribution.amount"),
+            (|w| w.from = "Hà Nội".into(), "contribution.from"),
+            (|w| w.sector = Some("Bad Sector".into()), "contribution.sector"),
+        ];
+        for (breaks, field) in cases {
+            let mut w = wire.clone();
+            breaks(&mut w);
+            assert_eq!(to_contribution(w, "contribution").unwrap_err().field(), Some(field));
+        }
+        let mut w = project(&p);
+        w.milestones[0].date = "December".into();
+        assert_eq!(to_project(w, "project").unwrap_err().field(), Some("project.milestones[0].date"));
     }
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::{Row, Sqlite, Transaction};
 
+use crate::resources::{Record, columns, write_programme_partners};
 use crate::{Error, Result, Store};
 
 /// What an import did.
@@ -16,6 +17,31 @@ pub struct ImportSummary {
     pub unchanged: usize,
 }
 
+/// What an import did, resource by resource: keys such as `partner/hanoi` or
+/// `hanoi-hanam/activity/fairs`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub created: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Records of an imported programme that the dataset no longer has.
+    pub deleted: Vec<String>,
+}
+
+impl ImportReport {
+    pub fn summary(&self) -> ImportSummary {
+        ImportSummary { created: self.created.len(), changed: self.changed.len(), unchanged: self.unchanged.len() }
+    }
+
+    fn note(&mut self, key: String, old: Option<&str>, new: &str) {
+        match old {
+            None => self.created.push(key),
+            Some(o) if o == new => self.unchanged.push(key),
+            Some(_) => self.changed.push(key),
+        }
+    }
+}
+
 impl std::fmt::Display for ImportSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} created, {} changed, {} unchanged", self.created, self.changed, self.unchanged)
@@ -23,73 +49,108 @@ impl std::fmt::Display for ImportSummary {
 }
 
 /// One row of `records`, before it is written.
-struct Record {
+struct Row_ {
     kind: &'static str,
     code: String,
     sector: Option<String>,
-    period: Option<Period>,
+    start: Option<String>,
+    end: Option<String>,
+    status: Option<&'static str>,
     body: String,
+}
+
+fn row<R: Record>(r: &R, code: String) -> Result<Row_> {
+    let c = columns(r);
+    Ok(Row_ { kind: R::KIND, code, sector: c.sector, start: c.start, end: c.end, status: c.status, body: json(r)? })
 }
 
 impl Store {
     /// Writes a whole dataset in one transaction: all of it or none. Resources are matched by
     /// code; a programme's records are replaced by the dataset's.
     pub async fn import_dataset(&self, dataset: &Dataset) -> Result<ImportSummary> {
+        Ok(self.import(dataset, false).await?.summary())
+    }
+
+    /// Like [`Store::import_dataset`], saying what happened to each resource; with `dry_run`,
+    /// checks everything and rolls back.
+    pub async fn import(&self, dataset: &Dataset, dry_run: bool) -> Result<ImportReport> {
         dataset.validate()?;
-        let mut tx = self.pool.begin().await?;
-        let mut summary = ImportSummary::default();
-        for (i, p) in dataset.partners.iter().enumerate() {
-            upsert(&mut tx, "partners", &p.code, i, &json(p)?, &mut summary).await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut report = ImportReport::default();
+        for p in &dataset.partners {
+            upsert(&mut tx, "partners", &p.code, &json(p)?, &mut report).await?;
         }
-        for (i, s) in dataset.sectors.iter().enumerate() {
-            upsert(&mut tx, "sectors", &s.code, i, &json(s)?, &mut summary).await?;
+        for s in &dataset.sectors {
+            upsert(&mut tx, "sectors", &s.code, &json(s)?, &mut report).await?;
+            sqlx::query("UPDATE sectors SET programme = ? WHERE code = ?")
+                .bind(&s.programme)
+                .bind(&s.code)
+                .execute(&mut *tx)
+                .await?;
         }
-        let base = sqlx::query_scalar::<_, i64>("SELECT COALESCE(MAX(position) + 1, 0) FROM programmes")
-            .fetch_one(&mut *tx)
-            .await?;
-        for (i, p) in dataset.programmes.iter().enumerate() {
-            let position = base as usize + i;
-            upsert(&mut tx, "programmes", &p.code, position, &json(&header(p))?, &mut summary).await?;
-            sqlx::query("DELETE FROM programme_partners WHERE programme = ?").bind(&p.code).execute(&mut *tx).await?;
-            for (j, pp) in p.partners.iter().enumerate() {
-                sqlx::query("INSERT INTO programme_partners (programme, partner, position) VALUES (?, ?, ?)")
-                    .bind(&p.code)
-                    .bind(&pp.partner)
-                    .bind(j as i64)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let records = records(p)?;
+        for p in &dataset.programmes {
+            upsert(&mut tx, "programmes", &p.code, &json(&header(p))?, &mut report).await?;
+            write_programme_partners(&mut tx, p).await?;
+            let rows = rows(p)?;
             let old: Vec<(String, String, String)> =
-                sqlx::query_as("SELECT kind, code, body FROM records WHERE programme = ?")
+                sqlx::query_as("SELECT kind, code, body FROM records WHERE programme = ? ORDER BY position")
                     .bind(&p.code)
                     .fetch_all(&mut *tx)
                     .await?;
             sqlx::query("DELETE FROM records WHERE programme = ?").bind(&p.code).execute(&mut *tx).await?;
-            for (j, r) in records.iter().enumerate() {
-                match old.iter().find(|(k, c, _)| k == r.kind && *c == r.code) {
-                    None => summary.created += 1,
-                    Some((_, _, body)) if *body == r.body => summary.unchanged += 1,
-                    Some(_) => summary.changed += 1,
-                }
+            for (j, r) in rows.iter().enumerate() {
+                let previous = old.iter().find(|(k, c, _)| k == r.kind && *c == r.code).map(|(_, _, b)| b.as_str());
+                report.note(format!("{}/{}/{}", p.code, r.kind, r.code), previous, &r.body);
                 sqlx::query(
-                    "INSERT INTO records (programme, kind, code, position, sector, period_start, period_end, body)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO records (programme, kind, code, position, sector, period_start, period_end, status, body)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 )
                 .bind(&p.code)
                 .bind(r.kind)
                 .bind(&r.code)
                 .bind(j as i64)
                 .bind(&r.sector)
-                .bind(r.period.map(|x| x.start().to_string()))
-                .bind(r.period.map(|x| x.end().to_string()))
+                .bind(&r.start)
+                .bind(&r.end)
+                .bind(r.status)
                 .bind(&r.body)
                 .execute(&mut *tx)
                 .await?;
             }
+            for (kind, code, _) in &old {
+                if !rows.iter().any(|r| r.kind == kind && r.code == *code) {
+                    report.deleted.push(format!("{}/{kind}/{code}", p.code));
+                }
+            }
         }
-        tx.commit().await?;
-        Ok(summary)
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(report)
+    }
+
+    /// A programme as one document: the programme with all its records, the partners it names
+    /// and the sectors it may use (the shared taxonomy and its own).
+    pub async fn export(&self, programme: &str) -> Result<Dataset> {
+        let p = self.programme(programme).await?;
+        let all = self.partners().await?;
+        let named = |code: &str| p.mentions_partner(code);
+        let mut partners: Vec<Partner> =
+            p.partners.iter().filter_map(|pp| all.iter().find(|x| x.code == pp.partner).cloned()).collect();
+        for x in &all {
+            if named(&x.code) && !partners.iter().any(|y| y.code == x.code) {
+                partners.push(x.clone());
+            }
+        }
+        let sectors = self
+            .sectors()
+            .await?
+            .into_iter()
+            .filter(|s| s.programme.as_deref().is_none_or(|owner| owner == programme))
+            .collect();
+        Ok(Dataset { partners, sectors, programmes: vec![p] })
     }
 
     /// Whether no programme is stored yet (a fresh database, to be seeded).
@@ -119,20 +180,35 @@ impl Store {
             .await?;
         let body = body.ok_or_else(|| Error::NotFound { what: "programme", key: code.to_owned() })?;
         let mut p: Programme = parse(&body, "programme")?;
-        let rows = sqlx::query("SELECT kind, body FROM records WHERE programme = ? ORDER BY position")
+        let rows = sqlx::query("SELECT kind, code, body FROM records WHERE programme = ? ORDER BY position")
             .bind(code)
             .fetch_all(&self.pool)
             .await?;
         for row in rows {
             let kind: String = row.try_get("kind")?;
             let body: String = row.try_get("body")?;
+            let code: String = row.try_get("code")?;
+            // A record keyed by its place keeps that key only while it stays in that place.
+            let keep = |place: String| if place == code { None } else { Some(code.clone()) };
             match kind.as_str() {
                 "indicator" => p.indicators.push(parse(&body, "indicator")?),
                 "activity" => p.activities.push(parse(&body, "activity")?),
                 "project" => p.projects.push(parse(&body, "project")?),
                 "contribution" => p.contributions.push(parse(&body, "contribution")?),
-                "assessment" => p.assessments.push(parse(&body, "assessment")?),
-                "direction" => p.directions.push(parse(&body, "direction")?),
+                "assessment" => {
+                    let mut a: coopbrief_domain::dataset::Assessment = parse(&body, "assessment")?;
+                    if a.code.is_none() {
+                        a.code = keep(format!("assessment-{}", p.assessments.len() + 1));
+                    }
+                    p.assessments.push(a);
+                }
+                "direction" => {
+                    let mut d: coopbrief_domain::dataset::Direction = parse(&body, "direction")?;
+                    if d.code.is_none() {
+                        d.code = keep(format!("direction-{}", p.directions.len() + 1));
+                    }
+                    p.directions.push(d);
+                }
                 other => return Err(Error::Corrupt { what: "record", message: format!("unknown kind {other:?}") }),
             }
         }
@@ -157,27 +233,27 @@ async fn upsert(
     tx: &mut Transaction<'_, Sqlite>,
     table: &'static str,
     code: &str,
-    position: usize,
     body: &str,
-    summary: &mut ImportSummary,
+    report: &mut ImportReport,
 ) -> Result<()> {
     let old: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {table} WHERE code = ?"))
         .bind(code)
         .fetch_optional(&mut **tx)
         .await?;
+    let what = table.trim_end_matches('s');
+    report.note(format!("{what}/{code}"), old.as_deref(), body);
     match old {
         None => {
-            summary.created += 1;
-            sqlx::query(&format!("INSERT INTO {table} (code, position, body) VALUES (?, ?, ?)"))
-                .bind(code)
-                .bind(position as i64)
-                .bind(body)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(&format!(
+                "INSERT INTO {table} (code, position, body) VALUES (?, (SELECT COALESCE(MAX(position) + 1, 0) FROM {table}), ?)"
+            ))
+            .bind(code)
+            .bind(body)
+            .execute(&mut **tx)
+            .await?;
         }
-        Some(old) if old == body => summary.unchanged += 1,
+        Some(old) if old == body => {}
         Some(_) => {
-            summary.changed += 1;
             sqlx::query(&format!("UPDATE {table} SET body = ?, revision = revision + 1 WHERE code = ?"))
                 .bind(body)
                 .bind(code)
@@ -189,7 +265,7 @@ async fn upsert(
 }
 
 /// The programme without its records, as stored in `programmes.body`.
-fn header(p: &Programme) -> Programme {
+pub(crate) fn header(p: &Programme) -> Programme {
     Programme {
         indicators: vec![],
         activities: vec![],
@@ -201,45 +277,34 @@ fn header(p: &Programme) -> Programme {
     }
 }
 
-fn records(p: &Programme) -> Result<Vec<Record>> {
+fn rows(p: &Programme) -> Result<Vec<Row_>> {
     let mut out = Vec::new();
     for x in &p.indicators {
-        out.push(Record {
-            kind: "indicator",
-            code: x.code.clone(),
-            sector: x.sector.clone(),
-            period: None,
-            body: json(x)?,
-        });
+        out.push(row(x, x.code.clone())?);
     }
     for x in &p.activities {
-        let (code, sector, period) = (x.code.clone(), x.sector.clone(), Some(x.period));
-        out.push(Record { kind: "activity", code, sector, period, body: json(x)? });
+        out.push(row(x, x.code.clone())?);
     }
     for x in &p.projects {
-        let (code, sector, period) = (x.code.clone(), x.sector.clone(), x.period);
-        out.push(Record { kind: "project", code, sector, period, body: json(x)? });
+        out.push(row(x, x.code.clone())?);
     }
     for x in &p.contributions {
-        let (code, sector, period) = (x.code.clone(), x.sector.clone(), Some(x.period));
-        out.push(Record { kind: "contribution", code, sector, period, body: json(x)? });
+        out.push(row(x, x.code.clone())?);
     }
-    // Assessments and directions have no code of their own in the dataset: their place stands in.
+    // Assessments and directions without a code of their own are keyed by their place.
     for (i, x) in p.assessments.iter().enumerate() {
-        let (code, sector, period) = (format!("assessment-{}", i + 1), x.sector.clone(), Some(x.period));
-        out.push(Record { kind: "assessment", code, sector, period, body: json(x)? });
+        out.push(row(x, x.key(i))?);
     }
     for (i, x) in p.directions.iter().enumerate() {
-        let (code, sector, period) = (format!("direction-{}", i + 1), x.sector.clone(), Some(x.period));
-        out.push(Record { kind: "direction", code, sector, period, body: json(x)? });
+        out.push(row(x, x.key(i))?);
     }
     Ok(out)
 }
 
-fn json<T: Serialize>(value: &T) -> Result<String> {
+pub(crate) fn json<T: Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|e| Error::Corrupt { what: "value", message: e.to_string() })
 }
 
-fn parse<T: DeserializeOwned>(body: &str, what: &'static str) -> Result<T> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &str, what: &'static str) -> Result<T> {
     serde_json::from_str(body).map_err(|e| Error::Corrupt { what, message: e.to_string() })
 }
