@@ -57,6 +57,7 @@ async fn bad_input_gets_clear_codes() {
         programme: programme.into(),
         period: period.into(),
         lang: lang.into(),
+        ..Default::default()
     };
 
     let cases = [
@@ -94,7 +95,7 @@ async fn bad_input_gets_clear_codes() {
     assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
     assert!(err.message().contains("QUEUED"), "{}", err.message());
 
-    let err = reports.list_reports(v1::ListReportsRequest { programme: String::new(), page_size: -1 }).await;
+    let err = reports.list_reports(v1::ListReportsRequest { page_size: -1, ..Default::default() }).await;
     assert_eq!(err.expect_err("negative page size").code(), Code::InvalidArgument);
 
     let mut data = CooperationServiceClient::connect(app.endpoint.clone()).await.expect("connect");
@@ -135,8 +136,15 @@ async fn demo_writes_the_briefing_in_one_process() {
     // A report left QUEUED by an earlier run that stopped: the demo's job channel replays it.
     let db = format!("sqlite://{}/coopbrief.db", dir.path().join("var").display());
     let store = coopbrief_data::open_store(&db, None).await.expect("store");
-    let left = store
-        .create_report("hanoi-hanam", "2019-Q3".parse().expect("period"), coopbrief_domain::Lang::En)
+    let (left, _) = store
+        .create_report(
+            &coopbrief_store::NewReport::new(
+                "hanoi-hanam",
+                "2019-Q3".parse().expect("period"),
+                coopbrief_domain::Lang::En,
+            ),
+            None,
+        )
         .await
         .expect("queued");
     store.close().await;
@@ -147,6 +155,7 @@ async fn demo_writes_the_briefing_in_one_process() {
             programme: "hanoi-hanam".into(),
             period: "2019".into(),
             lang: "vi".into(),
+            pdf_standard: String::new(),
         },
         out: out.clone(),
         dir: dir.path().join("var"),
@@ -162,4 +171,55 @@ async fn demo_writes_the_briefing_in_one_process() {
     let store = coopbrief_data::open_store(&db, None).await.expect("store");
     let replayed = store.report(left.id).await.expect("the earlier report");
     assert_eq!(replayed.state, coopbrief_domain::ReportState::Succeeded, "{:?}", replayed.error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn equal_data_gives_equal_bytes_and_pdf_a_on_request() {
+    let app = spawn_app(true).await;
+    let plain = |lang: &str| coopbrief_cli::ReportOptions {
+        programme: "hanoi-hanam".into(),
+        period: "2019".into(),
+        lang: lang.into(),
+        pdf_standard: String::new(),
+    };
+    let a = app.client.create_report(&plain("vi"), None).await.expect("created");
+    let b = app.client.create_report(&plain("vi"), None).await.expect("created");
+    let archive = coopbrief_cli::ReportOptions { pdf_standard: "a-2b".into(), ..plain("vi") };
+    let c = app.client.create_report(&archive, None).await.expect("created");
+    let [a, b, c] = [a, b, c].map(|r| r.id);
+    let mut done = Vec::new();
+    for id in [&a, &b, &c] {
+        let r = app.client.wait(id, Duration::from_secs(120)).await.expect("finished");
+        assert_eq!(r.state, v1::ReportState::Succeeded as i32, "{}", r.error);
+        assert_eq!(r.data_hash.len(), 64, "the report records the data hash");
+        assert!(!r.template_version.is_empty());
+        done.push(r);
+    }
+    assert_eq!(done[0].sha256, done[1].sha256, "same data, template and language: same bytes");
+    assert_eq!(done[0].data_hash, done[2].data_hash);
+    assert_eq!(done[2].pdf_standard, "a-2b");
+    let out = app.path("archive.pdf");
+    app.client.download(&c, &out).await.expect("downloaded");
+    // poppler prints the XMP metadata, where PDF/A declares its part and conformance.
+    let meta =
+        std::process::Command::new("pdfinfo").arg("-meta").arg(&out).output().expect("pdfinfo (poppler-utils) runs");
+    let meta: String = String::from_utf8_lossy(&meta.stdout).split_whitespace().collect();
+    let part = meta.contains("<pdfaid:part>2</pdfaid:part>") || meta.contains("pdfaid:part=\"2\"");
+    let level =
+        meta.contains("<pdfaid:conformance>B</pdfaid:conformance>") || meta.contains("pdfaid:conformance=\"B\"");
+    assert!(part && level, "the XMP should declare PDF/A-2b:\n{meta}");
+
+    let mut reports = ReportServiceClient::connect(app.endpoint.clone()).await.expect("connect");
+    let err = reports
+        .create_report(v1::CreateReportRequest {
+            programme: "hanoi-hanam".into(),
+            period: "2019".into(),
+            pdf_standard: "x-1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("unknown standard");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("pdf_standard"), "{}", err.message());
+    app.stop().await;
 }

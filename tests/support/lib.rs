@@ -1,7 +1,7 @@
 //! Test support: start the real services on port 0 with a fresh database and fresh queue
 //! names, and read PDFs back as text.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ pub struct TestApp {
 /// Connects to the real RabbitMQ or fails the test saying so: a test of the real path never
 /// passes quietly without it.
 pub async fn rabbitmq(queue: &str, prefetch: u16) -> AmqpQueue {
-    match AmqpQueue::connect(AmqpSettings { url: AMQP_URL.into(), queue: queue.into(), prefetch }).await {
+    match AmqpQueue::connect(amqp_settings(queue, prefetch)).await {
         Ok(q) => q,
         Err(e) => panic!(
             "RabbitMQ is required at 127.0.0.1:5672 (guest/guest) for this test and is unreachable: {e}. \
@@ -43,15 +43,7 @@ pub async fn spawn_app(worker: bool) -> TestApp {
     let queue = format!("coopbrief.test.{}", uuid::Uuid::now_v7());
     // Fail early, naming RabbitMQ, if it is not there.
     drop(rabbitmq(&queue, 1).await);
-    let settings = coopbrief_data::Settings {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        database_url: format!("sqlite://{}/coopbrief.db", dir.path().display()),
-        amqp_url: AMQP_URL.into(),
-        queue: queue.clone(),
-        artifact_dir: dir.path().join("pdf"),
-        seed: None,
-        log_format: "text".into(),
-    };
+    let settings = data_settings(dir.path(), &queue, "127.0.0.1:0".parse().expect("address"));
     let server = coopbrief_data::Server::build(&settings).await.expect("data service starts");
     let endpoint = format!("http://{}", server.local_addr().expect("bound"));
     let (stop_server, server_stopped) = watch::channel(false);
@@ -109,4 +101,148 @@ pub fn assert_pdf_contains(pdf: &std::path::Path, expected: &[&str]) {
     let text = pdf_text(pdf);
     let missing: Vec<_> = expected.iter().filter(|e| !text.contains(*e)).collect();
     assert!(missing.is_empty(), "missing from the PDF text: {missing:?}\n--- text ---\n{text}");
+}
+
+/// Retry delays the tests use, in seconds: short, so retries show within a test's time.
+pub const TEST_RETRY_DELAYS: [f64; 3] = [0.3, 0.6, 1.2];
+
+/// Data-service settings for a test: SQLite and PDFs under `dir`, the test's own queue.
+pub fn data_settings(dir: &Path, queue: &str, listen: std::net::SocketAddr) -> coopbrief_data::Settings {
+    coopbrief_data::Settings {
+        listen,
+        database_url: format!("sqlite://{}/coopbrief.db", dir.display()),
+        amqp_url: AMQP_URL.into(),
+        queue: queue.into(),
+        artifact_dir: dir.join("pdf"),
+        seed: None,
+        amqp_heartbeat: 5,
+        delivery_limit: 5,
+        retry_delays: TEST_RETRY_DELAYS.to_vec(),
+        log_format: "text".into(),
+    }
+}
+
+/// Broker settings matching [`data_settings`] (the topology must be declared alike).
+pub fn amqp_settings(queue: &str, prefetch: u16) -> AmqpSettings {
+    AmqpSettings::from_flags(AMQP_URL, queue, prefetch, 5, 5, &TEST_RETRY_DELAYS)
+}
+
+/// A task started by a test, stopped on request.
+pub struct Running {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+fn stop_signal() -> (watch::Sender<bool>, impl std::future::Future<Output = ()> + Send + 'static) {
+    let (tx, mut rx) = watch::channel(false);
+    (tx, async move {
+        let _ = rx.wait_for(|s| *s).await;
+    })
+}
+
+/// Starts a data service with these settings; returns its endpoint.
+pub async fn start_data(settings: &coopbrief_data::Settings) -> (String, Running) {
+    let server = coopbrief_data::Server::build(settings).await.expect("data service starts");
+    let endpoint = format!("http://{}", server.local_addr().expect("bound"));
+    let (stop, signal) = stop_signal();
+    let task = tokio::spawn(async move { server.run_until_stopped(signal).await.expect("data service runs") });
+    (endpoint, Running { stop, task })
+}
+
+/// Starts an in-process worker on `amqp` against the data service at `endpoint`.
+pub fn start_worker(endpoint: &str, amqp: AmqpSettings, config: coopbrief_worker::WorkerConfig) -> Running {
+    let renderer = Arc::new(coopbrief_render::Renderer::new().expect("renderer loads"));
+    let worker = coopbrief_worker::Worker::with_config(endpoint, renderer, config).expect("worker");
+    let concurrency = usize::from(amqp.prefetch);
+    let queue = Arc::new(AmqpQueue::lazy(amqp));
+    let (stop, signal) = stop_signal();
+    let task = tokio::spawn(async move {
+        coopbrief_worker::run(queue, worker, concurrency, signal).await.expect("worker runs");
+    });
+    Running { stop, task }
+}
+
+/// A free loopback port (bound and released: good enough on a test machine).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A binary of this workspace, built beside the test executable (`target/<profile>/`).
+pub fn workspace_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target directory");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is not built; run the tests with `cargo test --workspace`", path.display());
+    path
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct Process(pub std::process::Child);
+
+impl Process {
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts the `coopbrief-worker` binary against `endpoint` and `queue`, with extra env.
+pub fn worker_process(endpoint: &str, queue: &str, env: &[(&str, &str)]) -> Process {
+    let mut cmd = Command::new(workspace_binary("coopbrief-worker"));
+    cmd.env("COOPBRIEF_DATA_ENDPOINT", endpoint)
+        .env("COOPBRIEF_AMQP_URL", AMQP_URL)
+        .env("COOPBRIEF_QUEUE", queue)
+        .env("COOPBRIEF_AMQP_HEARTBEAT", "5")
+        .env("COOPBRIEF_RETRY_DELAYS", TEST_RETRY_DELAYS.map(|d| d.to_string()).join(","))
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Process(cmd.spawn().expect("coopbrief-worker starts"))
+}
+
+/// Runs `rabbitmqctl` with `args` (stopping or starting the broker in fault tests).
+pub fn rabbitmqctl(args: &[&str]) {
+    let out = Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("rabbitmqctl is required for the broker fault tests: {e}"));
+    assert!(out.status.success(), "rabbitmqctl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Waits until the report is in one of `states`; panics with its last state after `timeout`.
+pub async fn wait_for_state(
+    client: &Client,
+    id: &str,
+    states: &[i32],
+    timeout: std::time::Duration,
+) -> coopbrief_proto::v1::Report {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(r) = client.report(id).await {
+            if states.contains(&r.state) {
+                return r;
+            }
+            if started.elapsed() > timeout {
+                panic!("report {id} still in state {} (error {:?}) after {timeout:?}", r.state, r.error);
+            }
+        } else if started.elapsed() > timeout {
+            panic!("report {id} unreadable after {timeout:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

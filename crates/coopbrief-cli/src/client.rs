@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tonic::Status;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::CreateArgs;
+use crate::{CreateArgs, ReportOptions};
 
 /// A connection to the data service.
 #[derive(Clone, Debug)]
@@ -52,7 +52,35 @@ impl Client {
 
     /// Requests a report and returns it as created.
     pub async fn request(&self, programme: &str, period: &str, lang: &str) -> anyhow::Result<v1::Report> {
-        let req = v1::CreateReportRequest { programme: programme.into(), period: period.into(), lang: lang.into() };
+        self.request_with_id(programme, period, lang, None).await
+    }
+
+    /// Requests a report with an idempotency key: the same key again returns the same report.
+    pub async fn request_with_id(
+        &self,
+        programme: &str,
+        period: &str,
+        lang: &str,
+        request_id: Option<&str>,
+    ) -> anyhow::Result<v1::Report> {
+        let options = ReportOptions {
+            programme: programme.into(),
+            period: period.into(),
+            lang: lang.into(),
+            pdf_standard: String::new(),
+        };
+        self.create_report(&options, request_id).await
+    }
+
+    /// Requests a report with every option.
+    pub async fn create_report(&self, o: &ReportOptions, request_id: Option<&str>) -> anyhow::Result<v1::Report> {
+        let req = v1::CreateReportRequest {
+            programme: o.programme.clone(),
+            period: o.period.clone(),
+            lang: o.lang.clone(),
+            request_id: request_id.unwrap_or_default().into(),
+            pdf_standard: o.pdf_standard.clone(),
+        };
         Ok(self.reports.clone().create_report(req).await.map_err(status)?.into_inner())
     }
 
@@ -70,7 +98,10 @@ impl Client {
                 eprintln!("{:>7.1}s  {}", started.elapsed().as_secs_f64(), state_name(r.state));
                 last = Some(r.state);
             }
-            if r.state == ReportState::Succeeded as i32 || r.state == ReportState::Failed as i32 {
+            if [ReportState::Succeeded, ReportState::Failed, ReportState::Cancelled]
+                .map(|s| s as i32)
+                .contains(&r.state)
+            {
                 return Ok(r);
             }
             if started.elapsed() > timeout {
@@ -135,7 +166,7 @@ impl Client {
 
     pub(crate) async fn create(&self, args: &CreateArgs) -> anyhow::Result<()> {
         let o = &args.report;
-        let report = self.request(&o.programme, &o.period, &o.lang).await?;
+        let report = self.create_report(o, args.request_id.as_deref()).await?;
         print_report(&report);
         if !(args.wait || args.out.is_some()) {
             return Ok(());
@@ -149,8 +180,36 @@ impl Client {
         Ok(())
     }
 
-    pub(crate) async fn list(&self, programme: Option<String>, limit: i32) -> anyhow::Result<()> {
-        let req = v1::ListReportsRequest { programme: programme.unwrap_or_default(), page_size: limit };
+    pub(crate) async fn cancel(&self, id: &str) -> anyhow::Result<()> {
+        let req = v1::CancelReportRequest { id: id.into() };
+        print_report(&self.reports.clone().cancel_report(req).await.map_err(status)?.into_inner());
+        Ok(())
+    }
+
+    pub(crate) async fn retry(&self, id: &str, wait: bool) -> anyhow::Result<()> {
+        let req = v1::RetryReportRequest { id: id.into() };
+        let report = self.reports.clone().retry_report(req).await.map_err(status)?.into_inner();
+        print_report(&report);
+        if wait {
+            let report = self.wait(&report.id, Duration::from_secs(300)).await?;
+            finish(self, &report, None).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn list(
+        &self,
+        programme: Option<String>,
+        state: Option<String>,
+        limit: i32,
+    ) -> anyhow::Result<()> {
+        let state = match state.as_deref().map(str::to_ascii_uppercase) {
+            None => 0,
+            Some(s) => v1::ReportState::from_str_name(&format!("REPORT_STATE_{s}"))
+                .with_context(|| format!("state: {s:?} is not one of queued, running, succeeded, failed, cancelled"))?
+                as i32,
+        };
+        let req = v1::ListReportsRequest { programme: programme.unwrap_or_default(), page_size: limit, state };
         let reports = self.reports.clone().list_reports(req).await.map_err(status)?.into_inner().reports;
         println!("{:<36}  {:<12}  {:<22}  {:<4}  {:>5}  {:>9}", "ID", "PROGRAMME", "PERIOD", "LANG", "PAGES", "STATE");
         for r in reports {
@@ -170,6 +229,9 @@ impl Client {
 
 /// After waiting: report the failure, or download the PDF when asked to.
 pub(crate) async fn finish(client: &Client, report: &v1::Report, out: Option<&Path>) -> anyhow::Result<()> {
+    if report.state == ReportState::Cancelled as i32 {
+        bail!("report {} was cancelled", report.id);
+    }
     if report.state != ReportState::Succeeded as i32 {
         bail!("report {} failed: {}", report.id, report.error);
     }
@@ -189,6 +251,7 @@ pub(crate) fn state_name(state: i32) -> &'static str {
         Ok(ReportState::Running) => "RUNNING",
         Ok(ReportState::Succeeded) => "SUCCEEDED",
         Ok(ReportState::Failed) => "FAILED",
+        Ok(ReportState::Cancelled) => "CANCELLED",
         _ => "UNSPECIFIED",
     }
 }
@@ -209,5 +272,7 @@ fn print_report(r: &v1::Report) {
         println!("pages:     {}", r.page_count);
         println!("bytes:     {}", r.byte_size);
         println!("sha256:    {}", r.sha256);
+        println!("data hash: {}", r.data_hash);
+        println!("template:  {}", r.template_version);
     }
 }

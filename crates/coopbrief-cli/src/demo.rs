@@ -26,18 +26,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<v1::Report> {
     let artifacts = ArtifactStore::local(args.dir.join("pdf")).context("failed to open the demo's PDF directory")?;
     let queue: Arc<dyn JobQueue> = match &args.amqp {
         Some(url) => Arc::new(
-            AmqpQueue::connect(AmqpSettings { url: url.clone(), queue: args.queue.clone(), prefetch: 2 })
+            AmqpQueue::connect(AmqpSettings { prefetch: 2, ..AmqpSettings::new(url.clone(), args.queue.clone()) })
                 .await
                 .context("failed to connect to RabbitMQ (--amqp)")?,
         ),
         None => {
             let queue = InProcessQueue::new();
+            // Jobs handed to an in-process channel die with the process; what the database
+            // holds unfinished is queued again (the outbox covers only unpublished jobs).
             let unfinished = store.unfinished_reports().await?;
             if !unfinished.is_empty() {
                 info!(count = unfinished.len(), "replaying unfinished reports from the database");
             }
             for id in unfinished {
-                queue.publish(Job { report_id: id.to_string() }).await?;
+                queue.publish(Job::new(id.to_string())).await?;
             }
             Arc::new(queue)
         }
@@ -62,7 +64,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<v1::Report> {
     let result = async {
         let client = Client::connect(&endpoint).await?;
         let o = &args.report;
-        let report = client.request(&o.programme, &o.period, &o.lang).await?;
+        let report = client.create_report(o, None).await?;
         eprintln!("requested report {} ({} {} {})", report.id, report.programme, report.period, report.lang);
         let report = client.wait(&report.id, Duration::from_secs(300)).await?;
         finish(&client, &report, Some(&args.out)).await?;

@@ -43,8 +43,20 @@ pub enum ReportCommand {
     List {
         #[arg(long)]
         programme: Option<String>,
+        /// Only reports in this state: queued, running, succeeded, failed or cancelled.
+        #[arg(long)]
+        state: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: i32,
+    },
+    /// Cancel a queued or running report.
+    Cancel { id: String },
+    /// Queue a failed or cancelled report again (replays a dead-lettered job).
+    Retry {
+        id: String,
+        /// Follow the report until it is done.
+        #[arg(long)]
+        wait: bool,
     },
     /// Download a finished report's PDF (checked against its sha256).
     Download {
@@ -65,6 +77,9 @@ pub struct ReportOptions {
     /// Language of the briefing: vi or en.
     #[arg(long, default_value = "vi")]
     pub lang: String,
+    /// PDF standard: a-2b (PDF/A-2b, for archiving); plain PDF when left out.
+    #[arg(long, default_value = "")]
+    pub pdf_standard: String,
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +95,9 @@ pub struct CreateArgs {
     /// How long --wait waits, in seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
+    /// Idempotency key: sending the same request again returns the first report.
+    #[arg(long)]
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -109,7 +127,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             match cmd {
                 ReportCommand::Create(args) => client.create(&args).await,
                 ReportCommand::Get { id } => client.get(&id).await,
-                ReportCommand::List { programme, limit } => client.list(programme, limit).await,
+                ReportCommand::List { programme, state, limit } => client.list(programme, state, limit).await,
+                ReportCommand::Cancel { id } => client.cancel(&id).await,
+                ReportCommand::Retry { id, wait } => client.retry(&id, wait).await,
                 ReportCommand::Download { id, out } => client.download(&id, &out).await.map(|_| ()),
             }
         }

@@ -4,6 +4,7 @@
 //! Startup follows `build → local_addr → run_until_stopped(shutdown)` so tests bind port 0.
 
 pub mod error;
+pub mod relay;
 pub mod service;
 pub mod settings;
 
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use coopbrief_domain::dataset::Dataset;
 use coopbrief_proto::{CooperationServiceServer, ReportServiceServer, WorkerServiceServer};
-use coopbrief_queue::{AmqpQueue, AmqpSettings, JobQueue};
+use coopbrief_queue::{AmqpQueue, JobQueue};
 use coopbrief_store::{ArtifactStore, Store};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -30,22 +31,18 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the store (seeding it), connects to RabbitMQ and binds the listener.
+    /// Opens the store (seeding it) and binds the listener; RabbitMQ is reached lazily.
     pub async fn build(settings: &Settings) -> anyhow::Result<Server> {
         let store = open_store(&settings.database_url, settings.seed.as_deref()).await?;
         let artifacts = ArtifactStore::local(&settings.artifact_dir)
             .with_context(|| format!("failed to open the artifact directory {}", settings.artifact_dir.display()))?;
-        let queue = AmqpQueue::connect(AmqpSettings {
-            url: settings.amqp_url.clone(),
-            queue: settings.queue.clone(),
-            prefetch: 1,
-        })
-        .await
-        .context("failed to connect to RabbitMQ (COOPBRIEF_AMQP_URL)")?;
+        // Lazy: the service starts (and takes requests) while the broker is down; the
+        // outbox relay connects, and reconnects, when it has jobs to publish.
+        let queue = AmqpQueue::lazy(settings.amqp());
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("failed to listen on {}", settings.listen))?;
-        Ok(Server { listener, app: App { store, artifacts, queue: Arc::new(queue) } })
+        Ok(Server::from_parts(listener, store, artifacts, Arc::new(queue)))
     }
 
     /// A server around parts built elsewhere (the one-process demo, tests).
@@ -55,7 +52,7 @@ impl Server {
         artifacts: ArtifactStore,
         queue: Arc<dyn JobQueue>,
     ) -> Server {
-        Server { listener, app: App { store, artifacts, queue } }
+        Server { listener, app: App { store, artifacts, queue, relay: Arc::new(tokio::sync::Notify::new()) } }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -75,7 +72,12 @@ impl Server {
             .context("failed to build the reflection service")?;
         let addr = self.local_addr()?;
         info!(%addr, "data service listening");
-        tonic::transport::Server::builder()
+        let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
+        let relay =
+            tokio::spawn(relay::run(self.app.store.clone(), self.app.queue.clone(), self.app.relay.clone(), async {
+                let _ = relay_stopped.await;
+            }));
+        let served = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(CooperationServiceServer::new(self.app.clone()))
@@ -83,7 +85,10 @@ impl Server {
             .add_service(WorkerServiceServer::new(self.app))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await
-            .context("the gRPC server failed")?;
+            .context("the gRPC server failed");
+        let _ = stop_relay.send(());
+        let _ = relay.await;
+        served?;
         info!("data service stopped");
         Ok(())
     }

@@ -26,7 +26,30 @@ pub struct Settings {
     /// database is seeded with the bundled Hà Nội–Hà Nam dataset.
     #[arg(long, env = "COOPBRIEF_SEED")]
     pub seed: Option<PathBuf>,
+    /// Heartbeat with the broker, in seconds: a silent connection is noticed in about twice this.
+    #[arg(long, env = "COOPBRIEF_AMQP_HEARTBEAT", default_value_t = 10)]
+    pub amqp_heartbeat: u16,
+    /// Deliveries of one job without an ack before RabbitMQ dead-letters it (x-delivery-limit).
+    #[arg(long, env = "COOPBRIEF_DELIVERY_LIMIT", default_value_t = 5)]
+    pub delivery_limit: u32,
+    /// Waits between attempts of a job that failed transiently, in seconds, comma-separated.
+    #[arg(long, env = "COOPBRIEF_RETRY_DELAYS", default_value = "2,10,60", value_delimiter = ',')]
+    pub retry_delays: Vec<f64>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "COOPBRIEF_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+}
+
+impl Settings {
+    /// The broker settings these make.
+    pub fn amqp(&self) -> coopbrief_queue::AmqpSettings {
+        coopbrief_queue::AmqpSettings::from_flags(
+            &self.amqp_url,
+            &self.queue,
+            1,
+            self.amqp_heartbeat,
+            self.delivery_limit,
+            &self.retry_delays,
+        )
+    }
 }

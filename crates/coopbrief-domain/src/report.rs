@@ -53,6 +53,7 @@ pub enum ReportState {
     Running,
     Succeeded,
     Failed,
+    Cancelled,
 }
 
 impl ReportState {
@@ -62,12 +63,14 @@ impl ReportState {
             ReportState::Running => "RUNNING",
             ReportState::Succeeded => "SUCCEEDED",
             ReportState::Failed => "FAILED",
+            ReportState::Cancelled => "CANCELLED",
         }
     }
 
-    /// Whether the report has reached an end state and will not change again.
+    /// Whether the report has reached an end state: no worker will change it (only an
+    /// operator's retry of a failed or cancelled report).
     pub fn is_done(&self) -> bool {
-        matches!(self, ReportState::Succeeded | ReportState::Failed)
+        matches!(self, ReportState::Succeeded | ReportState::Failed | ReportState::Cancelled)
     }
 }
 
@@ -79,6 +82,7 @@ impl FromStr for ReportState {
             "RUNNING" => Ok(ReportState::Running),
             "SUCCEEDED" => Ok(ReportState::Succeeded),
             "FAILED" => Ok(ReportState::Failed),
+            "CANCELLED" => Ok(ReportState::Cancelled),
             other => Err(Error::invalid("state", format!("{other:?} is not a report state"))),
         }
     }
@@ -125,6 +129,39 @@ impl fmt::Display for Lang {
     }
 }
 
+/// The PDF standard a briefing is written to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PdfStandard {
+    /// Plain PDF.
+    #[default]
+    None,
+    /// PDF/A-2b, for archiving.
+    A2b,
+}
+
+impl PdfStandard {
+    /// `""` or `"a-2b"`, as written in requests and stored.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PdfStandard::None => "",
+            PdfStandard::A2b => "a-2b",
+        }
+    }
+}
+
+impl FromStr for PdfStandard {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "none" | "pdf" => Ok(PdfStandard::None),
+            "a-2b" | "pdf/a-2b" | "a2b" => Ok(PdfStandard::A2b),
+            other => {
+                Err(Error::invalid("pdf_standard", format!("{other:?} is not supported; use a-2b or leave it empty")))
+            }
+        }
+    }
+}
+
 /// A report request as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
@@ -132,6 +169,7 @@ pub struct Report {
     pub programme: String,
     pub period: crate::Period,
     pub lang: Lang,
+    pub pdf_standard: PdfStandard,
     pub state: ReportState,
     pub created_at: jiff::Timestamp,
     pub updated_at: jiff::Timestamp,
@@ -150,4 +188,6 @@ pub struct PdfInfo {
     /// Lowercase hex sha256 of the PDF.
     pub sha256: String,
     pub template_version: String,
+    /// sha256 of the briefing data the PDF was rendered from.
+    pub data_hash: String,
 }

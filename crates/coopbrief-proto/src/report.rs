@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use coopbrief_domain::{Error, Lang, Report, ReportState, Result};
+use coopbrief_domain::{Error, Lang, PdfStandard, Report, ReportState, Result};
 
 use crate::v1;
 
@@ -12,6 +12,7 @@ pub fn report_state(state: ReportState) -> i32 {
         ReportState::Running => v1::ReportState::Running,
         ReportState::Succeeded => v1::ReportState::Succeeded,
         ReportState::Failed => v1::ReportState::Failed,
+        ReportState::Cancelled => v1::ReportState::Cancelled,
     };
     wire as i32
 }
@@ -22,6 +23,7 @@ pub fn to_report_state(value: i32, field: &str) -> Result<ReportState> {
         Ok(v1::ReportState::Running) => Ok(ReportState::Running),
         Ok(v1::ReportState::Succeeded) => Ok(ReportState::Succeeded),
         Ok(v1::ReportState::Failed) => Ok(ReportState::Failed),
+        Ok(v1::ReportState::Cancelled) => Ok(ReportState::Cancelled),
         _ => Err(Error::invalid(field, format!("{value} is not a report state"))),
     }
 }
@@ -43,11 +45,18 @@ pub fn report(r: &Report) -> v1::Report {
         byte_size: pdf.map_or(0, |p| p.bytes),
         sha256: pdf.map(|p| p.sha256.clone()).unwrap_or_default(),
         template_version: pdf.map(|p| p.template_version.clone()).unwrap_or_default(),
+        data_hash: pdf.map(|p| p.data_hash.clone()).unwrap_or_default(),
+        pdf_standard: r.pdf_standard.code().to_owned(),
     }
 }
 
 fn timestamp(t: jiff::Timestamp) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: t.as_second(), nanos: t.subsec_nanosecond() }
+}
+
+/// Parses a PDF standard field; empty means plain PDF.
+pub fn pdf_standard(s: &str) -> Result<PdfStandard> {
+    PdfStandard::from_str(s)
 }
 
 /// Parses a language field; empty means Vietnamese.

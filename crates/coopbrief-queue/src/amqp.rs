@@ -2,6 +2,8 @@
 //! one channel per consumer, and a durable quorum queue declared idempotently on connect.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -28,18 +30,78 @@ pub struct AmqpSettings {
     pub queue: String,
     /// Unacked deliveries one consumer may hold (`basic.qos`).
     pub prefetch: u16,
+    /// Heartbeat interval in seconds asked of the broker; a connection that goes silent for
+    /// about twice this long is taken as dead. `None` keeps the URL's or the broker's value.
+    pub heartbeat: Option<u16>,
+    /// `x-delivery-limit` of the job queue: a job delivered this many times without an ack
+    /// (a worker crashing on it) goes to the dead-letter queue instead of cycling forever.
+    pub delivery_limit: u32,
+    /// Waits before a job that failed transiently is delivered again: attempt 1 waits the
+    /// first, attempt 2 the second …, later attempts the last. One delay queue each.
+    pub retry_delays: Vec<Duration>,
 }
 
 impl AmqpSettings {
+    /// Settings for `queue` at `url` with every other setting at its default.
+    pub fn new(url: impl Into<String>, queue: impl Into<String>) -> AmqpSettings {
+        AmqpSettings { url: url.into(), queue: queue.into(), ..AmqpSettings::default() }
+    }
+
+    /// Settings from the command-line flags the services share; delays in seconds.
+    pub fn from_flags(
+        url: &str,
+        queue: &str,
+        prefetch: u16,
+        heartbeat: u16,
+        delivery_limit: u32,
+        retry_delays_secs: &[f64],
+    ) -> AmqpSettings {
+        AmqpSettings {
+            prefetch,
+            heartbeat: Some(heartbeat),
+            delivery_limit,
+            retry_delays: retry_delays_secs.iter().map(|s| Duration::from_secs_f64(s.clamp(0.0, 86_400.0))).collect(),
+            ..AmqpSettings::new(url, queue)
+        }
+    }
+
     /// The url with its password replaced by `***`, safe to log.
     pub fn redacted_url(&self) -> String {
         redact_url(&self.url)
+    }
+
+    /// Where jobs that will not be retried go, for an operator to inspect and replay.
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}.dead", self.queue)
+    }
+
+    /// The delay queue for retry number `index` (0-based).
+    pub fn retry_queue(&self, index: usize) -> String {
+        format!("{}.retry.{index}", self.queue)
+    }
+
+    /// The URL with the heartbeat setting applied.
+    fn connect_url(&self) -> String {
+        match self.heartbeat {
+            Some(h) if !self.url.contains("heartbeat=") => {
+                let sep = if self.url.contains('?') { '&' } else { '?' };
+                format!("{}{sep}heartbeat={h}", self.url)
+            }
+            _ => self.url.clone(),
+        }
     }
 }
 
 impl Default for AmqpSettings {
     fn default() -> Self {
-        AmqpSettings { url: DEFAULT_AMQP_URL.to_owned(), queue: DEFAULT_QUEUE.to_owned(), prefetch: DEFAULT_PREFETCH }
+        AmqpSettings {
+            url: DEFAULT_AMQP_URL.to_owned(),
+            queue: DEFAULT_QUEUE.to_owned(),
+            prefetch: DEFAULT_PREFETCH,
+            heartbeat: Some(10),
+            delivery_limit: 5,
+            retry_delays: vec![Duration::from_secs(2), Duration::from_secs(10), Duration::from_secs(60)],
+        }
     }
 }
 
@@ -49,6 +111,9 @@ impl fmt::Debug for AmqpSettings {
             .field("url", &self.redacted_url())
             .field("queue", &self.queue)
             .field("prefetch", &self.prefetch)
+            .field("heartbeat", &self.heartbeat)
+            .field("delivery_limit", &self.delivery_limit)
+            .field("retry_delays", &self.retry_delays)
             .finish()
     }
 }
@@ -80,13 +145,27 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-/// The RabbitMQ job queue. Dropping it closes the connection once no consumer or
-/// unsettled delivery still holds one of its channels.
+/// The RabbitMQ job queue.
+///
+/// It keeps one connection and re-establishes it on demand: after a broker restart or a
+/// dropped connection the next `publish` or `consume` reconnects and declares the topology
+/// again, so neither the data service's relay nor a worker needs restarting.
 pub struct AmqpQueue {
     settings: AmqpSettings,
-    connection: Connection,
-    /// In confirm mode, so that `publish` can wait for the broker to take responsibility.
+    link: tokio::sync::Mutex<Option<Link>>,
+}
+
+/// A live connection and its publishing channel (in confirm mode).
+#[derive(Clone)]
+struct Link {
+    connection: Arc<Connection>,
     publisher: Channel,
+}
+
+impl Link {
+    fn is_alive(&self) -> bool {
+        self.connection.status().connected() && self.publisher.status().connected()
+    }
 }
 
 impl fmt::Debug for AmqpQueue {
@@ -96,22 +175,17 @@ impl fmt::Debug for AmqpQueue {
 }
 
 impl AmqpQueue {
-    /// Connects, declares the queue (durable, quorum; a no-op if it already exists with
-    /// the same arguments) and opens the publishing channel in confirm mode.
+    /// Connects now, declaring the topology; fails if the broker cannot be reached.
     pub async fn connect(settings: AmqpSettings) -> Result<AmqpQueue> {
-        let url = settings.redacted_url();
-        let properties = ConnectionProperties::default().with_connection_name("coopbrief-queue".into());
-        let connection = Connection::connect(&settings.url, properties)
-            .await
-            .map_err(|source| Error::Connect { url: url.clone(), source })?;
-        let publisher = connection.create_channel().await.map_err(amqp_error("channel.open", &settings.queue))?;
-        declare_queue(&publisher, &settings.queue).await?;
-        publisher
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(amqp_error("confirm.select", &settings.queue))?;
-        info!(url = %url, queue = %settings.queue, prefetch = settings.prefetch, "connected to the message broker");
-        Ok(AmqpQueue { settings, connection, publisher })
+        let queue = AmqpQueue::lazy(settings);
+        queue.link().await?;
+        Ok(queue)
+    }
+
+    /// A queue that connects on first use (and again whenever the connection is lost), so
+    /// a service can start while the broker is down.
+    pub fn lazy(settings: AmqpSettings) -> AmqpQueue {
+        AmqpQueue { settings, link: tokio::sync::Mutex::new(None) }
     }
 
     /// The settings this queue was connected with.
@@ -119,74 +193,131 @@ impl AmqpQueue {
         &self.settings
     }
 
+    /// The live link, reconnecting (and declaring the topology) if there is none.
+    async fn link(&self) -> Result<Link> {
+        let mut guard = self.link.lock().await;
+        if let Some(link) = guard.as_ref().filter(|l| l.is_alive()) {
+            return Ok(link.clone());
+        }
+        if guard.take().is_some() {
+            warn!(queue = %self.settings.queue, "broker connection lost; reconnecting");
+        }
+        let url = self.settings.redacted_url();
+        let properties = ConnectionProperties::default().with_connection_name("coopbrief".into());
+        let connection = Connection::connect(&self.settings.connect_url(), properties)
+            .await
+            .map_err(|source| Error::Connect { url: url.clone(), source })?;
+        let queue = &self.settings.queue;
+        let publisher = connection.create_channel().await.map_err(amqp_error("channel.open", queue))?;
+        declare_topology(&publisher, &self.settings).await?;
+        publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(amqp_error("confirm.select", queue))?;
+        info!(url = %url, queue = %queue, prefetch = self.settings.prefetch, "connected to the message broker");
+        let link = Link { connection: Arc::new(connection), publisher };
+        *guard = Some(link.clone());
+        Ok(link)
+    }
+
+    /// Forgets the link after a failure, so the next call reconnects.
+    async fn drop_link(&self) {
+        self.link.lock().await.take();
+    }
+
     /// Closes the connection gracefully. Unacked deliveries of its consumers go back to
     /// the queue, and settling them afterwards fails.
     pub async fn close(&self) -> Result<()> {
-        self.connection.close(200, "OK".into()).await.map_err(amqp_error("connection.close", &self.settings.queue))?;
-        info!(queue = %self.settings.queue, "closed the broker connection");
+        if let Some(link) = self.link.lock().await.take() {
+            link.connection
+                .close(200, "OK".into())
+                .await
+                .map_err(amqp_error("connection.close", &self.settings.queue))?;
+            info!(queue = %self.settings.queue, "closed the broker connection");
+        }
         Ok(())
     }
 
-    /// Deletes the queue with whatever it holds and returns how many messages that was.
-    /// For tests and tooling: the service never deletes its queue.
+    /// Deletes the job queue, its delay queues and its dead-letter queue, and returns how
+    /// many messages the job queue held. For tests and tooling: the service never does this.
     pub async fn delete_queue(&self) -> Result<u32> {
-        let dropped = self
-            .publisher
+        // lapin may fail a connection when a dropped consumer's cancel-ok crosses another
+        // call; one retry on a fresh connection covers that.
+        match self.try_delete_queue().await {
+            Ok(n) => Ok(n),
+            Err(_) => {
+                self.drop_link().await;
+                self.try_delete_queue().await
+            }
+        }
+    }
+
+    async fn try_delete_queue(&self) -> Result<u32> {
+        let link = self.link().await?;
+        let channel =
+            link.connection.create_channel().await.map_err(amqp_error("channel.open", &self.settings.queue))?;
+        let mut others = vec![self.settings.dead_letter_queue()];
+        others.extend((0..self.settings.retry_delays.len()).map(|i| self.settings.retry_queue(i)));
+        for q in others {
+            channel
+                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .map_err(amqp_error("queue.delete", &q))?;
+        }
+        let dropped = channel
             .queue_delete(self.settings.queue.as_str().into(), QueueDeleteOptions::default())
             .await
             .map_err(amqp_error("queue.delete", &self.settings.queue))?;
+        let _ = channel.close(200, "OK".into()).await;
         info!(queue = %self.settings.queue, dropped, "deleted queue");
         Ok(dropped)
     }
 
-    async fn publish_job(&self, job: Job) -> Result<()> {
-        let queue = &self.settings.queue;
-        let properties =
-            BasicProperties::default().with_delivery_mode(PERSISTENT).with_content_type("text/plain".into());
-        let confirm = self
-            .publisher
-            .basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                // mandatory: an unroutable job (no such queue) comes back instead of vanishing.
-                BasicPublishOptions { mandatory: true, immediate: false },
-                job.report_id.as_bytes(),
-                properties,
+    /// How many messages wait in the dead-letter queue (a passive declare).
+    pub async fn dead_letter_count(&self) -> Result<u32> {
+        match self.try_dead_letter_count().await {
+            Ok(n) => Ok(n),
+            Err(_) => {
+                self.drop_link().await;
+                self.try_dead_letter_count().await
+            }
+        }
+    }
+
+    async fn try_dead_letter_count(&self) -> Result<u32> {
+        let link = self.link().await?;
+        let q = self.settings.dead_letter_queue();
+        let channel = link.connection.create_channel().await.map_err(amqp_error("channel.open", &q))?;
+        let declared = channel
+            .queue_declare(
+                q.as_str().into(),
+                QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() },
+                FieldTable::default(),
             )
             .await
-            .map_err(amqp_error("basic.publish", queue))?;
-        let confirmation = confirm.await.map_err(amqp_error("publisher confirm", queue))?;
-        match confirmation {
-            Confirmation::Ack(None) => {
-                debug!(report_id = %job.report_id, queue = %queue, "job published");
-                Ok(())
-            }
-            Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)) => {
-                warn!(
-                    report_id = %job.report_id,
-                    queue = %queue,
-                    reply_code = returned.reply_code,
-                    reply_text = %returned.reply_text,
-                    "job returned as unroutable"
-                );
-                Err(Error::Unroutable {
-                    queue: queue.clone(),
-                    report_id: job.report_id,
-                    reply_code: returned.reply_code,
-                    reply_text: returned.reply_text.to_string(),
-                })
-            }
-            Confirmation::Nack(None) => {
-                warn!(report_id = %job.report_id, queue = %queue, "job nacked by the broker");
-                Err(Error::Nacked { queue: queue.clone(), report_id: job.report_id })
-            }
-            Confirmation::NotRequested => Err(Error::NotConfirmed { queue: queue.clone(), report_id: job.report_id }),
+            .map_err(amqp_error("queue.declare (passive)", &q))?;
+        let _ = channel.close(200, "OK".into()).await;
+        Ok(declared.message_count())
+    }
+
+    /// Publishes `job` to `routing_key` on the default exchange and waits for the broker's
+    /// confirm. Any failure drops the link so the next publish reconnects.
+    async fn publish_to(&self, routing_key: &str, job: Job, reason: Option<&str>) -> Result<()> {
+        let link = self.link().await?;
+        let result = publish_on(&link.publisher, routing_key, job, reason).await;
+        if let Err(Error::Amqp { .. }) = &result {
+            self.drop_link().await;
         }
+        result
     }
 
     async fn start_consumer(&self) -> Result<Deliveries> {
         let queue = self.settings.queue.clone();
-        let channel = self.connection.create_channel().await.map_err(amqp_error("channel.open", &queue))?;
+        let link = self.link().await?;
+        let channel = match link.connection.create_channel().await {
+            Ok(c) => c,
+            Err(e) => {
+                self.drop_link().await;
+                return Err(Error::Amqp { operation: "channel.open", queue, source: e });
+            }
+        };
         channel
             .basic_qos(self.settings.prefetch, BasicQosOptions::default())
             .await
@@ -214,22 +345,118 @@ impl AmqpQueue {
 
 impl JobQueue for AmqpQueue {
     fn publish(&self, job: Job) -> BoxFuture<'_, Result<()>> {
-        self.publish_job(job).boxed()
+        async move { self.publish_to(&self.settings.queue, job, None).await }.boxed()
     }
 
     fn consume(&self) -> BoxFuture<'_, Result<Deliveries>> {
         self.start_consumer().boxed()
     }
+
+    fn retry(&self, job: Job) -> BoxFuture<'_, Result<()>> {
+        async move {
+            let last = self.settings.retry_delays.len().saturating_sub(1);
+            let index = (job.attempt.max(1) as usize - 1).min(last);
+            let next = Job { attempt: job.attempt + 1, ..job };
+            self.publish_to(&self.settings.retry_queue(index), next, None).await
+        }
+        .boxed()
+    }
+
+    fn dead_letter(&self, job: Job, reason: &str) -> BoxFuture<'_, Result<()>> {
+        let reason = reason.to_owned();
+        async move { self.publish_to(&self.settings.dead_letter_queue(), job, Some(&reason)).await }.boxed()
+    }
 }
 
-/// Durable quorum queue: survives a broker restart and replicates once there is a cluster.
-async fn declare_queue(channel: &Channel, queue: &str) -> Result<()> {
-    let mut arguments = FieldTable::default();
-    arguments.insert("x-queue-type".into(), AMQPValue::LongString(LongString::from("quorum")));
-    let declared = channel
-        .queue_declare(queue.into(), QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() }, arguments)
+/// Header carrying how many times a job has been attempted.
+const ATTEMPT_HEADER: &str = "x-coopbrief-attempt";
+/// Header carrying why a job was dead-lettered.
+const REASON_HEADER: &str = "x-coopbrief-error";
+
+async fn publish_on(channel: &Channel, routing_key: &str, job: Job, reason: Option<&str>) -> Result<()> {
+    let mut headers = FieldTable::default();
+    headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongUInt(job.attempt));
+    if let Some(reason) = reason {
+        headers.insert(REASON_HEADER.into(), AMQPValue::LongString(LongString::from(reason)));
+    }
+    let properties = BasicProperties::default()
+        .with_delivery_mode(PERSISTENT)
+        .with_content_type("text/plain".into())
+        .with_headers(headers);
+    let confirm = channel
+        .basic_publish(
+            "".into(),
+            routing_key.into(),
+            // mandatory: an unroutable job (no such queue) comes back instead of vanishing.
+            BasicPublishOptions { mandatory: true, immediate: false },
+            job.report_id.as_bytes(),
+            properties,
+        )
         .await
-        .map_err(amqp_error("queue.declare", queue))?;
+        .map_err(amqp_error("basic.publish", routing_key))?;
+    let confirmation = confirm.await.map_err(amqp_error("publisher confirm", routing_key))?;
+    let queue = routing_key.to_owned();
+    match confirmation {
+        Confirmation::Ack(None) => {
+            debug!(report_id = %job.report_id, queue = %queue, attempt = job.attempt, "job published");
+            Ok(())
+        }
+        Confirmation::Ack(Some(returned)) | Confirmation::Nack(Some(returned)) => {
+            warn!(
+                report_id = %job.report_id,
+                queue = %queue,
+                reply_code = returned.reply_code,
+                reply_text = %returned.reply_text,
+                "job returned as unroutable"
+            );
+            Err(Error::Unroutable {
+                queue,
+                report_id: job.report_id,
+                reply_code: returned.reply_code,
+                reply_text: returned.reply_text.to_string(),
+            })
+        }
+        Confirmation::Nack(None) => {
+            warn!(report_id = %job.report_id, queue = %queue, "job nacked by the broker");
+            Err(Error::Nacked { queue, report_id: job.report_id })
+        }
+        Confirmation::NotRequested => Err(Error::NotConfirmed { queue, report_id: job.report_id }),
+    }
+}
+
+/// Declares, idempotently, the job queue (durable quorum, with a delivery limit and the
+/// dead-letter queue behind it), the dead-letter queue, and one delay queue per retry
+/// delay (messages wait out their TTL there, then dead-letter back into the job queue).
+async fn declare_topology(channel: &Channel, settings: &AmqpSettings) -> Result<()> {
+    let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+    let text = |s: &str| AMQPValue::LongString(LongString::from(s));
+    let queue = settings.queue.as_str();
+    let dead = settings.dead_letter_queue();
+
+    let mut dead_args = FieldTable::default();
+    dead_args.insert("x-queue-type".into(), text("quorum"));
+    declare(channel, &dead, durable, dead_args).await?;
+
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), text("quorum"));
+    args.insert("x-delivery-limit".into(), AMQPValue::LongUInt(settings.delivery_limit));
+    args.insert("x-dead-letter-exchange".into(), text(""));
+    args.insert("x-dead-letter-routing-key".into(), text(&dead));
+    declare(channel, queue, durable, args).await?;
+
+    for (i, delay) in settings.retry_delays.iter().enumerate() {
+        let mut args = FieldTable::default();
+        args.insert("x-message-ttl".into(), AMQPValue::LongUInt(delay.as_millis().min(u32::MAX as u128) as u32));
+        args.insert("x-dead-letter-exchange".into(), text(""));
+        args.insert("x-dead-letter-routing-key".into(), text(queue));
+        declare(channel, &settings.retry_queue(i), durable, args).await?;
+    }
+    Ok(())
+}
+
+async fn declare(channel: &Channel, queue: &str, options: QueueDeclareOptions, args: FieldTable) -> Result<()> {
+    let declared =
+        channel.queue_declare(queue.into(), options, args).await.map_err(amqp_error("queue.declare", queue))?;
     debug!(queue = %queue, messages = declared.message_count(), consumers = declared.consumer_count(), "declared queue");
     Ok(())
 }
@@ -250,10 +477,22 @@ async fn to_delivery(
         }
     };
     let redelivered = delivery.redelivered;
+    let attempt = delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(ATTEMPT_HEADER).cloned())
+        .and_then(|v| match v {
+            AMQPValue::LongUInt(n) => Some(n),
+            AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
+            AMQPValue::ShortUInt(n) => Some(u32::from(n)),
+            _ => None,
+        })
+        .unwrap_or(1);
     let acker = delivery.acker;
     match String::from_utf8(delivery.data) {
         Ok(report_id) => Some(Ok(Delivery {
-            job: Job { report_id },
+            job: Job { report_id, attempt },
             redelivered,
             settle: Settle::Amqp(AmqpSettle { acker, queue, _channel: channel }),
         })),
@@ -331,8 +570,7 @@ mod tests {
 
     #[test]
     fn debug_and_display_hide_password() {
-        let settings =
-            AmqpSettings { url: "amqp://svc:hunter2@broker:5672/%2f".to_owned(), queue: "q".to_owned(), prefetch: 3 };
+        let settings = AmqpSettings::new("amqp://svc:hunter2@broker:5672/%2f", "q");
         let debug = format!("{settings:?}");
         let display = settings.to_string();
         assert!(!debug.contains("hunter2"), "{debug}");

@@ -2,6 +2,7 @@
 //! single-binary setups. Nothing survives the process.
 
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -24,13 +25,37 @@ struct Inner {
     sender: UnboundedSender<Entry>,
     /// Taken by the first `consume`; `None` afterwards, which is how a second call is refused.
     receiver: Mutex<Option<UnboundedReceiver<Entry>>>,
+    retry_delays: Vec<Duration>,
+    /// Jobs set aside with the reason; kept for the life of the process.
+    dead: Mutex<Vec<(Job, String)>>,
 }
 
 impl InProcessQueue {
     /// An empty queue with no consumer yet; jobs published before `consume` are buffered.
     pub fn new() -> InProcessQueue {
+        InProcessQueue::with_retry_delays(vec![
+            Duration::from_millis(200),
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+        ])
+    }
+
+    /// A queue whose retries wait these delays (attempt 1 the first, later ones the last).
+    pub fn with_retry_delays(retry_delays: Vec<Duration>) -> InProcessQueue {
         let (sender, receiver) = unbounded_channel();
-        InProcessQueue { inner: Arc::new(Inner { sender, receiver: Mutex::new(Some(receiver)) }) }
+        InProcessQueue {
+            inner: Arc::new(Inner {
+                sender,
+                receiver: Mutex::new(Some(receiver)),
+                retry_delays,
+                dead: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The jobs dead-lettered so far, with their reasons.
+    pub fn dead_letters(&self) -> Vec<(Job, String)> {
+        self.inner.dead.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
@@ -62,6 +87,28 @@ impl JobQueue for InProcessQueue {
         }
         .boxed()
     }
+
+    fn retry(&self, job: Job) -> BoxFuture<'_, Result<()>> {
+        let delay = retry_delay(&self.inner.retry_delays, job.attempt);
+        let sender = self.inner.sender.clone();
+        let next = Job { attempt: job.attempt + 1, ..job };
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = send(&sender, next, true);
+        });
+        async { Ok(()) }.boxed()
+    }
+
+    fn dead_letter(&self, job: Job, reason: &str) -> BoxFuture<'_, Result<()>> {
+        debug!(report_id = %job.report_id, reason, "in-process job dead-lettered");
+        self.inner.dead.lock().unwrap_or_else(PoisonError::into_inner).push((job, reason.to_owned()));
+        async { Ok(()) }.boxed()
+    }
+}
+
+fn retry_delay(delays: &[Duration], attempt: u32) -> Duration {
+    let index = (attempt.max(1) as usize - 1).min(delays.len().saturating_sub(1));
+    delays.get(index).copied().unwrap_or_default()
 }
 
 fn send(sender: &UnboundedSender<Entry>, job: Job, redelivered: bool) -> Result<()> {
@@ -102,6 +149,22 @@ mod tests {
             .expect("a delivery within 1 s")
             .expect("stream still open")
             .expect("delivery is ok")
+    }
+
+    #[tokio::test]
+    async fn retry_comes_back_as_the_next_attempt_and_dead_letters_are_kept() {
+        let queue = InProcessQueue::with_retry_delays(vec![Duration::from_millis(10)]);
+        let mut deliveries = queue.consume().await.expect("consume");
+        queue.publish(Job::new("a")).await.expect("publish");
+        let first = next(&mut deliveries).await;
+        assert_eq!(first.job.attempt, 1);
+        queue.retry(first.job.clone()).await.expect("retry");
+        first.ack().await.expect("ack");
+        let second = next(&mut deliveries).await;
+        assert_eq!((second.job.report_id.as_str(), second.job.attempt), ("a", 2));
+        queue.dead_letter(second.job.clone(), "gave up").await.expect("dead letter");
+        second.ack().await.expect("ack");
+        assert_eq!(queue.dead_letters(), vec![(Job { report_id: "a".into(), attempt: 2 }, "gave up".into())]);
     }
 
     #[tokio::test]

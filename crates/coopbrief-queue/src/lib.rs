@@ -26,12 +26,14 @@ pub const DEFAULT_PREFETCH: u16 = 1;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
     pub report_id: String,
+    /// Which attempt this is: 1 the first time, one more after each retry.
+    pub attempt: u32,
 }
 
 impl Job {
-    /// A job for the report with this id.
+    /// A first-attempt job for the report with this id.
     pub fn new(report_id: impl Into<String>) -> Job {
-        Job { report_id: report_id.into() }
+        Job { report_id: report_id.into(), attempt: 1 }
     }
 }
 
@@ -43,6 +45,15 @@ pub trait JobQueue: Send + Sync + 'static {
 
     /// Starts consuming; each delivery must be acked (or nacked) by the caller.
     fn consume(&self) -> BoxFuture<'_, Result<Deliveries>>;
+
+    /// Publishes the job again, as attempt `job.attempt + 1`, to be delivered after the
+    /// backoff for its attempt (exponential, through delay queues). The caller then acks
+    /// the delivery it came from.
+    fn retry(&self, job: Job) -> BoxFuture<'_, Result<()>>;
+
+    /// Sets the job aside in the dead-letter queue with the reason, for an operator to
+    /// inspect and replay. The caller then acks the delivery it came from.
+    fn dead_letter(&self, job: Job, reason: &str) -> BoxFuture<'_, Result<()>>;
 }
 
 /// The deliveries of one consumer. The stream ends when the consumer is cancelled or the

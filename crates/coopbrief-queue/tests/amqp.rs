@@ -8,9 +8,12 @@ use futures::StreamExt;
 
 fn settings(prefetch: u16) -> AmqpSettings {
     AmqpSettings {
-        url: std::env::var("COOPBRIEF_AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.to_owned()),
-        queue: format!("coopbrief.test.{}", uuid::Uuid::now_v7()),
         prefetch,
+        retry_delays: vec![Duration::from_millis(200), Duration::from_millis(400)],
+        ..AmqpSettings::new(
+            std::env::var("COOPBRIEF_AMQP_URL").unwrap_or_else(|_| DEFAULT_AMQP_URL.to_owned()),
+            format!("coopbrief.test.{}", uuid::Uuid::now_v7()),
+        )
     }
 }
 
@@ -90,7 +93,7 @@ async fn nack_with_requeue_redelivers() {
 }
 
 #[tokio::test]
-async fn nack_without_requeue_drops_the_job() {
+async fn nack_without_requeue_dead_letters_the_job() {
     let settings = settings(1);
     let queue = connect(&settings).await;
     publish_all(&queue, &["drop-me"]).await;
@@ -98,6 +101,7 @@ async fn nack_without_requeue_drops_the_job() {
     let mut deliveries = queue.consume().await.expect("consume");
     next(&mut deliveries).await.nack(false).await.expect("nack");
     assert_nothing_within(&mut deliveries, Duration::from_millis(500)).await;
+    assert_eq!(queue.dead_letter_count().await.expect("count"), 1, "a rejected job waits in the dead-letter queue");
     drop(deliveries);
     assert_eq!(queue.delete_queue().await.expect("delete queue"), 0);
 }
@@ -240,4 +244,61 @@ async fn a_body_that_is_not_utf8_is_skipped() {
     drop(deliveries);
     connection.close(200, "OK".into()).await.expect("close raw connection");
     assert_eq!(queue.delete_queue().await.expect("delete queue"), 0);
+}
+
+#[tokio::test]
+async fn retry_waits_in_a_delay_queue_and_comes_back_as_the_next_attempt() {
+    let settings = settings(1);
+    let queue = connect(&settings).await;
+    publish_all(&queue, &["flaky"]).await;
+    let mut deliveries = queue.consume().await.expect("consume");
+    let first = next(&mut deliveries).await;
+    assert_eq!(first.job.attempt, 1);
+    let started = std::time::Instant::now();
+    queue.retry(first.job.clone()).await.expect("retry published");
+    first.ack().await.expect("ack");
+    let second = next(&mut deliveries).await;
+    assert!(started.elapsed() >= Duration::from_millis(150), "waited out the delay: {:?}", started.elapsed());
+    assert_eq!((second.job.report_id.as_str(), second.job.attempt), ("flaky", 2));
+    queue.retry(second.job.clone()).await.expect("retry published");
+    second.ack().await.expect("ack");
+    let third = next(&mut deliveries).await;
+    assert_eq!(third.job.attempt, 3);
+    third.ack().await.expect("ack");
+    drop(deliveries);
+    queue.delete_queue().await.expect("delete queue");
+}
+
+#[tokio::test]
+async fn dead_letters_are_kept_and_a_crash_loop_ends_there() {
+    let settings = AmqpSettings { delivery_limit: 2, ..settings(1) };
+    let queue = connect(&settings).await;
+    publish_all(&queue, &["poison"]).await;
+    queue.dead_letter(Job::new("set-aside"), "template failed").await.expect("dead letter");
+    // A job whose consumer dies on it every time: requeued until the delivery limit.
+    let mut deliveries = queue.consume().await.expect("consume");
+    for _ in 0..3 {
+        match tokio::time::timeout(Duration::from_secs(2), deliveries.next()).await {
+            Ok(Some(Ok(d))) => d.nack(true).await.expect("nack"),
+            _ => break,
+        }
+    }
+    assert_nothing_within(&mut deliveries, Duration::from_millis(500)).await;
+    drop(deliveries);
+    assert_eq!(queue.dead_letter_count().await.expect("count"), 2, "the crash-looping job and the set-aside one");
+    queue.delete_queue().await.expect("delete queue");
+}
+
+#[tokio::test]
+async fn publish_and_consume_reconnect_after_the_connection_is_lost() {
+    let settings = settings(1);
+    let queue = connect(&settings).await;
+    queue.close().await.expect("close");
+    publish_all(&queue, &["after-reconnect"]).await;
+    let mut deliveries = queue.consume().await.expect("consume after reconnect");
+    let d = next(&mut deliveries).await;
+    assert_eq!(d.job, Job::new("after-reconnect"));
+    d.ack().await.expect("ack");
+    drop(deliveries);
+    queue.delete_queue().await.expect("delete queue");
 }

@@ -6,6 +6,7 @@
 mod artifacts;
 mod data;
 mod reports;
+mod resources;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,7 +15,9 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 pub use artifacts::ArtifactStore;
-pub use data::ImportSummary;
+pub use data::{ImportReport, ImportSummary};
+pub use reports::{NewReport, OutboxJob};
+pub use resources::{Filter, Page, PageRequest, Record, Versioned};
 
 /// Errors of the store. The data service maps them to gRPC codes in one place.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use coopbrief_domain::{Lang, PdfInfo, Period, Report, ReportId, ReportState};
+use coopbrief_domain::{Lang, PdfInfo, PdfStandard, Period, Report, ReportId, ReportState};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -12,8 +12,14 @@ use crate::{Error, Result, Store};
 pub const MAX_PAGE: u32 = 500;
 
 impl Store {
-    /// Records a new report request as QUEUED. The programme must exist.
-    pub async fn create_report(&self, programme: &str, period: Period, lang: Lang) -> Result<Report> {
+    /// Records a new report request as QUEUED together with its job in the outbox, in one
+    /// transaction. With a `request_id` seen before, returns that report instead (AIP-155);
+    /// the flag says whether a report was created.
+    pub async fn create_report(&self, new: &NewReport<'_>, request_id: Option<&str>) -> Result<(Report, bool)> {
+        let NewReport { programme, period, lang, pdf_standard } = *new;
+        if let Some(existing) = self.report_by_request_id(request_id).await? {
+            return Ok((existing, false));
+        }
         let exists: Option<String> = sqlx::query_scalar("SELECT code FROM programmes WHERE code = ?")
             .bind(programme)
             .fetch_optional(&self.pool)
@@ -23,19 +29,158 @@ impl Store {
         }
         let id = ReportId::new();
         let now = jiff::Timestamp::now().to_string();
-        sqlx::query(
-            "INSERT INTO reports (id, programme, period, lang, state, attempt, created_at, updated_at)
-             VALUES (?, ?, ?, ?, 'QUEUED', 0, ?, ?)",
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO reports (id, programme, period, lang, pdf_standard, state, attempt, created_at, updated_at, request_id)
+             VALUES (?, ?, ?, ?, ?, 'QUEUED', 0, ?, ?, ?)",
         )
         .bind(id.to_string())
         .bind(programme)
         .bind(period.to_string())
         .bind(lang.code())
+        .bind(pdf_standard.code())
         .bind(&now)
         .bind(&now)
+        .bind(request_id)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            // A concurrent request with the same id won the race: return its report.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                drop(tx);
+                if let Some(existing) = self.report_by_request_id(request_id).await? {
+                    return Ok((existing, false));
+                }
+                return Err(Error::Database(sqlx::Error::Database(e)));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        enqueue(&mut tx, id, &now).await?;
+        tx.commit().await?;
+        Ok((self.report(id).await?, true))
+    }
+
+    async fn report_by_request_id(&self, request_id: Option<&str>) -> Result<Option<Report>> {
+        let Some(request_id) = request_id else { return Ok(None) };
+        let row = sqlx::query("SELECT * FROM reports WHERE request_id = ?")
+            .bind(request_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| report_from_row(&r)).transpose()
+    }
+
+    /// Jobs waiting to be published, oldest first.
+    pub async fn pending_jobs(&self, limit: u32) -> Result<Vec<OutboxJob>> {
+        let rows: Vec<(i64, String, i64)> =
+            sqlx::query_as("SELECT id, report_id, tries FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?")
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(id, report_id, tries)| {
+                Ok(OutboxJob { id, report_id: ReportId::from_str(&report_id)?, tries: tries as u32 })
+            })
+            .collect()
+    }
+
+    /// The broker acked the job: it will not be published again.
+    pub async fn job_sent(&self, outbox_id: i64) -> Result<()> {
+        sqlx::query("UPDATE outbox SET sent_at = ?, tries = tries + 1, last_error = NULL WHERE id = ?")
+            .bind(jiff::Timestamp::now().to_string())
+            .bind(outbox_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Publishing failed; the job stays pending and is tried again.
+    pub async fn job_not_sent(&self, outbox_id: i64, error: &str) -> Result<()> {
+        sqlx::query("UPDATE outbox SET tries = tries + 1, last_error = ? WHERE id = ?")
+            .bind(error)
+            .bind(outbox_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Cancels a QUEUED or RUNNING report. A finished one cannot be cancelled.
+    pub async fn cancel_report(&self, id: ReportId) -> Result<Report> {
+        let now = jiff::Timestamp::now().to_string();
+        let changed = sqlx::query(
+            "UPDATE reports SET state = 'CANCELLED', error = NULL, updated_at = ?
+             WHERE id = ? AND state IN ('QUEUED', 'RUNNING')",
+        )
+        .bind(&now)
+        .bind(id.to_string())
         .execute(&self.pool)
-        .await?;
-        self.report(id).await
+        .await?
+        .rows_affected();
+        let report = self.report(id).await?;
+        if changed == 0 && report.state != ReportState::Cancelled {
+            return Err(Error::FailedPrecondition(format!(
+                "report {id} is {}; only QUEUED or RUNNING reports can be cancelled",
+                report.state
+            )));
+        }
+        Ok(report)
+    }
+
+    /// Queues a FAILED or CANCELLED report again, with a new job in the outbox.
+    pub async fn retry_report(&self, id: ReportId) -> Result<Report> {
+        let now = jiff::Timestamp::now().to_string();
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE reports SET state = 'QUEUED', error = NULL, updated_at = ?
+             WHERE id = ? AND state IN ('FAILED', 'CANCELLED')",
+        )
+        .bind(&now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            enqueue(&mut tx, id, &now).await?;
+        }
+        tx.commit().await?;
+        let report = self.report(id).await?;
+        if changed == 0 {
+            return Err(Error::FailedPrecondition(format!(
+                "report {id} is {}; only FAILED or CANCELLED reports can be retried",
+                report.state
+            )));
+        }
+        Ok(report)
+    }
+
+    /// How many reports are in `state` (all reports with `None`).
+    pub async fn count_reports(&self, state: Option<ReportState>) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports WHERE (?1 IS NULL OR state = ?1)")
+            .bind(state.map(|s| s.as_str()))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u64)
+    }
+
+    /// Every report, oldest first — for tooling such as the soak test, not for requests.
+    pub async fn all_reports(&self) -> Result<Vec<Report>> {
+        let rows = sqlx::query("SELECT * FROM reports ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(report_from_row).collect()
+    }
+
+    /// PDFs handed back by workers over all reports (above the number succeeded: duplicates).
+    pub async fn total_uploads(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(uploads), 0) FROM reports").fetch_one(&self.pool).await?;
+        Ok(n as u64)
+    }
+
+    /// How many PDFs workers handed back for a report (more than one: duplicate jobs).
+    pub async fn uploads(&self, id: ReportId) -> Result<u32> {
+        let n: i64 = sqlx::query_scalar("SELECT uploads FROM reports WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u32)
     }
 
     pub async fn report(&self, id: ReportId) -> Result<Report> {
@@ -46,21 +191,23 @@ impl Store {
             .ok_or_else(|| Error::NotFound { what: "report", key: id.to_string() })
     }
 
-    /// Newest first, optionally for one programme.
-    pub async fn list_reports(&self, programme: Option<&str>, limit: u32) -> Result<Vec<Report>> {
+    /// Newest first, optionally for one programme and in one state.
+    pub async fn list_reports(
+        &self,
+        programme: Option<&str>,
+        state: Option<ReportState>,
+        limit: u32,
+    ) -> Result<Vec<Report>> {
         let limit = i64::from(limit.clamp(1, MAX_PAGE));
-        let rows = match programme {
-            Some(p) => {
-                sqlx::query("SELECT * FROM reports WHERE programme = ? ORDER BY id DESC LIMIT ?")
-                    .bind(p)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            None => {
-                sqlx::query("SELECT * FROM reports ORDER BY id DESC LIMIT ?").bind(limit).fetch_all(&self.pool).await?
-            }
-        };
+        let rows = sqlx::query(
+            "SELECT * FROM reports WHERE (?1 IS NULL OR programme = ?1) AND (?2 IS NULL OR state = ?2)
+             ORDER BY id DESC LIMIT ?3",
+        )
+        .bind(programme)
+        .bind(state.map(|s| s.as_str()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(report_from_row).collect()
     }
 
@@ -90,30 +237,36 @@ impl Store {
         Ok((report, changed == 1))
     }
 
-    /// Marks a report SUCCEEDED with its PDF's facts. Finishing it twice is harmless.
+    /// Marks a QUEUED or RUNNING report SUCCEEDED with its PDF's facts. Finishing it twice,
+    /// or finishing a cancelled one, changes nothing (but counts the upload).
     pub async fn complete_report(&self, id: ReportId, pdf: &PdfInfo) -> Result<Report> {
         let now = jiff::Timestamp::now().to_string();
+        sqlx::query("UPDATE reports SET uploads = uploads + 1 WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
         sqlx::query(
             "UPDATE reports SET state = 'SUCCEEDED', error = NULL, updated_at = ?,
-                 page_count = ?, byte_size = ?, sha256 = ?, template_version = ?
-             WHERE id = ? AND state <> 'SUCCEEDED'",
+                 page_count = ?, byte_size = ?, sha256 = ?, template_version = ?, data_hash = ?
+             WHERE id = ? AND state IN ('QUEUED', 'RUNNING')",
         )
         .bind(&now)
         .bind(i64::from(pdf.pages))
         .bind(pdf.bytes as i64)
         .bind(&pdf.sha256)
         .bind(&pdf.template_version)
+        .bind(&pdf.data_hash)
         .bind(id.to_string())
         .execute(&self.pool)
         .await?;
         self.report(id).await
     }
 
-    /// Marks a report FAILED with a readable reason, unless it has already succeeded.
+    /// Marks a QUEUED or RUNNING report FAILED with a readable reason; a finished one stays.
     pub async fn fail_report(&self, id: ReportId, error: &str) -> Result<Report> {
         let now = jiff::Timestamp::now().to_string();
         sqlx::query(
-            "UPDATE reports SET state = 'FAILED', error = ?, updated_at = ? WHERE id = ? AND state <> 'SUCCEEDED'",
+            "UPDATE reports SET state = 'FAILED', error = ?, updated_at = ? WHERE id = ? AND state IN ('QUEUED', 'RUNNING')",
         )
         .bind(error)
         .bind(&now)
@@ -122,6 +275,40 @@ impl Store {
         .await?;
         self.report(id).await
     }
+}
+
+/// What a new report asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewReport<'a> {
+    pub programme: &'a str,
+    pub period: Period,
+    pub lang: Lang,
+    pub pdf_standard: PdfStandard,
+}
+
+impl<'a> NewReport<'a> {
+    /// A plain-PDF report of `programme` for `period` in `lang`.
+    pub fn new(programme: &'a str, period: Period, lang: Lang) -> NewReport<'a> {
+        NewReport { programme, period, lang, pdf_standard: PdfStandard::None }
+    }
+}
+
+/// A job in the outbox, not yet acked by the broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxJob {
+    pub id: i64,
+    pub report_id: ReportId,
+    /// Publish attempts so far.
+    pub tries: u32,
+}
+
+async fn enqueue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: ReportId, now: &str) -> Result<()> {
+    sqlx::query("INSERT INTO outbox (report_id, created_at) VALUES (?, ?)")
+        .bind(id.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 fn report_from_row(row: &SqliteRow) -> Result<Report> {
@@ -138,6 +325,7 @@ fn report_from_row(row: &SqliteRow) -> Result<Report> {
             bytes: row.try_get::<Option<i64>, _>("byte_size")?.unwrap_or(0) as u64,
             sha256,
             template_version: row.try_get::<Option<String>, _>("template_version")?.unwrap_or_default(),
+            data_hash: row.try_get::<Option<String>, _>("data_hash")?.unwrap_or_default(),
         }),
         _ => None,
     };
@@ -146,6 +334,7 @@ fn report_from_row(row: &SqliteRow) -> Result<Report> {
         programme: text("programme")?,
         period: Period::from_str(&text("period")?)?,
         lang: Lang::from_str(&text("lang")?)?,
+        pdf_standard: PdfStandard::from_str(&text("pdf_standard")?)?,
         state,
         created_at: time("created_at")?,
         updated_at: time("updated_at")?,

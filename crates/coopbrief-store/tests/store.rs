@@ -4,7 +4,7 @@ use std::path::Path;
 
 use coopbrief_domain::dataset::Dataset;
 use coopbrief_domain::{Lang, PdfInfo, ReportState};
-use coopbrief_store::{ArtifactStore, Error, Store};
+use coopbrief_store::{ArtifactStore, Error, NewReport, Store};
 
 fn seed() -> Dataset {
     Dataset::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data")).expect("the seed dataset loads")
@@ -59,7 +59,9 @@ async fn report_life_cycle() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
     store.import_dataset(&seed()).await.unwrap();
-    let r = store.create_report("hanoi-hanam", "2019-Q3".parse().unwrap(), Lang::En).await.unwrap();
+    let (r, created) =
+        store.create_report(&NewReport::new("hanoi-hanam", "2019-Q3".parse().unwrap(), Lang::En), None).await.unwrap();
+    assert!(created);
     assert_eq!((r.state, r.attempt, r.lang), (ReportState::Queued, 0, Lang::En));
     assert_eq!(store.unfinished_reports().await.unwrap(), vec![r.id]);
 
@@ -67,7 +69,13 @@ async fn report_life_cycle() {
     assert!(go);
     assert_eq!((running.state, running.attempt), (ReportState::Running, 1));
 
-    let pdf = PdfInfo { pages: 3, bytes: 1234, sha256: "ab".repeat(32), template_version: "t1".into() };
+    let pdf = PdfInfo {
+        pages: 3,
+        bytes: 1234,
+        sha256: "ab".repeat(32),
+        template_version: "t1".into(),
+        data_hash: "cd".repeat(32),
+    };
     let done = store.complete_report(r.id, &pdf).await.unwrap();
     assert_eq!(done.state, ReportState::Succeeded);
     assert_eq!(done.pdf.as_ref(), Some(&pdf));
@@ -77,9 +85,12 @@ async fn report_life_cycle() {
     assert_eq!(store.fail_report(r.id, "late duplicate").await.unwrap().state, ReportState::Succeeded);
     assert!(store.unfinished_reports().await.unwrap().is_empty());
 
-    let err = store.create_report("nowhere", "2019".parse().unwrap(), Lang::Vi).await.unwrap_err();
+    let err =
+        store.create_report(&NewReport::new("nowhere", "2019".parse().unwrap(), Lang::Vi), None).await.unwrap_err();
     assert!(matches!(err, Error::NotFound { what: "programme", .. }));
-    assert_eq!(store.list_reports(Some("hanoi-hanam"), 0).await.unwrap().len(), 1);
+    assert_eq!(store.list_reports(Some("hanoi-hanam"), None, 0).await.unwrap().len(), 1);
+    assert_eq!(store.list_reports(None, Some(ReportState::Failed), 10).await.unwrap().len(), 0);
+    assert_eq!(store.uploads(r.id).await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -95,4 +106,71 @@ async fn artifacts_are_written_whole() {
     assert_eq!(buf, b"%PDF-1.7 test");
     let names: Vec<_> = std::fs::read_dir(artifacts.dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+}
+
+#[tokio::test]
+async fn a_report_and_its_job_are_written_together_and_requests_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    store.import_dataset(&seed()).await.unwrap();
+    let period = "2019".parse().unwrap();
+    let (a, created) =
+        store.create_report(&NewReport::new("hanoi-hanam", period, Lang::Vi), Some("req-1")).await.unwrap();
+    assert!(created);
+    let (b, created) =
+        store.create_report(&NewReport::new("hanoi-hanam", period, Lang::Vi), Some("req-1")).await.unwrap();
+    assert!(!created);
+    assert_eq!(a.id, b.id);
+    // Concurrent retries of one request: still one report.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store.create_report(&NewReport::new("hanoi-hanam", period, Lang::Vi), Some("req-2")).await
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap().unwrap().0.id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+
+    let pending = store.pending_jobs(10).await.unwrap();
+    assert_eq!(pending.iter().map(|j| j.report_id).collect::<Vec<_>>(), vec![a.id, ids[0]]);
+    store.job_not_sent(pending[0].id, "broker down").await.unwrap();
+    assert_eq!(store.pending_jobs(10).await.unwrap()[0].tries, 1);
+    store.job_sent(pending[0].id).await.unwrap();
+    assert_eq!(store.pending_jobs(10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn cancel_and_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    store.import_dataset(&seed()).await.unwrap();
+    let (r, _) =
+        store.create_report(&NewReport::new("hanoi-hanam", "2019".parse().unwrap(), Lang::Vi), None).await.unwrap();
+    for job in store.pending_jobs(10).await.unwrap() {
+        store.job_sent(job.id).await.unwrap();
+    }
+    store.start_report(r.id).await.unwrap();
+    assert_eq!(store.cancel_report(r.id).await.unwrap().state, ReportState::Cancelled);
+    // A worker finishing it afterwards changes nothing.
+    let pdf =
+        PdfInfo { pages: 1, bytes: 1, sha256: "00".repeat(32), template_version: "t".into(), data_hash: "h".into() };
+    assert_eq!(store.complete_report(r.id, &pdf).await.unwrap().state, ReportState::Cancelled);
+    let (_, go) = store.start_report(r.id).await.unwrap();
+    assert!(!go, "a cancelled report is not started again");
+
+    let again = store.retry_report(r.id).await.unwrap();
+    assert_eq!(again.state, ReportState::Queued);
+    assert_eq!(store.pending_jobs(10).await.unwrap().len(), 1, "a retry queues a new job");
+    store.start_report(r.id).await.unwrap();
+    store.complete_report(r.id, &pdf).await.unwrap();
+    let err = store.cancel_report(r.id).await.unwrap_err();
+    assert!(matches!(err, Error::FailedPrecondition(_)), "{err}");
+    let err = store.retry_report(r.id).await.unwrap_err();
+    assert!(err.to_string().contains("SUCCEEDED"), "{err}");
 }

@@ -14,8 +14,8 @@ use std::time::Duration;
 use coopbrief_proto::v1::{self, complete_report_request::Part};
 use coopbrief_proto::{CooperationServiceClient, WorkerServiceClient, convert, report as wire_report};
 use coopbrief_queue::{Delivery, Job, JobQueue};
-use coopbrief_render::{RenderOptions, Renderer};
-use futures::StreamExt;
+use coopbrief_render::{PdfStandard, RenderOptions, Renderer};
+use futures::{FutureExt, StreamExt};
 use sha2::{Digest, Sha256};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
@@ -53,8 +53,39 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Pause before a job that failed transiently goes back to the queue.
-const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// How a worker handles jobs.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Attempts of a transiently failing job before its report is FAILED and dead-lettered.
+    pub max_attempts: u32,
+    /// Longest one render may take; past it the attempt fails (and is retried).
+    pub render_deadline: Duration,
+    /// On shutdown, how long in-flight jobs may take before they are handed back.
+    pub shutdown_grace: Duration,
+    /// Fault injection for tests: a pause before each render (zero in production).
+    pub render_delay: Duration,
+    /// Fault injection for tests: reports for this period fail transiently, every time
+    /// (a poison job). `None` in production.
+    pub fail_period: Option<String>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            max_attempts: 4,
+            render_deadline: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(30),
+            render_delay: Duration::ZERO,
+            fail_period: None,
+        }
+    }
+}
+
+/// Pause before a job is handed back to the broker when even that is all we can do.
+const REQUEUE_DELAY: Duration = Duration::from_secs(1);
+/// Reconnection backoff of the consumer.
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Renders report jobs. Cheap to clone; the renderer (fonts, templates) is loaded once.
 #[derive(Clone)]
@@ -62,12 +93,18 @@ pub struct Worker {
     data: CooperationServiceClient<Channel>,
     reports: WorkerServiceClient<Channel>,
     renderer: Arc<Renderer>,
+    config: WorkerConfig,
 }
 
 impl Worker {
     /// A worker that talks to the data service at `endpoint` (connecting lazily, so the
     /// data service may start later) and renders with `renderer`.
     pub fn new(endpoint: &str, renderer: Arc<Renderer>) -> Result<Worker> {
+        Worker::with_config(endpoint, renderer, WorkerConfig::default())
+    }
+
+    /// A worker with its own handling settings.
+    pub fn with_config(endpoint: &str, renderer: Arc<Renderer>, config: WorkerConfig) -> Result<Worker> {
         let channel = Endpoint::from_shared(endpoint.to_owned())
             .map_err(|source| Error::Endpoint { endpoint: endpoint.to_owned(), source })?
             .connect_timeout(Duration::from_secs(5))
@@ -76,6 +113,7 @@ impl Worker {
             data: CooperationServiceClient::new(channel.clone()),
             reports: WorkerServiceClient::new(channel),
             renderer,
+            config,
         })
     }
 
@@ -92,15 +130,21 @@ impl Worker {
         };
         match self.produce(&report).await {
             Ok(outcome) => outcome,
-            Err(Failure::Transient(reason)) => Outcome::Retry(reason),
-            Err(Failure::Permanent(reason)) => {
-                let req = v1::FailReportRequest { id: id.to_owned(), error: reason.clone() };
-                match self.reports.clone().fail_report(req).await {
-                    Ok(_) => Outcome::Failed(reason),
-                    Err(s) if transient(&s) => Outcome::Retry(format!("could not record the failure: {}", s.message())),
-                    Err(s) => Outcome::Rejected(format!("could not record the failure: {}", s.message())),
-                }
+            Err(Failure::Transient(reason)) if job.attempt < self.config.max_attempts => Outcome::Retry(reason),
+            Err(Failure::Transient(reason)) => {
+                self.fail(id, format!("gave up after {} attempts; last error: {reason}", job.attempt)).await
             }
+            Err(Failure::Permanent(reason)) => self.fail(id, reason).await,
+        }
+    }
+
+    /// Records the report as FAILED with `reason`.
+    async fn fail(&self, id: &str, reason: String) -> Outcome {
+        let req = v1::FailReportRequest { id: id.to_owned(), error: reason.clone() };
+        match self.reports.clone().fail_report(req).await {
+            Ok(_) => Outcome::Failed(reason),
+            Err(s) if transient(&s) => Outcome::Retry(format!("could not record the failure: {}", s.message())),
+            Err(s) => Outcome::Rejected(format!("could not record the failure: {}", s.message())),
         }
     }
 
@@ -111,13 +155,29 @@ impl Worker {
         let data = convert::to_briefing(data.into_inner())
             .map_err(|e| Failure::Permanent(format!("the briefing data is invalid: {e}")))?;
         let lang = wire_report::lang(&report.lang).map_err(|e| Failure::Permanent(e.to_string()))?;
-        let options = RenderOptions::new(lang, local_date(report.create_time.as_ref()));
+        let standard = match wire_report::pdf_standard(&report.pdf_standard) {
+            Ok(coopbrief_domain::PdfStandard::A2b) => PdfStandard::A2b,
+            Ok(coopbrief_domain::PdfStandard::None) => PdfStandard::None,
+            Err(e) => return Err(Failure::Permanent(e.to_string())),
+        };
+        let options = RenderOptions::new(lang, local_date(report.create_time.as_ref())).with_pdf_standard(standard);
 
+        if self.config.fail_period.as_deref() == Some(report.period.as_str()) {
+            return Err(Failure::Transient(format!("injected failure for period {}", report.period)));
+        }
+        if !self.config.render_delay.is_zero() {
+            tokio::time::sleep(self.config.render_delay).await;
+        }
         let renderer = self.renderer.clone();
         let started = std::time::Instant::now();
-        let pdf = tokio::task::spawn_blocking(move || renderer.render(&data, &options))
+        let render = tokio::task::spawn_blocking(move || renderer.render(&data, &options));
+        // A render past the deadline fails this attempt; typst cannot be interrupted, so the
+        // blocking thread finishes on its own and its result is dropped.
+        let deadline = self.config.render_deadline;
+        let pdf = tokio::time::timeout(deadline, render)
             .await
-            .map_err(|e| Failure::Permanent(format!("the renderer crashed: {e}")))?
+            .map_err(|_| Failure::Transient(format!("rendering took longer than {}s", deadline.as_secs_f64())))?
+            .map_err(|e| Failure::Transient(format!("the renderer crashed: {e}")))?
             .map_err(|e| Failure::Permanent(format!("rendering failed: {e}")))?;
         info!(report_id = %report.id, pages = pdf.pages, bytes = pdf.bytes.len(), ms = started.elapsed().as_millis() as u64, "rendered briefing");
 
@@ -126,7 +186,8 @@ impl Worker {
             page_count: pdf.pages,
             byte_size: pdf.bytes.len() as u64,
             sha256: hex::encode(Sha256::digest(&pdf.bytes)),
-            template_version: coopbrief_render::TEMPLATE_VERSION.to_owned(),
+            template_version: self.renderer.template_version().to_owned(),
+            data_hash: pdf.data_hash.clone(),
         };
         let (pages, bytes) = (pdf.pages, pdf.bytes.len() as u64);
         let mut parts = vec![v1::CompleteReportRequest { part: Some(Part::Header(header)) }];
@@ -135,11 +196,17 @@ impl Worker {
                 .chunks(coopbrief_proto::CHUNK_SIZE)
                 .map(|c| v1::CompleteReportRequest { part: Some(Part::Chunk(c.to_vec())) }),
         );
-        self.reports
+        let stored = self
+            .reports
             .clone()
             .complete_report(futures::stream::iter(parts))
             .await
-            .map_err(|s| Failure::from_status("upload", &s))?;
+            .map_err(|s| Failure::from_status("upload", &s))?
+            .into_inner();
+        if stored.state != v1::ReportState::Succeeded as i32 {
+            // Cancelled (or finished by a duplicate) while we rendered: nothing more to do.
+            return Ok(Outcome::Duplicate);
+        }
         Ok(Outcome::Succeeded { pages, bytes })
     }
 }
@@ -169,55 +236,115 @@ fn local_date(t: Option<&prost_types::Timestamp>) -> jiff::civil::Date {
 
 /// Consumes jobs until `shutdown` resolves, handling up to `concurrency` at once; each job
 /// is acked only after its outcome is recorded.
+///
+/// A supervisor loop: when the broker connection is lost the consumer is started again
+/// (reconnecting, re-declaring the topology and the prefetch) with backoff. On shutdown no
+/// new job is taken; jobs in flight get `shutdown_grace` to finish, after which they are
+/// dropped unacked and the broker hands them to another worker.
 pub async fn run(
     queue: Arc<dyn JobQueue>,
     worker: Worker,
     concurrency: usize,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<()> {
-    let deliveries = queue.consume().await?;
-    info!(concurrency, "worker waiting for jobs");
-    deliveries
-        .take_until(shutdown)
-        .for_each_concurrent(concurrency.max(1), |delivery| {
-            let worker = worker.clone();
-            async move {
-                match delivery {
-                    Ok(d) => process(&worker, d).await,
-                    Err(e) => error!(error = %e, "receiving a job failed"),
-                }
+    let shutdown = shutdown.boxed().shared();
+    let grace = worker.config.shutdown_grace;
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let deliveries = tokio::select! {
+            d = queue.consume() => d,
+            () = shutdown.clone() => break,
+        };
+        let deliveries = match deliveries {
+            Ok(d) => {
+                backoff = MIN_BACKOFF;
+                info!(concurrency, "worker waiting for jobs");
+                d
             }
-        })
-        .await;
+            Err(e) => {
+                warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot consume jobs; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(backoff) => {}
+                    () = shutdown.clone() => break,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        // Ends at the first transport error (the connection is gone) or at shutdown.
+        let work = deliveries
+            .take_while(|d| {
+                if let Err(e) = d {
+                    warn!(error = %e, "the job stream broke; reconnecting");
+                }
+                futures::future::ready(d.is_ok())
+            })
+            .filter_map(|d| futures::future::ready(d.ok()))
+            .take_until(shutdown.clone())
+            .for_each_concurrent(concurrency.max(1), |delivery| {
+                let worker = worker.clone();
+                let queue = queue.clone();
+                async move { process(&worker, queue.as_ref(), delivery).await }
+            });
+        tokio::pin!(work);
+        let stopping = async {
+            shutdown.clone().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            () = &mut work => {}
+            () = stopping => {
+                warn!(grace_s = grace.as_secs_f64(), "jobs still running after the grace period; handing them back");
+                break;
+            }
+        }
+        if shutdown.peek().is_some() {
+            break;
+        }
+    }
     info!("worker stopped");
     Ok(())
 }
 
-async fn process(worker: &Worker, delivery: Delivery) {
+async fn process(worker: &Worker, queue: &dyn JobQueue, delivery: Delivery) {
     let job = delivery.job.clone();
     let outcome = worker.handle(&job).await;
     let report_id = job.report_id.as_str();
+    let attempt = job.attempt;
     let settled = match &outcome {
         Outcome::Succeeded { pages, bytes } => {
-            info!(report_id, pages, bytes, "report succeeded");
+            info!(report_id, attempt, pages, bytes, "report succeeded");
             delivery.ack().await
         }
         Outcome::Failed(reason) => {
-            warn!(report_id, reason, "report failed");
-            delivery.ack().await
+            warn!(report_id, attempt, reason, "report failed; job dead-lettered");
+            match queue.dead_letter(job.clone(), reason).await {
+                Ok(()) => delivery.ack().await,
+                Err(e) => {
+                    error!(report_id, error = %e, "could not dead-letter the job; rejecting it");
+                    delivery.nack(false).await
+                }
+            }
         }
         Outcome::Duplicate => {
-            info!(report_id, "report already finished; duplicate job acked");
+            info!(report_id, attempt, "report already finished; duplicate job acked");
             delivery.ack().await
         }
         Outcome::Rejected(reason) => {
-            error!(report_id, reason, "job rejected");
+            error!(report_id, attempt, reason, "job rejected");
             delivery.ack().await
         }
         Outcome::Retry(reason) => {
-            warn!(report_id, reason, "transient failure; job goes back to the queue");
-            tokio::time::sleep(RETRY_DELAY).await;
-            delivery.nack(true).await
+            warn!(report_id, attempt, reason, "transient failure; retrying after a backoff");
+            match queue.retry(job.clone()).await {
+                Ok(()) => delivery.ack().await,
+                Err(e) => {
+                    // Cannot even schedule the retry: hand it back; the delivery limit bounds this.
+                    warn!(report_id, error = %e, "could not schedule the retry; requeueing");
+                    tokio::time::sleep(REQUEUE_DELAY).await;
+                    delivery.nack(true).await
+                }
+            }
         }
     };
     if let Err(e) = settled {

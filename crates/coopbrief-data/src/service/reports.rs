@@ -5,13 +5,13 @@ use std::pin::Pin;
 use coopbrief_domain::ReportState;
 use coopbrief_proto::v1;
 use coopbrief_proto::{convert, report};
-use coopbrief_queue::Job;
+use coopbrief_store::NewReport;
 use futures::Stream;
 use tokio::io::AsyncReadExt;
 use tonic::{Request, Response, Status};
-use tracing::{info, warn};
+use tracing::info;
 
-use super::{App, report_id, required};
+use super::{App, invalid, report_id, required};
 use crate::error::Error;
 
 const DEFAULT_PAGE: i32 = 50;
@@ -25,14 +25,20 @@ impl coopbrief_proto::ReportService for App {
         let programme = required(&req.programme, "programme")?;
         let period = convert::period(required(&req.period, "period")?, "period").map_err(Error::from)?;
         let lang = report::lang(&req.lang).map_err(Error::from)?;
-        let report = self.store.create_report(programme, period, lang).await.map_err(Error::from)?;
-        if let Err(e) = self.queue.publish(Job { report_id: report.id.to_string() }).await {
-            // Without a job nothing would ever pick the report up: say so rather than leave it QUEUED.
-            warn!(report_id = %report.id, error = %e, "could not queue the report job");
-            self.store.fail_report(report.id, &format!("could not queue the job: {e}")).await.map_err(Error::from)?;
-            return Err(Error::from(e).into());
+        let request_id = Some(req.request_id.trim()).filter(|r| !r.is_empty());
+        if request_id.is_some_and(|r| r.len() > 128) {
+            return Err(invalid("request_id", "is longer than 128 characters"));
         }
-        info!(report_id = %report.id, programme, %period, %lang, "report queued");
+        // The report and its job are committed together; the relay publishes the job.
+        let pdf_standard = report::pdf_standard(&req.pdf_standard).map_err(Error::from)?;
+        let new = NewReport { programme, period, lang, pdf_standard };
+        let (report, created) = self.store.create_report(&new, request_id).await.map_err(Error::from)?;
+        if created {
+            self.relay.notify_one();
+            info!(report_id = %report.id, programme, %period, %lang, "report queued");
+        } else {
+            info!(report_id = %report.id, request_id, "repeated request; returning the first report");
+        }
         Ok(Response::new(report::report(&report)))
     }
 
@@ -55,7 +61,11 @@ impl coopbrief_proto::ReportService for App {
             n => n,
         };
         let programme = Some(req.programme.trim()).filter(|p| !p.is_empty());
-        let reports = self.store.list_reports(programme, size as u32).await.map_err(Error::from)?;
+        let state = match req.state {
+            0 => None,
+            s => Some(report::to_report_state(s, "state").map_err(Error::from)?),
+        };
+        let reports = self.store.list_reports(programme, state, size as u32).await.map_err(Error::from)?;
         Ok(Response::new(v1::ListReportsResponse { reports: reports.iter().map(report::report).collect() }))
     }
 
@@ -95,5 +105,20 @@ impl coopbrief_proto::ReportService for App {
             }
         });
         Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn cancel_report(&self, req: Request<v1::CancelReportRequest>) -> Result<Response<v1::Report>, Status> {
+        let id = report_id(&req.get_ref().id)?;
+        let report = self.store.cancel_report(id).await.map_err(Error::from)?;
+        info!(report_id = %id, "report cancelled");
+        Ok(Response::new(report::report(&report)))
+    }
+
+    async fn retry_report(&self, req: Request<v1::RetryReportRequest>) -> Result<Response<v1::Report>, Status> {
+        let id = report_id(&req.get_ref().id)?;
+        let report = self.store.retry_report(id).await.map_err(Error::from)?;
+        self.relay.notify_one();
+        info!(report_id = %id, "report queued again");
+        Ok(Response::new(report::report(&report)))
     }
 }

@@ -1,6 +1,6 @@
 //! `WorkerService`: the RPCs only workers call — start a report, hand back its PDF or failure.
 
-use coopbrief_domain::{PdfInfo, ReportState};
+use coopbrief_domain::PdfInfo;
 use coopbrief_proto::report;
 use coopbrief_proto::v1;
 use sha2::{Digest, Sha256};
@@ -61,18 +61,22 @@ impl coopbrief_proto::WorkerService for App {
         if !sha256.eq_ignore_ascii_case(&header.sha256) {
             return Err(invalid("header.sha256", &format!("the pdf's sha256 is {sha256}, not {}", header.sha256)));
         }
-        let current = self.store.report(id).await.map_err(Error::from)?;
-        if current.state == ReportState::Succeeded {
-            info!(report_id = %id, "report already succeeded; duplicate upload ignored");
-            return Ok(Response::new(report::report(&current)));
-        }
-        self.artifacts.put(id, &pdf).await.map_err(Error::from)?;
         let info = PdfInfo {
             pages: header.page_count,
             bytes: header.byte_size,
             sha256,
             template_version: header.template_version,
+            data_hash: header.data_hash,
         };
+        let current = self.store.report(id).await.map_err(Error::from)?;
+        if current.state.is_done() {
+            // A duplicate job, or a report cancelled meanwhile: the upload is counted and
+            // the stored state (and PDF) stay as they are.
+            let current = self.store.complete_report(id, &info).await.map_err(Error::from)?;
+            info!(report_id = %id, state = %current.state, "report already finished; upload ignored");
+            return Ok(Response::new(report::report(&current)));
+        }
+        self.artifacts.put(id, &pdf).await.map_err(Error::from)?;
         let report = self.store.complete_report(id, &info).await.map_err(Error::from)?;
         info!(report_id = %id, pages = info.pages, bytes = info.bytes, "report succeeded");
         Ok(Response::new(report::report(&report)))
