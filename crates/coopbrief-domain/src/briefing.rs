@@ -24,9 +24,61 @@ pub struct BriefingData {
     pub partners: Vec<Partner>,
     /// The sectors in taxonomy order, only those that the period's records use.
     pub sectors: Vec<Sector>,
+    /// The day this data snapshot was first seen by the data service: the briefing's date,
+    /// so equal data gives an equal document. Not part of the data (nor of its hash).
+    #[serde(skip)]
+    pub as_of: Option<jiff::civil::Date>,
+}
+
+/// The hex sha256 of the canonical JSON of a value: object keys sorted, no whitespace. The
+/// data service keys its snapshots by it and the renderer prints it, so both agree.
+pub fn data_hash(value: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut canonical = String::new();
+    write_canonical(value, &mut canonical);
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (n, key) in keys.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                if let Some(v) = map.get(key) {
+                    write_canonical(v, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
 }
 
 impl BriefingData {
+    /// The hash of this data snapshot: equal data, equal hash.
+    pub fn data_hash(&self) -> String {
+        // Serializing plain data structures cannot fail; an empty value hashes all the same.
+        data_hash(&serde_json::to_value(self).unwrap_or_default())
+    }
+
     /// Narrows a whole programme to what a briefing of `period` shows.
     pub fn select(programme: &Programme, period: Period, all_partners: &[Partner], all_sectors: &[Sector]) -> Self {
         let mut p = programme.clone();
@@ -67,7 +119,7 @@ impl BriefingData {
             .collect();
         let sectors = all_sectors.iter().filter(|s| used.contains(&s.code.as_str())).cloned().collect();
 
-        BriefingData { period, programme: p, partners, sectors }
+        BriefingData { period, programme: p, partners, sectors, as_of: None }
     }
 }
 

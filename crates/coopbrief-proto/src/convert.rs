@@ -261,6 +261,7 @@ pub fn briefing(b: &BriefingData) -> v1::BriefingData {
         programme: Some(programme(&b.programme)),
         partners: b.partners.iter().map(partner).collect(),
         sectors: b.sectors.iter().map(sector).collect(),
+        as_of: b.as_of.map(|d| d.to_string()).unwrap_or_default(),
     }
 }
 
@@ -540,6 +541,7 @@ pub fn to_briefing(b: v1::BriefingData) -> Result<BriefingData> {
             .enumerate()
             .map(|(i, s)| to_sector(s, &format!("sectors[{i}]")))
             .collect::<Result<_>>()?,
+        as_of: opt_date(Some(b.as_of), "as_of")?,
     })
 }
 

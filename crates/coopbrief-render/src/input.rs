@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use coopbrief_domain::BriefingData;
 
@@ -82,44 +81,9 @@ fn check(value: &Value, path: &mut String, pattern: &mut String) -> Result<()> {
     Ok(())
 }
 
-/// The hex sha256 of the canonical JSON of the data: object keys sorted, no whitespace.
+/// The hex sha256 of the canonical JSON of the data (see [`coopbrief_domain::briefing::data_hash`]).
 pub(crate) fn data_hash(value: &Value) -> String {
-    let mut canonical = String::new();
-    write_canonical(value, &mut canonical);
-    let digest = Sha256::digest(canonical.as_bytes());
-    hex::encode(digest)
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (n, key) in keys.into_iter().enumerate() {
-                if n > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                if let Some(v) = map.get(key) {
-                    write_canonical(v, out);
-                }
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (n, item) in items.iter().enumerate() {
-                if n > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
+    coopbrief_domain::briefing::data_hash(value)
 }
 
 #[cfg(test)]

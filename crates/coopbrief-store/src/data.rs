@@ -215,12 +215,41 @@ impl Store {
         Ok(p)
     }
 
-    /// Everything a briefing of `programme` for `period` needs.
+    /// Everything a briefing of `programme` for `period` needs, dated by its snapshot: the
+    /// day this exact data (by its hash) was first asked for — today, if that is now.
     pub async fn briefing_data(&self, programme: &str, period: Period) -> Result<BriefingData> {
+        // Vietnam keeps UTC+7 all year.
+        let today = jiff::tz::offset(7).to_datetime(jiff::Timestamp::now()).date();
+        self.briefing_data_on(programme, period, today).await
+    }
+
+    /// [`Store::briefing_data`] with the caller's idea of today (tests move time).
+    pub async fn briefing_data_on(
+        &self,
+        programme: &str,
+        period: Period,
+        today: jiff::civil::Date,
+    ) -> Result<BriefingData> {
         let p = self.programme(programme).await?;
         let partners = self.partners().await?;
         let sectors = self.sectors().await?;
-        Ok(BriefingData::select(&p, period, &partners, &sectors))
+        let mut data = BriefingData::select(&p, period, &partners, &sectors);
+        let hash = data.data_hash();
+        sqlx::query("INSERT INTO snapshots (programme, data_hash, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(programme)
+            .bind(&hash)
+            .bind(today.to_string())
+            .execute(&self.pool)
+            .await?;
+        let first_seen: String =
+            sqlx::query_scalar("SELECT first_seen FROM snapshots WHERE programme = ? AND data_hash = ?")
+                .bind(programme)
+                .bind(&hash)
+                .fetch_one(&self.pool)
+                .await?;
+        let date = first_seen.parse().map_err(|e| Error::Corrupt { what: "snapshot", message: format!("{e}") })?;
+        data.as_of = Some(date);
+        Ok(data)
     }
 
     async fn bodies<T: DeserializeOwned>(&self, sql: &'static str, what: &'static str) -> Result<Vec<T>> {

@@ -174,3 +174,25 @@ async fn cancel_and_retry() {
     let err = store.retry_report(r.id).await.unwrap_err();
     assert!(err.to_string().contains("SUCCEEDED"), "{err}");
 }
+
+#[tokio::test]
+async fn briefing_data_is_dated_by_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let mut ds = seed();
+    store.import_dataset(&ds).await.unwrap();
+    let period = "2019".parse().unwrap();
+    let day = |d: i8| jiff::civil::date(2026, 11, d);
+    let first = store.briefing_data_on("hanoi-hanam", period, day(20)).await.unwrap();
+    assert_eq!(first.as_of, Some(day(20)));
+    // Same data a week later: the same date, so the same document.
+    let again = store.briefing_data_on("hanoi-hanam", period, day(27)).await.unwrap();
+    assert_eq!(again.as_of, Some(day(20)));
+    assert_eq!(again.data_hash(), first.data_hash());
+    // Changed data is a new snapshot with the day it was first seen.
+    ds.programmes[0].projects[0].progress = Some(60);
+    store.import_dataset(&ds).await.unwrap();
+    let changed = store.briefing_data_on("hanoi-hanam", period, day(27)).await.unwrap();
+    assert_eq!(changed.as_of, Some(day(27)));
+    assert_ne!(changed.data_hash(), first.data_hash());
+}

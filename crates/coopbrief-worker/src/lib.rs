@@ -160,7 +160,10 @@ impl Worker {
             Ok(coopbrief_domain::PdfStandard::None) => PdfStandard::None,
             Err(e) => return Err(Failure::Permanent(e.to_string())),
         };
-        let options = RenderOptions::new(lang, local_date(report.create_time.as_ref())).with_pdf_standard(standard);
+        // The date of the data snapshot, so equal data renders to equal bytes; the request's
+        // date only for a data service that does not say.
+        let date = data.as_of.unwrap_or_else(|| local_date(report.create_time.as_ref()));
+        let options = RenderOptions::new(lang, date).with_pdf_standard(standard);
 
         if self.config.fail_period.as_deref() == Some(report.period.as_str()) {
             return Err(Failure::Transient(format!("injected failure for period {}", report.period)));

@@ -34,6 +34,10 @@ pub struct Settings {
     /// On SIGTERM, how long in-flight jobs may take to finish before they are handed back.
     #[arg(long, env = "COOPBRIEF_SHUTDOWN_GRACE", default_value_t = 30.0)]
     pub shutdown_grace: f64,
+    /// A directory with the operator's own `briefing.typ` (and the files it includes), read
+    /// once at start; the data still reaches it as JSON only. The built-in template if unset.
+    #[arg(long, env = "COOPBRIEF_TEMPLATE_DIR")]
+    pub template_dir: Option<std::path::PathBuf>,
     /// Fault injection for the fault tests: sleep this long before each render.
     #[arg(long, env = "COOPBRIEF_DEBUG_RENDER_DELAY_MS", default_value_t = 0, hide = true)]
     pub debug_render_delay_ms: u64,
