@@ -6,7 +6,12 @@ use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
-    let files = ["coopbrief/v1/cooperation.proto", "coopbrief/v1/report.proto"];
+    let files = [
+        "coopbrief/v1/cooperation.proto",
+        "coopbrief/v1/report.proto",
+        "coopbrief/v1/diagnostics.proto",
+        "coopbrief/v1/schedule.proto",
+    ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());
     }

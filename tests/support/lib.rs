@@ -118,6 +118,8 @@ pub fn data_settings(dir: &Path, queue: &str, listen: std::net::SocketAddr) -> c
         amqp_heartbeat: 5,
         delivery_limit: 5,
         retry_delays: TEST_RETRY_DELAYS.to_vec(),
+        scheduler_interval: 30.0,
+        scheduler_catch_up: 24,
         log_format: "text".into(),
     }
 }

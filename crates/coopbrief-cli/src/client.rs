@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use coopbrief_proto::v1::{self, ReportState};
-use coopbrief_proto::{CooperationServiceClient, ReportServiceClient};
+use coopbrief_proto::{CooperationServiceClient, ReportServiceClient, ScheduleServiceClient};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tonic::Status;
@@ -18,6 +18,7 @@ use crate::{CreateArgs, ReportOptions};
 pub struct Client {
     pub(crate) reports: ReportServiceClient<Channel>,
     pub(crate) data: CooperationServiceClient<Channel>,
+    pub(crate) schedules: ScheduleServiceClient<Channel>,
 }
 
 /// A gRPC status as a person reads it: `NOT_FOUND: programme "x" not found`.
@@ -47,7 +48,11 @@ impl Client {
             .with_context(|| {
                 format!("cannot reach the data service at {endpoint} (set --endpoint or COOPBRIEF_ENDPOINT)")
             })?;
-        Ok(Client { reports: ReportServiceClient::new(channel.clone()), data: CooperationServiceClient::new(channel) })
+        Ok(Client {
+            reports: ReportServiceClient::new(channel.clone()),
+            data: CooperationServiceClient::new(channel.clone()),
+            schedules: ScheduleServiceClient::new(channel),
+        })
     }
 
     /// Requests a report and returns it as created.
@@ -201,6 +206,7 @@ impl Client {
         &self,
         programme: Option<String>,
         state: Option<String>,
+        schedule: Option<String>,
         limit: i32,
     ) -> anyhow::Result<()> {
         let state = match state.as_deref().map(str::to_ascii_uppercase) {
@@ -209,7 +215,12 @@ impl Client {
                 .with_context(|| format!("state: {s:?} is not one of queued, running, succeeded, failed, cancelled"))?
                 as i32,
         };
-        let req = v1::ListReportsRequest { programme: programme.unwrap_or_default(), page_size: limit, state };
+        let req = v1::ListReportsRequest {
+            programme: programme.unwrap_or_default(),
+            page_size: limit,
+            state,
+            schedule: schedule.unwrap_or_default(),
+        };
         let reports = self.reports.clone().list_reports(req).await.map_err(status)?.into_inner().reports;
         println!("{:<36}  {:<12}  {:<22}  {:<4}  {:>5}  {:>9}", "ID", "PROGRAMME", "PERIOD", "LANG", "PAGES", "STATE");
         for r in reports {
@@ -223,6 +234,15 @@ impl Client {
                 state_name(r.state)
             );
         }
+        Ok(())
+    }
+}
+
+impl Client {
+    /// The newest SUCCEEDED briefing of a programme (of one schedule, if given).
+    pub(crate) async fn latest(&self, programme: &str, schedule: Option<String>) -> anyhow::Result<()> {
+        let req = v1::GetLatestReportRequest { programme: programme.into(), schedule: schedule.unwrap_or_default() };
+        print_report(&self.reports.clone().get_latest_report(req).await.map_err(status)?.into_inner());
         Ok(())
     }
 }
@@ -262,6 +282,9 @@ fn print_report(r: &v1::Report) {
     println!("period:    {}", r.period);
     println!("lang:      {}", r.lang);
     println!("state:     {}", state_name(r.state));
+    if !r.schedule.is_empty() {
+        println!("schedule:  {}", r.schedule);
+    }
     if r.attempt > 0 {
         println!("attempt:   {}", r.attempt);
     }

@@ -3,6 +3,7 @@
 mod client;
 mod demo;
 mod resources;
+mod schedules;
 
 use std::path::PathBuf;
 
@@ -26,6 +27,9 @@ pub enum Command {
     /// Request, follow and download briefings.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Schedules that make each month's, quarter's … briefing once the period has closed.
+    #[command(subcommand)]
+    Schedule(schedules::ScheduleCommand),
     /// Cooperation data: partners, programmes, sectors and their records.
     #[command(flatten)]
     Resource(resources::ResourceCommand),
@@ -46,8 +50,19 @@ pub enum ReportCommand {
         /// Only reports in this state: queued, running, succeeded, failed or cancelled.
         #[arg(long)]
         state: Option<String>,
+        /// Only reports made by this schedule (its id).
+        #[arg(long)]
+        schedule: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: i32,
+    },
+    /// Show the newest finished (SUCCEEDED) briefing of a programme.
+    Latest {
+        #[arg(long)]
+        programme: String,
+        /// Only briefings made by this schedule (its id).
+        #[arg(long)]
+        schedule: Option<String>,
     },
     /// Cancel a queued or running report.
     Cancel { id: String },
@@ -127,12 +142,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             match cmd {
                 ReportCommand::Create(args) => client.create(&args).await,
                 ReportCommand::Get { id } => client.get(&id).await,
-                ReportCommand::List { programme, state, limit } => client.list(programme, state, limit).await,
+                ReportCommand::List { programme, state, schedule, limit } => {
+                    client.list(programme, state, schedule, limit).await
+                }
+                ReportCommand::Latest { programme, schedule } => client.latest(&programme, schedule).await,
                 ReportCommand::Cancel { id } => client.cancel(&id).await,
                 ReportCommand::Retry { id, wait } => client.retry(&id, wait).await,
                 ReportCommand::Download { id, out } => client.download(&id, &out).await.map(|_| ()),
             }
         }
+        Command::Schedule(cmd) => schedules::run(cmd, &Client::connect(&cli.endpoint).await?).await,
         Command::Resource(cmd) => resources::run(cmd, &Client::connect(&cli.endpoint).await?).await,
     }
 }

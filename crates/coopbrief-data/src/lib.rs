@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod relay;
+pub mod scheduler;
 pub mod service;
 pub mod settings;
 
@@ -14,6 +15,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use coopbrief_domain::dataset::Dataset;
+use coopbrief_proto::DiagnosticsServiceServer;
+use coopbrief_proto::ScheduleServiceServer;
 use coopbrief_proto::{CooperationServiceServer, ReportServiceServer, WorkerServiceServer};
 use coopbrief_queue::{AmqpQueue, JobQueue};
 use coopbrief_store::{ArtifactStore, Store};
@@ -28,6 +31,8 @@ pub use settings::Settings;
 pub struct Server {
     listener: TcpListener,
     app: App,
+    /// How often the report scheduler ticks, and its catch-up limit per schedule and tick.
+    scheduler: (std::time::Duration, u32),
 }
 
 impl Server {
@@ -42,7 +47,10 @@ impl Server {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("failed to listen on {}", settings.listen))?;
-        Ok(Server::from_parts(listener, store, artifacts, Arc::new(queue)))
+        let mut server = Server::from_parts(listener, store, artifacts, Arc::new(queue));
+        let interval = std::time::Duration::from_secs_f64(settings.scheduler_interval.clamp(0.05, 86_400.0));
+        server.scheduler = (interval, settings.scheduler_catch_up);
+        Ok(server)
     }
 
     /// A server around parts built elsewhere (the one-process demo, tests).
@@ -52,7 +60,11 @@ impl Server {
         artifacts: ArtifactStore,
         queue: Arc<dyn JobQueue>,
     ) -> Server {
-        Server { listener, app: App { store, artifacts, queue, relay: Arc::new(tokio::sync::Notify::new()) } }
+        Server {
+            listener,
+            app: App { store, artifacts, queue, relay: Arc::new(tokio::sync::Notify::new()) },
+            scheduler: (scheduler::DEFAULT_INTERVAL, scheduler::DEFAULT_CATCH_UP),
+        }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -65,6 +77,8 @@ impl Server {
         health.set_serving::<CooperationServiceServer<App>>().await;
         health.set_serving::<ReportServiceServer<App>>().await;
         health.set_serving::<WorkerServiceServer<App>>().await;
+        health.set_serving::<ScheduleServiceServer<App>>().await;
+        health.set_serving::<DiagnosticsServiceServer<App>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(coopbrief_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -72,22 +86,32 @@ impl Server {
             .context("failed to build the reflection service")?;
         let addr = self.local_addr()?;
         info!(%addr, "data service listening");
+        let (tick_interval, catch_up) = self.scheduler;
+        let schedules = scheduler::Scheduler::system(self.app.store.clone(), catch_up, self.app.relay.clone());
         let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
         let relay =
             tokio::spawn(relay::run(self.app.store.clone(), self.app.queue.clone(), self.app.relay.clone(), async {
                 let _ = relay_stopped.await;
             }));
+        let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
+        let scheduler = tokio::spawn(scheduler::run(schedules, tick_interval, async {
+            let _ = scheduler_stopped.await;
+        }));
         let served = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection)
             .add_service(CooperationServiceServer::new(self.app.clone()))
             .add_service(ReportServiceServer::new(self.app.clone()))
+            .add_service(ScheduleServiceServer::new(self.app.clone()))
+            .add_service(DiagnosticsServiceServer::new(self.app.clone()))
             .add_service(WorkerServiceServer::new(self.app))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await
             .context("the gRPC server failed");
         let _ = stop_relay.send(());
         let _ = relay.await;
+        let _ = stop_scheduler.send(());
+        let _ = scheduler.await;
         served?;
         info!("data service stopped");
         Ok(())

@@ -35,6 +35,12 @@ pub struct Settings {
     /// Waits between attempts of a job that failed transiently, in seconds, comma-separated.
     #[arg(long, env = "COOPBRIEF_RETRY_DELAYS", default_value = "2,10,60", value_delimiter = ',')]
     pub retry_delays: Vec<f64>,
+    /// Seconds between two passes of the report scheduler over the schedules.
+    #[arg(long, env = "COOPBRIEF_SCHEDULER_INTERVAL", default_value_t = 30.0)]
+    pub scheduler_interval: f64,
+    /// Most reports one schedule makes in one pass when catching up after downtime.
+    #[arg(long, env = "COOPBRIEF_SCHEDULER_CATCH_UP", default_value_t = 24, value_parser = clap::value_parser!(u32).range(1..))]
+    pub scheduler_catch_up: u32,
     /// Log format: `text` or `json`.
     #[arg(long, env = "COOPBRIEF_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

@@ -9,6 +9,7 @@ pub mod exchange;
 pub mod format;
 mod period;
 mod report;
+pub mod schedule;
 mod text;
 
 pub use briefing::BriefingData;

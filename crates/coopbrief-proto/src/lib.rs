@@ -16,8 +16,12 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 
 pub use v1::cooperation_service_client::CooperationServiceClient;
 pub use v1::cooperation_service_server::{CooperationService, CooperationServiceServer};
+pub use v1::diagnostics_service_client::DiagnosticsServiceClient;
+pub use v1::diagnostics_service_server::{DiagnosticsService, DiagnosticsServiceServer};
 pub use v1::report_service_client::ReportServiceClient;
 pub use v1::report_service_server::{ReportService, ReportServiceServer};
+pub use v1::schedule_service_client::ScheduleServiceClient;
+pub use v1::schedule_service_server::{ScheduleService, ScheduleServiceServer};
 pub use v1::worker_service_client::WorkerServiceClient;
 pub use v1::worker_service_server::{WorkerService, WorkerServiceServer};
 

@@ -7,6 +7,7 @@ mod artifacts;
 mod data;
 mod reports;
 mod resources;
+mod schedules;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,6 +19,7 @@ pub use artifacts::ArtifactStore;
 pub use data::{ImportReport, ImportSummary};
 pub use reports::{NewReport, OutboxJob};
 pub use resources::{Filter, Page, PageRequest, Record, Versioned};
+pub use schedules::{ReportFilter, TickSummary};
 
 /// Errors of the store. The data service maps them to gRPC codes in one place.
 #[derive(Debug, thiserror::Error)]

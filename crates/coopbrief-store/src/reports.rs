@@ -16,7 +16,7 @@ impl Store {
     /// transaction. With a `request_id` seen before, returns that report instead (AIP-155);
     /// the flag says whether a report was created.
     pub async fn create_report(&self, new: &NewReport<'_>, request_id: Option<&str>) -> Result<(Report, bool)> {
-        let NewReport { programme, period, lang, pdf_standard } = *new;
+        let programme = new.programme;
         if let Some(existing) = self.report_by_request_id(request_id).await? {
             return Ok((existing, false));
         }
@@ -30,20 +30,7 @@ impl Store {
         let id = ReportId::new();
         let now = jiff::Timestamp::now().to_string();
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO reports (id, programme, period, lang, pdf_standard, state, attempt, created_at, updated_at, request_id)
-             VALUES (?, ?, ?, ?, ?, 'QUEUED', 0, ?, ?, ?)",
-        )
-        .bind(id.to_string())
-        .bind(programme)
-        .bind(period.to_string())
-        .bind(lang.code())
-        .bind(pdf_standard.code())
-        .bind(&now)
-        .bind(&now)
-        .bind(request_id)
-        .execute(&mut *tx)
-        .await;
+        let inserted = insert_report(&mut tx, id, new, request_id, None, &now).await;
         match inserted {
             Ok(_) => {}
             // A concurrent request with the same id won the race: return its report.
@@ -277,6 +264,37 @@ impl Store {
     }
 }
 
+/// Writes a new QUEUED report (not its job): the one insert behind manual requests and
+/// schedules. `scheduled` names the schedule and period it is made for.
+pub(crate) async fn insert_report(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: ReportId,
+    new: &NewReport<'_>,
+    request_id: Option<&str>,
+    scheduled: Option<(&str, &str)>,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    let NewReport { programme, period, lang, pdf_standard } = *new;
+    sqlx::query(
+        "INSERT INTO reports (id, programme, period, lang, pdf_standard, state, attempt, created_at, updated_at,
+                              request_id, schedule_id, scheduled_period)
+         VALUES (?, ?, ?, ?, ?, 'QUEUED', 0, ?, ?, ?, ?, ?)",
+    )
+    .bind(id.to_string())
+    .bind(programme)
+    .bind(period.to_string())
+    .bind(lang.code())
+    .bind(pdf_standard.code())
+    .bind(now)
+    .bind(now)
+    .bind(request_id)
+    .bind(scheduled.map(|s| s.0))
+    .bind(scheduled.map(|s| s.1))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// What a new report asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NewReport<'a> {
@@ -302,7 +320,7 @@ pub struct OutboxJob {
     pub tries: u32,
 }
 
-async fn enqueue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: ReportId, now: &str) -> Result<()> {
+pub(crate) async fn enqueue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: ReportId, now: &str) -> Result<()> {
     sqlx::query("INSERT INTO outbox (report_id, created_at) VALUES (?, ?)")
         .bind(id.to_string())
         .bind(now)
@@ -311,7 +329,7 @@ async fn enqueue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: ReportId, now
     Ok(())
 }
 
-fn report_from_row(row: &SqliteRow) -> Result<Report> {
+pub(crate) fn report_from_row(row: &SqliteRow) -> Result<Report> {
     let corrupt = |message: String| Error::Corrupt { what: "report", message };
     let text = |name: &str| -> Result<String> { Ok(row.try_get::<String, _>(name)?) };
     let time = |name: &str| -> Result<jiff::Timestamp> {

@@ -5,7 +5,9 @@
 //! calls the store; store errors become gRPC codes in `error.rs`, nowhere else.
 
 mod cooperation;
+mod diagnostics;
 mod reports;
+mod schedules;
 mod workers;
 
 use std::str::FromStr;

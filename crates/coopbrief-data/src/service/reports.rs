@@ -5,7 +5,10 @@ use std::pin::Pin;
 use coopbrief_domain::ReportState;
 use coopbrief_proto::v1;
 use coopbrief_proto::{convert, report};
-use coopbrief_store::NewReport;
+use std::str::FromStr;
+
+use coopbrief_domain::schedule::ScheduleId;
+use coopbrief_store::{NewReport, ReportFilter};
 use futures::Stream;
 use tokio::io::AsyncReadExt;
 use tonic::{Request, Response, Status};
@@ -15,6 +18,32 @@ use super::{App, invalid, report_id, required};
 use crate::error::Error;
 
 const DEFAULT_PAGE: i32 = 50;
+
+/// A domain error about `id` renamed to the request's field.
+fn rename(e: coopbrief_domain::Error, field: &str) -> coopbrief_domain::Error {
+    match e {
+        coopbrief_domain::Error::Invalid { message, .. } => coopbrief_domain::Error::invalid(field, message),
+        other => other,
+    }
+}
+
+impl App {
+    /// Wire reports, each naming the schedule that made it (if one did).
+    async fn with_schedules(&self, reports: &[coopbrief_domain::Report]) -> Result<Vec<v1::Report>, Status> {
+        let ids: Vec<_> = reports.iter().map(|r| r.id).collect();
+        let schedules = self.store.report_schedules(&ids).await.map_err(Error::from)?;
+        Ok(reports
+            .iter()
+            .map(|r| {
+                let mut wire = report::report(r);
+                if let Some(s) = schedules.get(&r.id) {
+                    wire.schedule = format!("schedules/{s}");
+                }
+                wire
+            })
+            .collect())
+    }
+}
 
 type DownloadStream = Pin<Box<dyn Stream<Item = Result<v1::DownloadReportResponse, Status>> + Send>>;
 
@@ -45,7 +74,21 @@ impl coopbrief_proto::ReportService for App {
     async fn get_report(&self, req: Request<v1::GetReportRequest>) -> Result<Response<v1::Report>, Status> {
         let id = report_id(&req.get_ref().id)?;
         let report = self.store.report(id).await.map_err(Error::from)?;
-        Ok(Response::new(report::report(&report)))
+        Ok(Response::new(self.with_schedules(std::slice::from_ref(&report)).await?.remove(0)))
+    }
+
+    async fn get_latest_report(
+        &self,
+        req: Request<v1::GetLatestReportRequest>,
+    ) -> Result<Response<v1::Report>, Status> {
+        let req = req.into_inner();
+        let programme = required(&req.programme, "programme")?;
+        let schedule = Some(req.schedule.trim())
+            .filter(|s| !s.is_empty())
+            .map(|s| ScheduleId::from_str(s).map_err(|e| Error::from(rename(e, "schedule"))))
+            .transpose()?;
+        let report = self.store.latest_report(programme, schedule).await.map_err(Error::from)?;
+        Ok(Response::new(self.with_schedules(std::slice::from_ref(&report)).await?.remove(0)))
     }
 
     async fn list_reports(
@@ -65,8 +108,13 @@ impl coopbrief_proto::ReportService for App {
             0 => None,
             s => Some(report::to_report_state(s, "state").map_err(Error::from)?),
         };
-        let reports = self.store.list_reports(programme, state, size as u32).await.map_err(Error::from)?;
-        Ok(Response::new(v1::ListReportsResponse { reports: reports.iter().map(report::report).collect() }))
+        let schedule = Some(req.schedule.trim())
+            .filter(|s| !s.is_empty())
+            .map(|s| ScheduleId::from_str(s).map_err(|e| Error::from(rename(e, "schedule"))))
+            .transpose()?;
+        let filter = ReportFilter { programme, state, schedule };
+        let reports = self.store.list_reports_by(&filter, size as u32).await.map_err(Error::from)?;
+        Ok(Response::new(v1::ListReportsResponse { reports: self.with_schedules(&reports).await? }))
     }
 
     type DownloadReportStream = DownloadStream;

@@ -1,0 +1,205 @@
+//! `coopbrief schedule create|get|list|update|delete|pause|resume`: report schedules that make
+//! each closed period's briefing once.
+
+use clap::{Args, Subcommand};
+use coopbrief_domain::schedule::{format_grace, parse_grace};
+use coopbrief_proto::v1;
+use prost_types::FieldMask;
+
+use crate::client::{Client, status};
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Create a schedule: one briefing per closed period, from --first-period on.
+    Create(CreateArgs),
+    /// Show one schedule and where it stands.
+    Get { id: String },
+    /// List schedules, oldest first.
+    List {
+        #[arg(long)]
+        programme: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i32,
+    },
+    /// Change the given fields of a schedule.
+    Update {
+        id: String,
+        #[command(flatten)]
+        fields: Fields,
+    },
+    /// Delete a schedule; the reports it made stay.
+    Delete { id: String },
+    /// Stop making reports (periods that close meanwhile are made on resume).
+    Pause { id: String },
+    /// Start making reports again, catching up missed periods oldest first.
+    Resume { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Programme code.
+    #[arg(long)]
+    programme: String,
+    /// monthly, quarterly, half-yearly or yearly.
+    #[arg(long)]
+    cadence: String,
+    /// The first period to brief, of the cadence's kind: 2026-01, 2026-Q1, 2026-H1 or 2026.
+    #[arg(long)]
+    first_period: String,
+    /// IANA time zone in which periods close at midnight.
+    #[arg(long, default_value = coopbrief_domain::schedule::DEFAULT_TIME_ZONE)]
+    time_zone: String,
+    /// Language of the briefings: vi or en.
+    #[arg(long, default_value = "vi")]
+    lang: String,
+    /// Template name.
+    #[arg(long, default_value = "")]
+    template: String,
+    /// PDF standard: a-2b, or plain PDF when left out.
+    #[arg(long, default_value = "")]
+    pdf_standard: String,
+    /// Wait after a period closes before making its briefing: 0, 30m, 12h, 3d …
+    #[arg(long, default_value = "0")]
+    grace: String,
+    /// Create it paused.
+    #[arg(long)]
+    paused: bool,
+}
+
+/// Fields to change; only those given are sent (in the update mask).
+#[derive(Debug, Args)]
+pub struct Fields {
+    #[arg(long)]
+    programme: Option<String>,
+    #[arg(long)]
+    cadence: Option<String>,
+    #[arg(long)]
+    first_period: Option<String>,
+    #[arg(long)]
+    time_zone: Option<String>,
+    #[arg(long)]
+    lang: Option<String>,
+    #[arg(long)]
+    template: Option<String>,
+    #[arg(long)]
+    pdf_standard: Option<String>,
+    #[arg(long)]
+    grace: Option<String>,
+}
+
+fn grace(s: &str) -> anyhow::Result<prost_types::Duration> {
+    Ok(prost_types::Duration { seconds: parse_grace(s)?.as_secs() as i64, nanos: 0 })
+}
+
+pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
+    let mut api = client.schedules.clone();
+    match cmd {
+        ScheduleCommand::Create(a) => {
+            let schedule = v1::ReportSchedule {
+                programme: a.programme,
+                cadence: a.cadence,
+                first_period: a.first_period,
+                time_zone: a.time_zone,
+                lang: a.lang,
+                template: a.template,
+                pdf_standard: a.pdf_standard,
+                grace: Some(grace(&a.grace)?),
+                enabled: Some(!a.paused),
+                ..Default::default()
+            };
+            let req = v1::CreateScheduleRequest { schedule: Some(schedule) };
+            print(&api.create_schedule(req).await.map_err(status)?.into_inner());
+        }
+        ScheduleCommand::Get { id } => {
+            print(&api.get_schedule(v1::GetScheduleRequest { id }).await.map_err(status)?.into_inner());
+        }
+        ScheduleCommand::List { programme, limit } => {
+            let req = v1::ListSchedulesRequest { programme: programme.unwrap_or_default(), page_size: limit };
+            let schedules = api.list_schedules(req).await.map_err(status)?.into_inner().schedules;
+            println!(
+                "{:<36}  {:<12}  {:<11}  {:<8}  {:<8}  {:<8}  {:>9}",
+                "ID", "PROGRAMME", "CADENCE", "NEXT", "LAST", "ENABLED", "CAUGHT_UP"
+            );
+            for s in schedules {
+                println!(
+                    "{:<36}  {:<12}  {:<11}  {:<8}  {:<8}  {:<8}  {:>9}",
+                    s.id,
+                    s.programme,
+                    s.cadence,
+                    s.next_period,
+                    if s.last_run_period.is_empty() { "-" } else { &s.last_run_period },
+                    if s.enabled.unwrap_or(true) { "yes" } else { "paused" },
+                    s.caught_up
+                );
+            }
+        }
+        ScheduleCommand::Update { id, fields: f } => {
+            let mut schedule = v1::ReportSchedule { id, ..Default::default() };
+            let mut paths = Vec::new();
+            let mut set = |path: &str, value: Option<String>, slot: &mut String| {
+                if let Some(v) = value {
+                    *slot = v;
+                    paths.push(path.to_owned());
+                }
+            };
+            set("programme", f.programme, &mut schedule.programme);
+            set("cadence", f.cadence, &mut schedule.cadence);
+            set("first_period", f.first_period, &mut schedule.first_period);
+            set("time_zone", f.time_zone, &mut schedule.time_zone);
+            set("lang", f.lang, &mut schedule.lang);
+            set("template", f.template, &mut schedule.template);
+            set("pdf_standard", f.pdf_standard, &mut schedule.pdf_standard);
+            if let Some(g) = f.grace {
+                schedule.grace = Some(grace(&g)?);
+                paths.push("grace".to_owned());
+            }
+            if paths.is_empty() {
+                anyhow::bail!(
+                    "nothing to update; give at least one of --programme, --cadence, --first-period, --time-zone, --lang, --template, --pdf-standard, --grace"
+                );
+            }
+            let req = v1::UpdateScheduleRequest { schedule: Some(schedule), update_mask: Some(FieldMask { paths }) };
+            print(&api.update_schedule(req).await.map_err(status)?.into_inner());
+        }
+        ScheduleCommand::Delete { id } => {
+            api.delete_schedule(v1::DeleteScheduleRequest { id: id.clone() }).await.map_err(status)?;
+            println!("deleted schedules/{}", id.trim_start_matches("schedules/"));
+        }
+        ScheduleCommand::Pause { id } => {
+            print(&api.pause_schedule(v1::PauseScheduleRequest { id }).await.map_err(status)?.into_inner());
+        }
+        ScheduleCommand::Resume { id } => {
+            print(&api.resume_schedule(v1::ResumeScheduleRequest { id }).await.map_err(status)?.into_inner());
+        }
+    }
+    Ok(())
+}
+
+fn time(t: Option<&prost_types::Timestamp>) -> String {
+    t.map(|t| t.to_string()).unwrap_or_else(|| "-".to_owned())
+}
+
+fn print(s: &v1::ReportSchedule) {
+    let grace = std::time::Duration::from_secs(s.grace.map_or(0, |g| g.seconds.max(0) as u64));
+    println!("id:           {}", s.id);
+    println!("programme:    {}", s.programme);
+    println!("cadence:      {}", s.cadence);
+    println!("first period: {}", s.first_period);
+    println!("time zone:    {}", s.time_zone);
+    println!("lang:         {}", s.lang);
+    if !s.template.is_empty() {
+        println!("template:     {}", s.template);
+    }
+    if !s.pdf_standard.is_empty() {
+        println!("pdf standard: {}", s.pdf_standard);
+    }
+    println!("grace:        {}", format_grace(grace));
+    println!("enabled:      {}", if s.enabled.unwrap_or(true) { "yes" } else { "no (paused)" });
+    println!("next period:  {} (due {})", s.next_period, time(s.next_run_time.as_ref()));
+    let last = if s.last_run_period.is_empty() { "-" } else { &s.last_run_period };
+    println!("last run:     {} at {}", last, time(s.last_run_time.as_ref()));
+    println!("caught up:    {}", s.caught_up);
+    if s.backlog > 0 {
+        println!("backlog:      {}", s.backlog);
+    }
+}

@@ -1,0 +1,197 @@
+//! `ScheduleService`: schedules that make each closed period's briefing once.
+//!
+//! Wire schedules are parsed here, at the top of each handler, into a checked
+//! [`ScheduleSpec`]; the store and the scheduler never re-check.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use coopbrief_domain::schedule::{Cadence, Schedule, ScheduleId, ScheduleSpec, Timestamp, Zone, grace};
+use coopbrief_domain::{Lang, PdfStandard};
+use coopbrief_proto::convert;
+use coopbrief_proto::v1;
+use tonic::{Request, Response, Status};
+use tracing::info;
+
+use super::{App, invalid, required};
+use crate::error::{Error, Result};
+
+const DEFAULT_PAGE: i32 = 50;
+
+/// The fields a person sets, in the order an empty update mask replaces them.
+const SETTABLE: [&str; 9] =
+    ["programme", "cadence", "time_zone", "lang", "template", "pdf_standard", "first_period", "grace", "enabled"];
+
+pub(crate) fn schedule_id(value: &str) -> Result<ScheduleId> {
+    Ok(ScheduleId::from_str(required(value, "id")?)?)
+}
+
+/// The wire form of a schedule, with its next due time.
+pub(crate) fn to_wire(s: &Schedule) -> v1::ReportSchedule {
+    v1::ReportSchedule {
+        name: format!("schedules/{}", s.id),
+        id: s.id.to_string(),
+        programme: s.spec.programme.clone(),
+        cadence: s.spec.cadence.as_str().to_owned(),
+        time_zone: s.spec.time_zone.name().to_owned(),
+        lang: s.spec.lang.code().to_owned(),
+        template: s.spec.template.clone(),
+        pdf_standard: s.spec.pdf_standard.code().to_owned(),
+        first_period: s.spec.first_period.to_string(),
+        grace: Some(prost_types::Duration { seconds: s.spec.grace.as_secs() as i64, nanos: 0 }),
+        enabled: Some(s.spec.enabled),
+        next_period: s.next_period.to_string(),
+        next_run_time: s.spec.due_at(&s.next_period).ok().map(ts),
+        last_run_period: s.last_run_period.map(|p| p.to_string()).unwrap_or_default(),
+        last_run_time: s.last_run_at.map(ts),
+        caught_up: s.caught_up,
+        backlog: s.backlog,
+        create_time: Some(ts(s.created_at)),
+        update_time: Some(ts(s.updated_at)),
+    }
+}
+
+fn ts(t: Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds: t.as_second(), nanos: t.subsec_nanosecond() }
+}
+
+fn to_grace(d: Option<prost_types::Duration>) -> Result<Duration> {
+    let Some(d) = d else { return Ok(Duration::ZERO) };
+    if d.seconds < 0 || d.nanos < 0 {
+        return Err(coopbrief_domain::Error::invalid("grace", "must not be negative").into());
+    }
+    Ok(grace(Duration::from_secs(d.seconds as u64))?)
+}
+
+/// Sets one field of `spec` from the wire schedule; the path names it.
+fn apply(spec: &mut ScheduleSpec, w: &v1::ReportSchedule, path: &str) -> Result<()> {
+    match path {
+        "programme" => spec.programme = required(&w.programme, "programme")?.to_owned(),
+        "cadence" => spec.cadence = Cadence::from_str(&w.cadence)?,
+        "time_zone" => spec.time_zone = Zone::from_str(&w.time_zone)?,
+        "lang" => spec.lang = Lang::from_str(&w.lang)?,
+        "template" => spec.template = w.template.trim().to_owned(),
+        "pdf_standard" => spec.pdf_standard = PdfStandard::from_str(&w.pdf_standard)?,
+        "first_period" => {
+            spec.first_period = convert::period(required(&w.first_period, "first_period")?, "first_period")?
+        }
+        "grace" => spec.grace = to_grace(w.grace)?,
+        "enabled" => spec.enabled = w.enabled.unwrap_or(true),
+        other => {
+            return Err(coopbrief_domain::Error::invalid(
+                "update_mask",
+                format!("{other:?} is not a field of a schedule that can be updated; use {}", SETTABLE.join(", ")),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Parses a new schedule: every settable field, defaults for the empty ones.
+fn to_spec(w: &v1::ReportSchedule) -> Result<ScheduleSpec> {
+    let programme = required(&w.programme, "programme")?.to_owned();
+    let cadence = Cadence::from_str(&w.cadence)?;
+    let first_period = convert::period(required(&w.first_period, "first_period")?, "first_period")?;
+    let mut spec = ScheduleSpec {
+        programme,
+        cadence,
+        time_zone: Zone::default(),
+        lang: Lang::default(),
+        template: String::new(),
+        pdf_standard: PdfStandard::None,
+        first_period,
+        grace: Duration::ZERO,
+        enabled: true,
+    };
+    for path in &SETTABLE[2..] {
+        apply(&mut spec, w, path)?;
+    }
+    Ok(spec.check()?)
+}
+
+#[tonic::async_trait]
+impl coopbrief_proto::ScheduleService for App {
+    async fn create_schedule(
+        &self,
+        req: Request<v1::CreateScheduleRequest>,
+    ) -> Result<Response<v1::ReportSchedule>, Status> {
+        let Some(wire) = req.into_inner().schedule else { return Err(invalid("schedule", "is required")) };
+        let spec = to_spec(&wire)?;
+        let s = self.store.create_schedule(&spec).await.map_err(Error::from)?;
+        info!(schedule_id = %s.id, programme = %spec.programme, cadence = %spec.cadence,
+              first_period = %spec.first_period, time_zone = %spec.time_zone, "schedule created");
+        Ok(Response::new(to_wire(&s)))
+    }
+
+    async fn get_schedule(&self, req: Request<v1::GetScheduleRequest>) -> Result<Response<v1::ReportSchedule>, Status> {
+        let id = schedule_id(&req.get_ref().id)?;
+        Ok(Response::new(to_wire(&self.store.schedule(id).await.map_err(Error::from)?)))
+    }
+
+    async fn list_schedules(
+        &self,
+        req: Request<v1::ListSchedulesRequest>,
+    ) -> Result<Response<v1::ListSchedulesResponse>, Status> {
+        let req = req.into_inner();
+        let size = match req.page_size {
+            n if n < 0 => return Err(invalid("page_size", "must not be negative")),
+            0 => DEFAULT_PAGE,
+            n => n,
+        };
+        let programme = Some(req.programme.trim()).filter(|p| !p.is_empty());
+        let schedules = self.store.list_schedules(programme, size as u32).await.map_err(Error::from)?;
+        Ok(Response::new(v1::ListSchedulesResponse { schedules: schedules.iter().map(to_wire).collect() }))
+    }
+
+    async fn update_schedule(
+        &self,
+        req: Request<v1::UpdateScheduleRequest>,
+    ) -> Result<Response<v1::ReportSchedule>, Status> {
+        let req = req.into_inner();
+        let Some(wire) = req.schedule else { return Err(invalid("schedule", "is required")) };
+        let id = if wire.id.trim().is_empty() { schedule_id(&wire.name)? } else { schedule_id(&wire.id)? };
+        let paths: Vec<String> = req.update_mask.map(|m| m.paths).unwrap_or_default();
+        let paths: Vec<&str> = paths.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).collect();
+        let old = self.store.schedule(id).await.map_err(Error::from)?;
+        let spec = if paths.is_empty() || paths.contains(&"*") {
+            to_spec(&wire)?
+        } else {
+            let mut spec = old.spec.clone();
+            for path in paths {
+                apply(&mut spec, &wire, path)?;
+            }
+            spec.check().map_err(Error::from)?
+        };
+        let s = self.store.update_schedule(id, &spec).await.map_err(Error::from)?;
+        info!(schedule_id = %id, next_period = %s.next_period, "schedule updated");
+        Ok(Response::new(to_wire(&s)))
+    }
+
+    async fn delete_schedule(&self, req: Request<v1::DeleteScheduleRequest>) -> Result<Response<()>, Status> {
+        let id = schedule_id(&req.get_ref().id)?;
+        self.store.delete_schedule(id).await.map_err(Error::from)?;
+        info!(schedule_id = %id, "schedule deleted");
+        Ok(Response::new(()))
+    }
+
+    async fn pause_schedule(
+        &self,
+        req: Request<v1::PauseScheduleRequest>,
+    ) -> Result<Response<v1::ReportSchedule>, Status> {
+        let id = schedule_id(&req.get_ref().id)?;
+        let s = self.store.set_schedule_enabled(id, false).await.map_err(Error::from)?;
+        info!(schedule_id = %id, "schedule paused");
+        Ok(Response::new(to_wire(&s)))
+    }
+
+    async fn resume_schedule(
+        &self,
+        req: Request<v1::ResumeScheduleRequest>,
+    ) -> Result<Response<v1::ReportSchedule>, Status> {
+        let id = schedule_id(&req.get_ref().id)?;
+        let s = self.store.set_schedule_enabled(id, true).await.map_err(Error::from)?;
+        info!(schedule_id = %id, next_period = %s.next_period, "schedule resumed");
+        Ok(Response::new(to_wire(&s)))
+    }
+}
