@@ -13,12 +13,8 @@ pub struct Settings {
     /// Database URL; the default is an embedded SQLite file.
     #[arg(long, env = "COOPBRIEF_DATABASE_URL", default_value = "sqlite://var/coopbrief.db")]
     pub database_url: String,
-    /// RabbitMQ URL for report jobs.
-    #[arg(long, env = "COOPBRIEF_AMQP_URL", default_value = coopbrief_queue::DEFAULT_AMQP_URL, hide_env_values = true)]
-    pub amqp_url: String,
-    /// Name of the durable job queue.
-    #[arg(long, env = "COOPBRIEF_QUEUE", default_value = coopbrief_queue::DEFAULT_QUEUE)]
-    pub queue: String,
+    #[command(flatten)]
+    pub broker: coopbrief_runtime::BrokerArgs,
     /// Directory where finished PDFs are kept.
     #[arg(long, env = "COOPBRIEF_ARTIFACT_DIR", default_value = "var/pdf")]
     pub artifact_dir: PathBuf,
@@ -26,15 +22,6 @@ pub struct Settings {
     /// database is seeded with the bundled Hà Nội–Hà Nam dataset.
     #[arg(long, env = "COOPBRIEF_SEED")]
     pub seed: Option<PathBuf>,
-    /// Heartbeat with the broker, in seconds: a silent connection is noticed in about twice this.
-    #[arg(long, env = "COOPBRIEF_AMQP_HEARTBEAT", default_value_t = 10)]
-    pub amqp_heartbeat: u16,
-    /// Deliveries of one job without an ack before RabbitMQ dead-letters it (x-delivery-limit).
-    #[arg(long, env = "COOPBRIEF_DELIVERY_LIMIT", default_value_t = 5)]
-    pub delivery_limit: u32,
-    /// Waits between attempts of a job that failed transiently, in seconds, comma-separated.
-    #[arg(long, env = "COOPBRIEF_RETRY_DELAYS", default_value = "2,10,60", value_delimiter = ',')]
-    pub retry_delays: Vec<f64>,
     /// Seconds between two passes of the report scheduler over the schedules.
     #[arg(long, env = "COOPBRIEF_SCHEDULER_INTERVAL", default_value_t = 30.0)]
     pub scheduler_interval: f64,
@@ -49,13 +36,6 @@ pub struct Settings {
 impl Settings {
     /// The broker settings these make.
     pub fn amqp(&self) -> coopbrief_queue::AmqpSettings {
-        coopbrief_queue::AmqpSettings::from_flags(
-            &self.amqp_url,
-            &self.queue,
-            1,
-            self.amqp_heartbeat,
-            self.delivery_limit,
-            &self.retry_delays,
-        )
+        self.broker.settings(1)
     }
 }

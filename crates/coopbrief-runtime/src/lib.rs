@@ -1,6 +1,42 @@
-//! Process plumbing shared by the Coopbrief binaries: `tracing` set-up and shutdown signals.
+//! Process plumbing shared by the Coopbrief binaries: the broker settings they share, `tracing`
+//! set-up and shutdown signals.
 
 use tracing::info;
+
+/// The RabbitMQ settings the data service and the worker share: both declare the same
+/// topology, which the broker only accepts if the arguments agree.
+#[derive(Clone, Debug, clap::Args)]
+pub struct BrokerArgs {
+    /// RabbitMQ URL for report jobs.
+    #[arg(long, env = "COOPBRIEF_AMQP_URL", default_value = coopbrief_queue::DEFAULT_AMQP_URL, hide_env_values = true)]
+    pub amqp_url: String,
+    /// Name of the durable job queue.
+    #[arg(long, env = "COOPBRIEF_QUEUE", default_value = coopbrief_queue::DEFAULT_QUEUE)]
+    pub queue: String,
+    /// Heartbeat with the broker, in seconds: a silent connection is noticed in about twice this.
+    #[arg(long, env = "COOPBRIEF_AMQP_HEARTBEAT", default_value_t = 10)]
+    pub amqp_heartbeat: u16,
+    /// Deliveries of one job without an ack before RabbitMQ dead-letters it (x-delivery-limit).
+    #[arg(long, env = "COOPBRIEF_DELIVERY_LIMIT", default_value_t = 5)]
+    pub delivery_limit: u32,
+    /// Waits between attempts of a job that failed transiently, in seconds, comma-separated.
+    #[arg(long, env = "COOPBRIEF_RETRY_DELAYS", default_value = "2,10,60", value_delimiter = ',')]
+    pub retry_delays: Vec<f64>,
+}
+
+impl BrokerArgs {
+    /// The queue settings these make, with `prefetch` unacked deliveries per consumer.
+    pub fn settings(&self, prefetch: u16) -> coopbrief_queue::AmqpSettings {
+        coopbrief_queue::AmqpSettings::from_flags(
+            &self.amqp_url,
+            &self.queue,
+            prefetch,
+            self.amqp_heartbeat,
+            self.delivery_limit,
+            &self.retry_delays,
+        )
+    }
+}
 
 /// Sets up `tracing` output on stderr: human-readable text or JSON lines, filtered by
 /// `RUST_LOG` (default `info`). Calling it twice is harmless.

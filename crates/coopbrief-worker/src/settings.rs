@@ -7,24 +7,11 @@ pub struct Settings {
     /// gRPC endpoint of the data service.
     #[arg(long, env = "COOPBRIEF_DATA_ENDPOINT", default_value = "http://127.0.0.1:50051")]
     pub data_endpoint: String,
-    /// RabbitMQ URL for report jobs.
-    #[arg(long, env = "COOPBRIEF_AMQP_URL", default_value = coopbrief_queue::DEFAULT_AMQP_URL, hide_env_values = true)]
-    pub amqp_url: String,
-    /// Name of the durable job queue.
-    #[arg(long, env = "COOPBRIEF_QUEUE", default_value = coopbrief_queue::DEFAULT_QUEUE)]
-    pub queue: String,
+    #[command(flatten)]
+    pub broker: coopbrief_runtime::BrokerArgs,
     /// Jobs held (and rendered) at once.
     #[arg(long, env = "COOPBRIEF_PREFETCH", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub prefetch: u16,
-    /// Heartbeat with the broker, in seconds: a silent connection is noticed in about twice this.
-    #[arg(long, env = "COOPBRIEF_AMQP_HEARTBEAT", default_value_t = 10)]
-    pub amqp_heartbeat: u16,
-    /// Deliveries of one job without an ack before RabbitMQ dead-letters it (x-delivery-limit).
-    #[arg(long, env = "COOPBRIEF_DELIVERY_LIMIT", default_value_t = 5)]
-    pub delivery_limit: u32,
-    /// Waits between attempts of a job that failed transiently, in seconds, comma-separated.
-    #[arg(long, env = "COOPBRIEF_RETRY_DELAYS", default_value = "2,10,60", value_delimiter = ',')]
-    pub retry_delays: Vec<f64>,
     /// Attempts of a job that keeps failing transiently before the report is FAILED.
     #[arg(long, env = "COOPBRIEF_MAX_ATTEMPTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
@@ -52,14 +39,7 @@ pub struct Settings {
 impl Settings {
     /// The broker settings these make.
     pub fn amqp(&self) -> coopbrief_queue::AmqpSettings {
-        coopbrief_queue::AmqpSettings::from_flags(
-            &self.amqp_url,
-            &self.queue,
-            self.prefetch,
-            self.amqp_heartbeat,
-            self.delivery_limit,
-            &self.retry_delays,
-        )
+        self.broker.settings(self.prefetch)
     }
 
     /// How the worker handles jobs.
