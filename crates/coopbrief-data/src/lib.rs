@@ -21,6 +21,7 @@ use coopbrief_proto::{CooperationServiceServer, ReportServiceServer, WorkerServi
 use coopbrief_queue::{AmqpQueue, JobQueue};
 use coopbrief_store::{ArtifactStore, Store};
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing::info;
 
@@ -97,6 +98,14 @@ impl Server {
         let scheduler = tokio::spawn(scheduler::run(schedules, tick_interval, async {
             let _ = scheduler_stopped.await;
         }));
+        // No Nagle: without TCP_NODELAY a reply larger than one segment waits ~40 ms for the
+        // client's delayed ACK (tonic's own `tcp_nodelay` does not apply to our own listener).
+        let incoming = TcpListenerStream::new(self.listener).map(|conn| {
+            conn.and_then(|c| {
+                c.set_nodelay(true)?;
+                Ok(c)
+            })
+        });
         let served = tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection)
@@ -105,7 +114,7 @@ impl Server {
             .add_service(ScheduleServiceServer::new(self.app.clone()))
             .add_service(DiagnosticsServiceServer::new(self.app.clone()))
             .add_service(WorkerServiceServer::new(self.app))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await
             .context("the gRPC server failed");
         let _ = stop_relay.send(());

@@ -235,18 +235,27 @@ impl Store {
         let sectors = self.sectors().await?;
         let mut data = BriefingData::select(&p, period, &partners, &sectors);
         let hash = data.data_hash();
-        sqlx::query("INSERT INTO snapshots (programme, data_hash, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(programme)
-            .bind(&hash)
-            .bind(today.to_string())
-            .execute(&self.pool)
-            .await?;
-        let first_seen: String =
-            sqlx::query_scalar("SELECT first_seen FROM snapshots WHERE programme = ? AND data_hash = ?")
+        let seen = |pool| {
+            sqlx::query_scalar::<_, String>("SELECT first_seen FROM snapshots WHERE programme = ? AND data_hash = ?")
+                .bind(programme)
+                .bind(hash.clone())
+                .fetch_optional(pool)
+        };
+        // Read first: a known snapshot (the usual case) costs no write lock.
+        let first_seen = match seen(&self.pool).await? {
+            Some(day) => day,
+            None => {
+                sqlx::query(
+                    "INSERT INTO snapshots (programme, data_hash, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                )
                 .bind(programme)
                 .bind(&hash)
-                .fetch_one(&self.pool)
+                .bind(today.to_string())
+                .execute(&self.pool)
                 .await?;
+                seen(&self.pool).await?.unwrap_or_else(|| today.to_string())
+            }
+        };
         let date = first_seen.parse().map_err(|e| Error::Corrupt { what: "snapshot", message: format!("{e}") })?;
         data.as_of = Some(date);
         Ok(data)

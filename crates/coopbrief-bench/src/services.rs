@@ -1,0 +1,541 @@
+//! Sections 2, 3, 4 and 6: gRPC against the Echo baseline, the queue through the real RabbitMQ,
+//! end to end with 1 and 2 worker processes, and the services' RSS at rest and under load.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use coopbrief_proto::v1;
+use coopbrief_proto::{CooperationServiceClient, DiagnosticsServiceClient, ReportServiceClient};
+use coopbrief_queue::{AmqpQueue, AmqpSettings, Job, JobQueue};
+use coopbrief_render::Renderer;
+use futures::StreamExt;
+use tonic::transport::Channel;
+
+use crate::proc::{self, Service};
+use crate::render::{self, mib};
+use crate::stats::{Row, Samples, ms};
+
+pub const AMQP_URL: &str = coopbrief_queue::DEFAULT_AMQP_URL;
+
+/// How long and how much each part runs.
+pub struct Plan {
+    pub grpc_rounds: usize,
+    pub grpc_window: Duration,
+    pub concurrency: Vec<usize>,
+    pub queue_messages: usize,
+    pub queue_rounds: usize,
+    pub e2e_closed: usize,
+    pub e2e_saturation: usize,
+    pub bare_window: Duration,
+}
+
+/// Numbers the targets are checked against.
+#[derive(Debug, Default)]
+pub struct Measured {
+    /// (concurrency, call, req/s, p99 ms) including "echo".
+    pub grpc: Vec<(usize, String, f64, f64)>,
+    pub e2e_p50: Option<f64>,
+    pub bare_p50: Option<f64>,
+    /// (workers, reports/s, bare loop docs/s with as many threads).
+    pub saturation: Vec<(usize, f64, f64)>,
+    pub worker_rest_mib: Option<f64>,
+    pub data_rest_mib: Option<f64>,
+    /// First job's latency against the steady p50: set-up on the per-job path would show here.
+    pub first_job_ms: Option<f64>,
+}
+
+#[derive(Clone)]
+struct Clients {
+    data: CooperationServiceClient<Channel>,
+    reports: ReportServiceClient<Channel>,
+    echo: DiagnosticsServiceClient<Channel>,
+}
+
+impl Clients {
+    async fn connect(endpoint: &str) -> anyhow::Result<Clients> {
+        let channel = tonic::transport::Endpoint::from_shared(endpoint.to_owned())?
+            .connect_timeout(Duration::from_secs(2))
+            .connect()
+            .await?;
+        Ok(Clients {
+            data: CooperationServiceClient::new(channel.clone()),
+            reports: ReportServiceClient::new(channel.clone()),
+            echo: DiagnosticsServiceClient::new(channel),
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Call {
+    Echo,
+    BriefingData,
+    ListActivities,
+    GetReport,
+}
+
+impl Call {
+    fn name(self) -> &'static str {
+        match self {
+            Call::Echo => "Echo (baseline)",
+            Call::BriefingData => "GetBriefingData",
+            Call::ListActivities => "ListActivities (50)",
+            Call::GetReport => "GetReport",
+        }
+    }
+}
+
+struct Fixture {
+    programme: String,
+    report_id: String,
+}
+
+async fn call(c: &mut Clients, kind: Call, f: &Fixture) -> Result<(), tonic::Status> {
+    match kind {
+        Call::Echo => c.echo.echo(v1::EchoRequest { payload: Vec::new() }).await.map(drop),
+        Call::BriefingData => c
+            .data
+            .get_briefing_data(v1::GetBriefingDataRequest { programme: f.programme.clone(), period: "2019".into() })
+            .await
+            .map(drop),
+        Call::ListActivities => c
+            .data
+            .list_activities(v1::ListActivitiesRequest {
+                programme: f.programme.clone(),
+                page_size: 50,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        Call::GetReport => c.reports.get_report(v1::GetReportRequest { id: f.report_id.clone() }).await.map(drop),
+    }
+}
+
+/// `inflight` tasks calling `kind` back to back for `window`; latencies and req/s.
+async fn load(
+    clients: &Clients,
+    kind: Call,
+    f: &Arc<Fixture>,
+    inflight: usize,
+    window: Duration,
+) -> anyhow::Result<(Samples, f64)> {
+    let deadline = Instant::now() + window;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..inflight {
+        let mut c = clients.clone();
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut s = Samples::default();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                call(&mut c, kind, &f).await?;
+                s.push(t.elapsed());
+            }
+            Ok::<_, tonic::Status>(s)
+        }));
+    }
+    let mut all = Samples::default();
+    for t in tasks {
+        all.extend(t.await?.with_context(|| format!("{} failed", kind.name()))?);
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    Ok((all, rate))
+}
+
+/// Samples a process's RSS every 50 ms until stopped; the peak in KiB.
+fn sample_peak(pids: Vec<u32>) -> (Arc<AtomicBool>, std::thread::JoinHandle<u64>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let mut peak = 0;
+        while !flag.load(Ordering::Relaxed) {
+            let sum: u64 = pids.iter().filter_map(|p| proc::status(*p)).map(|m| m.rss_kib).sum();
+            peak = peak.max(sum);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        peak
+    });
+    (stop, handle)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn wait_ready(endpoint: &str, svc: &mut Service) -> anyhow::Result<Clients> {
+    let started = Instant::now();
+    loop {
+        if !svc.alive() {
+            bail!("{} exited at start-up; see its log", svc.name);
+        }
+        if let Ok(mut c) = Clients::connect(endpoint).await
+            && c.echo.echo(v1::EchoRequest { payload: Vec::new() }).await.is_ok()
+        {
+            return Ok(c);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("{} did not answer within 30 s", svc.name);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn rss_row(case: &str, variant: &str, kib: Option<u64>, note: &str) -> Row {
+    let mut r = Row::new("rss", case, variant);
+    r.rss_mib = kib.map(mib);
+    r.note = note.into();
+    r
+}
+
+/// Sections 2 (gRPC), 3 (queue), 4 (end to end) and 6 (RSS), against real service processes.
+pub async fn section(
+    plan: &Plan,
+    sections: &crate::Sections,
+    rows: &mut Vec<Row>,
+    skipped: &mut Vec<String>,
+) -> anyhow::Result<Measured> {
+    let mut m = Measured::default();
+    if sections.queue {
+        match queue_section(plan, rows).await {
+            Ok(()) => {}
+            Err(e) => skipped.push(format!("queue: {e:#}")),
+        }
+    }
+    if !(sections.grpc || sections.e2e) {
+        return Ok(m);
+    }
+    let (Some(data_bin), Some(worker_bin)) =
+        (proc::sibling_binary("coopbrief-data"), proc::sibling_binary("coopbrief-worker"))
+    else {
+        skipped.push(
+            "grpc, e2e, rss: target/<profile>/coopbrief-data and coopbrief-worker are not built; \
+             run `cargo build --release -p coopbrief-data -p coopbrief-worker` first"
+                .into(),
+        );
+        return Ok(m);
+    };
+    // Fail early, naming RabbitMQ, if it is not there: the data service publishes jobs to it.
+    let queue_name = format!("coopbrief.bench.{}", uuid::Uuid::now_v7());
+    let probe = AmqpQueue::connect(AmqpSettings::new(AMQP_URL, &queue_name))
+        .await
+        .context("RabbitMQ is required at 127.0.0.1:5672 (guest/guest)")?;
+    let dir = tempfile::tempdir()?;
+    let port = free_port()?;
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let data_args: Vec<String> = [
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--database-url",
+        &format!("sqlite://{}/coopbrief.db", dir.path().display()),
+        "--queue",
+        &queue_name,
+        "--artifact-dir",
+        &dir.path().join("pdf").display().to_string(),
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let mut data = Service::start("coopbrief-data", &data_bin, &data_args, dir.path())?;
+    let result =
+        services_with_data(plan, sections, rows, &mut m, &mut data, &endpoint, &worker_bin, &queue_name, dir.path())
+            .await;
+    drop(data);
+    let _ = probe.delete_queue().await;
+    let _ = probe.close().await;
+    if let Err(e) = result {
+        let log = std::fs::read_to_string(dir.path().join("coopbrief-data.log")).unwrap_or_default();
+        let tail: String = log.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+        skipped.push(format!("grpc/e2e/rss stopped early: {e:#} (data service log tail: {tail})"));
+    }
+    Ok(m)
+}
+
+#[allow(clippy::too_many_arguments, reason = "one call site; a struct would only rename the parameters")]
+async fn services_with_data(
+    plan: &Plan,
+    sections: &crate::Sections,
+    rows: &mut Vec<Row>,
+    m: &mut Measured,
+    data: &mut Service,
+    endpoint: &str,
+    worker_bin: &Path,
+    queue_name: &str,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let mut clients = wait_ready(endpoint, data).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rest = data.mem();
+    m.data_rest_mib = rest.map(|r| mib(r.rss_kib));
+    rows.push(rss_row("data service", "at rest (after start-up, seeded)", rest.map(|r| r.rss_kib), "VmRSS"));
+
+    let programme = coopbrief_domain::dataset::Dataset::bundled()?
+        .programmes
+        .first()
+        .map(|p| p.code.clone())
+        .context("no programme in the bundled dataset")?;
+    let create = v1::CreateReportRequest {
+        programme: programme.clone(),
+        period: "2019".into(),
+        lang: "vi".into(),
+        ..Default::default()
+    };
+    let first = clients.reports.create_report(create.clone()).await?.into_inner();
+    let fixture = Arc::new(Fixture { programme, report_id: first.id.clone() });
+
+    if sections.grpc {
+        let (stop, peak) = sample_peak(vec![data.pid()]);
+        let kinds = [Call::Echo, Call::BriefingData, Call::ListActivities, Call::GetReport];
+        for &c in &plan.concurrency {
+            let mut samples: Vec<Samples> = vec![Samples::default(); kinds.len()];
+            let mut rates: Vec<f64> = vec![0.0; kinds.len()];
+            // Rounds of echo, data calls, echo, data calls …: the machine's noise hits all alike.
+            for _ in 0..plan.grpc_rounds {
+                for (i, k) in kinds.iter().enumerate() {
+                    let (s, rate) = load(&clients, *k, &fixture, c, plan.grpc_window).await?;
+                    samples[i].extend(s);
+                    rates[i] += rate / plan.grpc_rounds as f64;
+                }
+            }
+            for (i, k) in kinds.iter().enumerate() {
+                let mut r = Row::new("grpc", &format!("{c} in flight"), k.name()).with_samples(&samples[i], "req/s");
+                r.rate = Some(rates[i]);
+                r.ratio = Some(format!("{:.2}× echo", rates[i] / rates[0].max(1e-9)));
+                rows.push(r);
+                m.grpc.push((c, k.name().to_owned(), rates[i], samples[i].pct_ms(99.0)));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let peak = peak.join().unwrap_or(0);
+        rows.push(rss_row("data service", "under gRPC load (peak VmRSS sampled)", Some(peak), "sampled every 50 ms"));
+    }
+    if !sections.e2e {
+        return Ok(());
+    }
+
+    let worker_args = |_: usize| -> Vec<String> {
+        ["--data-endpoint", endpoint, "--queue", queue_name, "--prefetch", "1"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let mut w1 = Service::start("coopbrief-worker-1", worker_bin, &worker_args(1), dir)?;
+    // The report created above is the worker's first job: its latency includes any per-process warm-up.
+    let t = Instant::now();
+    wait_done(&mut clients, &first.id, Duration::from_secs(120)).await?;
+    m.first_job_ms = Some(ms(t.elapsed()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let w_rest = w1.mem();
+    m.worker_rest_mib = w_rest.map(|r| mib(r.rss_kib));
+    rows.push(rss_row("worker", "at rest (after its first job)", w_rest.map(|r| r.rss_kib), "VmRSS"));
+    if !w1.alive() {
+        bail!("the worker exited; see its log in {}", dir.display());
+    }
+
+    // The bare render loop of the same input the worker renders, interleaved with the closed loop.
+    let renderer = Arc::new(Renderer::new()?);
+    let seed = Arc::new(render::seed()?);
+    let opts = coopbrief_render::RenderOptions::new(coopbrief_domain::Lang::Vi, jiff::civil::date(2026, 11, 26));
+    renderer.render(&seed, &opts)?;
+    let mut closed = Samples::default();
+    let mut bare = Samples::default();
+    let halves = 2;
+    for _ in 0..halves {
+        for _ in 0..plan.e2e_closed.div_ceil(halves) {
+            let t = Instant::now();
+            renderer.render(&seed, &opts)?;
+            bare.push(t.elapsed());
+        }
+        for _ in 0..plan.e2e_closed.div_ceil(halves) {
+            let t = Instant::now();
+            let r = clients.reports.create_report(create.clone()).await?.into_inner();
+            wait_done(&mut clients, &r.id, Duration::from_secs(60)).await?;
+            closed.push(t.elapsed());
+        }
+    }
+    m.e2e_p50 = Some(closed.pct_ms(50.0));
+    m.bare_p50 = Some(bare.pct_ms(50.0));
+    let mut r =
+        Row::new("e2e", "seed 2019, 1 in flight", "bare render loop (same input)").with_samples(&bare, "docs/s");
+    r.ratio = Some("baseline".into());
+    rows.push(r);
+    let mut r =
+        Row::new("e2e", "seed 2019, 1 in flight", "CreateReport → SUCCEEDED").with_samples(&closed, "reports/s");
+    r.ratio = Some(format!("+{:.1} ms over bare p50", closed.pct_ms(50.0) - bare.pct_ms(50.0)));
+    r.note = "1 worker, prefetch 1; completion seen by polling GetReport every 2 ms".into();
+    rows.push(r);
+
+    // Saturation: with 1 worker, then 2, against the bare loop on as many threads.
+    let mut workers = vec![w1];
+    for n in 1..=2usize {
+        if n == 2 {
+            let mut w2 = Service::start("coopbrief-worker-2", worker_bin, &worker_args(2), dir)?;
+            // Its first job warms it; wait until it is consuming.
+            let r = clients.reports.create_report(create.clone()).await?.into_inner();
+            wait_done(&mut clients, &r.id, Duration::from_secs(120)).await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if !w2.alive() {
+                bail!("worker 2 exited; see its log in {}", dir.display());
+            }
+            workers.push(w2);
+        }
+        let bare_rate = bare_loop(&renderer, &seed, &opts, n, plan.bare_window).await?;
+        let (stop, peak) = sample_peak(workers.iter().map(Service::pid).collect());
+        let started = Instant::now();
+        let mut ids = Vec::new();
+        for _ in 0..plan.e2e_saturation {
+            ids.push(clients.reports.create_report(create.clone()).await?.into_inner().id);
+        }
+        for id in &ids {
+            wait_done_every(&mut clients, id, Duration::from_secs(300), Duration::from_millis(10)).await?;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        stop.store(true, Ordering::Relaxed);
+        let peak = peak.join().unwrap_or(0);
+        let rate = ids.len() as f64 / elapsed;
+        m.saturation.push((n, rate, bare_rate));
+        let mut r = Row::new("e2e", &format!("saturation, {n} worker(s)"), &format!("bare render loop, {n} thread(s)"));
+        r.rate = Some(bare_rate);
+        r.unit = "docs/s".into();
+        r.ratio = Some("baseline".into());
+        rows.push(r);
+        let mut r =
+            Row::new("e2e", &format!("saturation, {n} worker(s)"), &format!("{} reports queued at once", ids.len()));
+        r.runs = ids.len();
+        r.rate = Some(rate);
+        r.unit = "reports/s".into();
+        r.ratio = Some(format!("{:.0}% of bare", 100.0 * rate / bare_rate.max(1e-9)));
+        r.note = "prefetch 1 per worker; data service, RabbitMQ and bench share the 2 cores".into();
+        rows.push(r);
+        rows.push(rss_row(
+            "worker",
+            &format!("under load, {n} worker(s) (peak summed VmRSS)"),
+            Some(peak),
+            "sampled every 50 ms",
+        ));
+    }
+    for w in &workers {
+        rows.push(rss_row("worker", &format!("{} peak (VmHWM)", w.name), w.mem().map(|x| x.hwm_kib), "since start"));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for w in &workers {
+        rows.push(rss_row("worker", &format!("{} at rest after load", w.name), w.mem().map(|x| x.rss_kib), "VmRSS"));
+    }
+    rows.push(rss_row("data service", "peak (VmHWM)", data.mem().map(|x| x.hwm_kib), "since start"));
+    rows.push(rss_row("data service", "at rest after load", data.mem().map(|x| x.rss_kib), "VmRSS"));
+    Ok(())
+}
+
+/// Renders on `threads` threads for `window`; documents per second.
+async fn bare_loop(
+    renderer: &Arc<Renderer>,
+    seed: &Arc<coopbrief_domain::BriefingData>,
+    opts: &coopbrief_render::RenderOptions,
+    threads: usize,
+    window: Duration,
+) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + window;
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..threads {
+        let (r, s, o, d) = (renderer.clone(), seed.clone(), opts.clone(), done.clone());
+        handles.push(tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            while Instant::now() < deadline {
+                r.render(&s, &o)?;
+                d.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    for h in handles {
+        h.await??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn wait_done(c: &mut Clients, id: &str, timeout: Duration) -> anyhow::Result<()> {
+    wait_done_every(c, id, timeout, Duration::from_millis(2)).await
+}
+
+async fn wait_done_every(c: &mut Clients, id: &str, timeout: Duration, every: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let r = c.reports.get_report(v1::GetReportRequest { id: id.into() }).await?.into_inner();
+        match v1::ReportState::try_from(r.state) {
+            Ok(v1::ReportState::Succeeded) => return Ok(()),
+            Ok(v1::ReportState::Failed | v1::ReportState::Cancelled) => bail!("report {id} ended {:?}", r.state),
+            _ => {}
+        }
+        if started.elapsed() > timeout {
+            bail!("report {id} not done after {} s", timeout.as_secs());
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Section 3: publish with confirms (1 and 64 in flight) and consume with acks, null handler.
+async fn queue_section(plan: &Plan, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let name = format!("coopbrief.bench.queue.{}", uuid::Uuid::now_v7());
+    let mut settings = AmqpSettings::new(AMQP_URL, &name);
+    settings.prefetch = 64;
+    let q = Arc::new(AmqpQueue::connect(settings).await.context("RabbitMQ is required at 127.0.0.1:5672")?);
+    let result = queue_rounds(plan, rows, &q).await;
+    let _ = q.delete_queue().await;
+    let _ = q.close().await;
+    result
+}
+
+async fn queue_rounds(plan: &Plan, rows: &mut Vec<Row>, q: &Arc<AmqpQueue>) -> anyhow::Result<()> {
+    let n = plan.queue_messages;
+    let (mut serial, mut parallel, mut consume) = (0.0, 0.0, 0.0);
+    let mut deliveries = q.consume().await?;
+    // The consumer holds deliveries as they arrive; it is drained after each publish phase, so
+    // the publish figures are with a consumer attached, as in production.
+    for _ in 0..plan.queue_rounds {
+        let t = Instant::now();
+        for i in 0..n {
+            q.publish(Job::new(format!("s{i}"))).await?;
+        }
+        serial += n as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let results: Vec<_> = futures::stream::iter(0..n)
+            .map(|i| {
+                let q = q.clone();
+                async move { q.publish(Job::new(format!("p{i}"))).await }
+            })
+            .buffer_unordered(64)
+            .collect()
+            .await;
+        for r in results {
+            r?;
+        }
+        parallel += n as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for _ in 0..2 * n {
+            let d = tokio::time::timeout(Duration::from_secs(30), deliveries.next())
+                .await
+                .context("no delivery within 30 s")?
+                .context("the consumer stream ended")??;
+            d.ack().await?;
+        }
+        consume += (2 * n) as f64 / t.elapsed().as_secs_f64();
+    }
+    let k = plan.queue_rounds as f64;
+    for (variant, rate, note) in [
+        ("publish with confirm, 1 in flight", serial / k, "each publish waits for its confirm"),
+        ("publish with confirm, 64 in flight", parallel / k, ""),
+        ("consume + ack, null handler (prefetch 64)", consume / k, "backlog already queued, acked one by one"),
+    ] {
+        let mut r = Row::new("queue", &format!("{n} msgs × {} rounds", plan.queue_rounds), variant);
+        r.runs = n * plan.queue_rounds;
+        r.rate = Some(rate);
+        r.unit = "msgs/s".into();
+        r.ratio = Some(format!("{:.2}× serial publish", rate / (serial / k).max(1e-9)));
+        r.note = note.into();
+        rows.push(r);
+    }
+    Ok(())
+}
