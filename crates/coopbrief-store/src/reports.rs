@@ -93,16 +93,13 @@ impl Store {
 
     /// Cancels a QUEUED or RUNNING report. A finished one cannot be cancelled.
     pub async fn cancel_report(&self, id: ReportId) -> Result<Report> {
-        let now = jiff::Timestamp::now().to_string();
-        let changed = sqlx::query(
-            "UPDATE reports SET state = 'CANCELLED', error = NULL, updated_at = ?
-             WHERE id = ? AND state IN ('QUEUED', 'RUNNING')",
-        )
-        .bind(&now)
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let changed = self
+            .transition(
+                id,
+                "UPDATE reports SET state = 'CANCELLED', error = NULL, updated_at = ?
+                 WHERE id = ? AND state IN ('QUEUED', 'RUNNING')",
+            )
+            .await?;
         let report = self.report(id).await?;
         if changed == 0 && report.state != ReportState::Cancelled {
             return Err(Error::FailedPrecondition(format!(
@@ -210,18 +207,23 @@ impl Store {
     /// A worker takes the report: RUNNING, one more attempt. Returns the report and whether
     /// the worker should go on (false when it is already finished: a duplicate job).
     pub async fn start_report(&self, id: ReportId) -> Result<(Report, bool)> {
-        let now = jiff::Timestamp::now().to_string();
-        let changed = sqlx::query(
-            "UPDATE reports SET state = 'RUNNING', attempt = attempt + 1, updated_at = ?
-             WHERE id = ? AND state IN ('QUEUED', 'RUNNING')",
-        )
-        .bind(&now)
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let changed = self
+            .transition(
+                id,
+                "UPDATE reports SET state = 'RUNNING', attempt = attempt + 1, updated_at = ?
+                 WHERE id = ? AND state IN ('QUEUED', 'RUNNING')",
+            )
+            .await?;
         let report = self.report(id).await?;
         Ok((report, changed == 1))
+    }
+
+    /// Runs a state change `sql` whose two parameters are the time now and the report's id;
+    /// returns how many rows it changed (0: the report was not in a state that allows it).
+    async fn transition(&self, id: ReportId, sql: &'static str) -> Result<u64> {
+        let now = jiff::Timestamp::now().to_string();
+        let done = sqlx::query(sql).bind(now).bind(id.to_string()).execute(&self.pool).await?;
+        Ok(done.rows_affected())
     }
 
     /// Marks a QUEUED or RUNNING report SUCCEEDED with its PDF's facts. Finishing it twice,
