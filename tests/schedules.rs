@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use coopbrief_data::scheduler::Scheduler;
-use coopbrief_domain::schedule::{ManualClock, Timestamp};
+use coopbrief_domain::schedule::{Clock, ManualClock, Timestamp};
 use coopbrief_proto::v1;
 use coopbrief_proto::{ReportServiceClient, ScheduleServiceClient};
 use coopbrief_store::Store;
@@ -160,5 +160,102 @@ async fn a_schedule_created_over_grpc_makes_each_period_once_as_the_clock_moves(
     assert_status(schedules.get_schedule(v1::GetScheduleRequest { id: s.id.clone() }).await, Code::NotFound, None);
     // The reports it made stay, still naming it.
     assert_eq!(periods(&mut reports, &s.id).await.len(), 5);
+    app.stop().await;
+}
+
+fn hours(n: u64) -> std::time::Duration {
+    std::time::Duration::from_secs(n * 3600)
+}
+
+/// When week `week` (from 0) of a weekly schedule whose first week closes at `first_close` is
+/// due: its close plus one hour of grace.
+fn weekly_due(first_close: Timestamp, week: u64) -> Timestamp {
+    first_close.checked_add(hours(24 * 7 * week + 1)).expect("in range")
+}
+
+#[tokio::test]
+async fn a_weekly_cron_schedule_makes_each_week_once_over_eight_weeks_with_an_outage() {
+    let app = spawn_app(false).await;
+    let channel = Channel::from_shared(app.endpoint.clone()).expect("endpoint").connect().await.expect("connects");
+    let mut schedules = ScheduleServiceClient::new(channel.clone());
+    let mut reports = ReportServiceClient::new(channel);
+
+    // Monday 00:00 in Hà Nội; 2030 so the service's own scheduler (real clock) leaves it alone.
+    let new = |cadence: &str, first: &str| v1::CreateScheduleRequest {
+        schedule: Some(v1::ReportSchedule {
+            programme: "hanoi-hanam".into(),
+            cadence: cadence.into(),
+            first_period: first.into(),
+            grace: Some(prost_types::Duration { seconds: 3600, nanos: 0 }),
+            ..Default::default()
+        }),
+    };
+    for bad in ["cron:*/5 * * * *", "cron:0 0,12 * * MON", "cron:0 0 30 2 *", "cron:not a cron", "cron:"] {
+        let result = schedules.create_schedule(new(bad, "2030-01-07..2030-01-13")).await;
+        assert_status(result, Code::InvalidArgument, Some("cadence"));
+    }
+    for misfit in ["2030-01", "2030-01-08..2030-01-14", "2030-01-07..2030-01-20"] {
+        let result = schedules.create_schedule(new("cron:0 0 * * MON", misfit)).await;
+        assert_status(result, Code::InvalidArgument, Some("first_period"));
+    }
+
+    let s = schedules
+        .create_schedule(new("cron:0 0 * * MON", "2030-01-07..2030-01-13"))
+        .await
+        .expect("creating a cron schedule (report_schedules.cadence must accept \"cron:…\")")
+        .into_inner();
+    assert_eq!(s.cadence, "cron:0 0 * * MON");
+    assert_eq!(s.next_period, "2030-01-07..2030-01-13");
+    // Closes at the next firing, Monday 14 January 00:00 in Hà Nội (17:00Z on Sunday), + 1 h.
+    let first_close = ts("2030-01-13T17:00:00Z");
+    assert_eq!(s.next_run_time, Some(wire_time("2030-01-13T18:00:00Z")));
+    let listed = schedules.list_schedules(v1::ListSchedulesRequest::default()).await.expect("list").into_inner();
+    assert_eq!(listed.schedules.iter().map(|l| l.cadence.as_str()).collect::<Vec<_>>(), ["cron:0 0 * * MON"]);
+
+    let store = Store::connect(&format!("sqlite://{}", app.path("coopbrief.db").display())).await.expect("store");
+    let clock = ManualClock::new(ts("2030-01-07T00:00:00Z"));
+    let scheduler = Scheduler::new(store, Arc::new(clock.clone()), 24, Arc::new(tokio::sync::Notify::new()));
+    // Down from Saturday 26 January to Tuesday 12 February: weeks 3, 4 and 5 close meanwhile.
+    let (outage_from, outage_to) = (ts("2030-01-26T00:00:00Z"), ts("2030-02-12T06:00:00Z"));
+    let end = ts("2030-03-05T00:00:00Z");
+    let mut made: Vec<(String, Timestamp)> = Vec::new();
+    while clock.now() < end {
+        let now = clock.now();
+        if now < outage_from || now >= outage_to {
+            for (sid, period, _) in scheduler.tick().await.expect("tick").created {
+                assert_eq!(sid.to_string(), s.id);
+                assert!(made.iter().all(|(p, _)| *p != period.to_string()), "{period} made twice");
+                made.push((period.to_string(), now));
+            }
+            // Exactly the weeks due by now exist, none missing, none twice.
+            let due = (0..10).filter(|&week| weekly_due(first_close, week) <= now).count();
+            assert_eq!(periods(&mut reports, &s.id).await.len(), due, "at {now}");
+        }
+        clock.set(now.checked_add(hours(6)).expect("in range"));
+    }
+
+    let weeks = [
+        "2030-01-07..2030-01-13",
+        "2030-01-14..2030-01-20",
+        "2030-01-21..2030-01-27",
+        "2030-01-28..2030-02-03",
+        "2030-02-04..2030-02-10",
+        "2030-02-11..2030-02-17",
+        "2030-02-18..2030-02-24",
+        "2030-02-25..2030-03-03",
+    ];
+    assert_eq!(periods(&mut reports, &s.id).await, weeks);
+    assert_eq!(made.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(), weeks, "oldest first");
+    // On time: at the first tick (every 6 h) from 18:00Z on the Sunday; after the outage, the
+    // three missed weeks at the first tick back.
+    assert_eq!(made[0].1, ts("2030-01-13T18:00:00Z"));
+    assert_eq!(made[2..5].iter().map(|(_, at)| *at).collect::<Vec<_>>(), [outage_to; 3]);
+    assert_eq!(made[7].1, ts("2030-03-03T18:00:00Z"));
+
+    let got = schedules.get_schedule(v1::GetScheduleRequest { id: s.id.clone() }).await.expect("get").into_inner();
+    assert_eq!(got.last_run_period, "2030-02-25..2030-03-03");
+    assert_eq!(got.next_period, "2030-03-04..2030-03-10");
+    assert_eq!(got.next_run_time, Some(wire_time("2030-03-10T18:00:00Z")));
+    assert_eq!(got.caught_up, 2, "weeks 3 and 4 were late; week 5 was the newest due when the service came back");
     app.stop().await;
 }

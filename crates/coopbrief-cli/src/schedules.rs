@@ -40,13 +40,18 @@ pub struct CreateArgs {
     /// Programme code.
     #[arg(long)]
     programme: String,
-    /// monthly, quarterly, half-yearly or yearly.
-    #[arg(long)]
-    cadence: String,
-    /// The first period to brief, of the cadence's kind: 2026-01, 2026-Q1, 2026-H1 or 2026.
+    /// monthly, quarterly, half-yearly, yearly, or cron:<expression> (see --cron).
+    #[arg(long, required_unless_present = "cron")]
+    cadence: Option<String>,
+    /// A five-field cron expression instead of --cadence, e.g. "0 0 * * MON" (weekly, Monday
+    /// 00:00 in --time-zone); it may fire at most once a day.
+    #[arg(long, conflicts_with = "cadence")]
+    cron: Option<String>,
+    /// The first period to brief, of the cadence's kind: 2026-01, 2026-Q1, 2026-H1, 2026, or for
+    /// a cron cadence a range from a firing's day to the day before the next (2026-11-02..2026-11-08).
     #[arg(long)]
     first_period: String,
-    /// IANA time zone in which periods close at midnight.
+    /// IANA time zone in which periods close (at midnight, or at a cron cadence's firing time).
     #[arg(long, default_value = coopbrief_domain::schedule::DEFAULT_TIME_ZONE)]
     time_zone: String,
     /// Language of the briefings: vi or en.
@@ -73,6 +78,9 @@ pub struct Fields {
     programme: Option<String>,
     #[arg(long)]
     cadence: Option<String>,
+    /// A cron expression as the new cadence (the same as --cadence "cron:EXPRESSION").
+    #[arg(long, conflicts_with = "cadence")]
+    cron: Option<String>,
     #[arg(long)]
     first_period: Option<String>,
     #[arg(long)]
@@ -87,6 +95,11 @@ pub struct Fields {
     grace: Option<String>,
 }
 
+/// `--cron EXPR` is `--cadence cron:EXPR`.
+fn cadence(cadence: Option<String>, cron: Option<String>) -> Option<String> {
+    cron.map(|expression| format!("cron:{expression}")).or(cadence)
+}
+
 fn grace(s: &str) -> anyhow::Result<prost_types::Duration> {
     Ok(prost_types::Duration { seconds: parse_grace(s)?.as_secs() as i64, nanos: 0 })
 }
@@ -97,7 +110,7 @@ pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
         ScheduleCommand::Create(a) => {
             let schedule = v1::ReportSchedule {
                 programme: a.programme,
-                cadence: a.cadence,
+                cadence: cadence(a.cadence, a.cron).unwrap_or_default(),
                 first_period: a.first_period,
                 time_zone: a.time_zone,
                 lang: a.lang,
@@ -116,13 +129,19 @@ pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
         ScheduleCommand::List { programme, limit } => {
             let req = v1::ListSchedulesRequest { programme: programme.unwrap_or_default(), page_size: limit };
             let schedules = api.list_schedules(req).await.map_err(status)?.into_inner().schedules;
+            // Cron cadences and their date-range periods are wider than "monthly" and "2026-01".
+            let width = |f: fn(&v1::ReportSchedule) -> &str, min: usize| {
+                schedules.iter().map(|s| f(s).chars().count()).chain([min]).max().unwrap_or(min)
+            };
+            let (wc, wn, wl) =
+                (width(|s| &s.cadence, 11), width(|s| &s.next_period, 8), width(|s| &s.last_run_period, 8));
             println!(
-                "{:<36}  {:<12}  {:<11}  {:<8}  {:<8}  {:<8}  {:>9}",
+                "{:<36}  {:<12}  {:<wc$}  {:<wn$}  {:<wl$}  {:<8}  {:>9}",
                 "ID", "PROGRAMME", "CADENCE", "NEXT", "LAST", "ENABLED", "CAUGHT_UP"
             );
-            for s in schedules {
+            for s in &schedules {
                 println!(
-                    "{:<36}  {:<12}  {:<11}  {:<8}  {:<8}  {:<8}  {:>9}",
+                    "{:<36}  {:<12}  {:<wc$}  {:<wn$}  {:<wl$}  {:<8}  {:>9}",
                     s.id,
                     s.programme,
                     s.cadence,
@@ -143,7 +162,7 @@ pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
                 }
             };
             set("programme", f.programme, &mut schedule.programme);
-            set("cadence", f.cadence, &mut schedule.cadence);
+            set("cadence", cadence(f.cadence, f.cron), &mut schedule.cadence);
             set("first_period", f.first_period, &mut schedule.first_period);
             set("time_zone", f.time_zone, &mut schedule.time_zone);
             set("lang", f.lang, &mut schedule.lang);
@@ -155,7 +174,7 @@ pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
             }
             if paths.is_empty() {
                 anyhow::bail!(
-                    "nothing to update; give at least one of --programme, --cadence, --first-period, --time-zone, --lang, --template, --pdf-standard, --grace"
+                    "nothing to update; give at least one of --programme, --cadence, --cron, --first-period, --time-zone, --lang, --template, --pdf-standard, --grace"
                 );
             }
             let req = v1::UpdateScheduleRequest { schedule: Some(schedule), update_mask: Some(FieldMask { paths }) };

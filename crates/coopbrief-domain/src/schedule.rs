@@ -51,44 +51,85 @@ impl FromStr for ScheduleId {
     }
 }
 
-/// How often a schedule produces a briefing: one per calendar period of this kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// How often a schedule produces a briefing: one per calendar period of this kind, or one per
+/// firing of a cron expression (`cron:0 0 * * MON`, weekly) for the unusual.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Cadence {
     Monthly,
     Quarterly,
     HalfYearly,
     Yearly,
+    Cron(CronCadence),
 }
 
+/// What the cadence error messages offer.
+const CADENCES: &str = "monthly, quarterly, half-yearly, yearly or cron:<expression> (e.g. cron:0 0 * * MON)";
+
 impl Cadence {
-    pub fn as_str(&self) -> &'static str {
+    /// The stored and shown form, which `FromStr` reads back.
+    pub fn as_str(&self) -> &str {
         match self {
             Cadence::Monthly => "monthly",
             Cadence::Quarterly => "quarterly",
             Cadence::HalfYearly => "half-yearly",
             Cadence::Yearly => "yearly",
+            Cadence::Cron(c) => c.as_str(),
         }
     }
 
-    /// Whether `period` is one period of this cadence (a month for monthly …).
+    /// Whether `period` is one period of this cadence (a month for monthly, for a cron
+    /// expression a range of days from one firing's day to the day before the next).
     pub fn fits(&self, period: &Period) -> bool {
-        matches!(
-            (self, period),
-            (Cadence::Monthly, Period::Month(..))
-                | (Cadence::Quarterly, Period::Quarter(..))
-                | (Cadence::HalfYearly, Period::Half(..))
-                | (Cadence::Yearly, Period::Year(..))
-        )
+        match (self, period) {
+            (Cadence::Cron(c), Period::Range(start, _)) => c.period_from(*start).as_ref() == Some(period),
+            (Cadence::Cron(_), _) => false,
+            _ => matches!(
+                (self, period),
+                (Cadence::Monthly, Period::Month(..))
+                    | (Cadence::Quarterly, Period::Quarter(..))
+                    | (Cadence::HalfYearly, Period::Half(..))
+                    | (Cadence::Yearly, Period::Year(..))
+            ),
+        }
     }
 
-    /// The period of this cadence that holds `date`.
-    pub fn period_of(&self, date: jiff::civil::Date) -> Period {
+    /// The period of this cadence that holds `date` (`None` for a cron expression that has
+    /// not fired in the years before `date`, or whose period would pass the last supported year).
+    pub fn period_of(&self, date: jiff::civil::Date) -> Option<Period> {
         let (y, m) = (date.year(), date.month() as u8);
-        match self {
+        Some(match self {
             Cadence::Monthly => Period::Month(y, m),
             Cadence::Quarterly => Period::Quarter(y, (m - 1) / 3 + 1),
             Cadence::HalfYearly => Period::Half(y, (m - 1) / 6 + 1),
             Cadence::Yearly => Period::Year(y),
+            Cadence::Cron(c) => return c.period_from(c.last_firing_day(date)?),
+        })
+    }
+
+    /// The period after `period` (`None` past the last supported year, or when a cron
+    /// expression fires no more).
+    pub fn next_period(&self, period: &Period) -> Option<Period> {
+        match self {
+            Cadence::Cron(c) => c.period_from(c.next_firing_day(period.end().tomorrow().ok()?)?),
+            _ => next_period(period),
+        }
+    }
+
+    /// The time of day, in the schedule's zone, at which a period closes after its last day:
+    /// midnight for the calendar cadences, the firing time for a cron expression.
+    pub fn close_time(&self) -> jiff::civil::Time {
+        match self {
+            Cadence::Cron(c) => c.at,
+            _ => jiff::civil::Time::midnight(),
+        }
+    }
+
+    /// A period of this cadence to offer when `period` does not fit: the one holding its first
+    /// day, or for a cron expression the one starting at the first firing from that day on.
+    fn suggest(&self, period: &Period) -> Option<Period> {
+        match self {
+            Cadence::Cron(c) => c.period_from(c.next_firing_day(period.start())?),
+            _ => self.period_of(period.start()),
         }
     }
 }
@@ -96,16 +137,18 @@ impl Cadence {
 impl FromStr for Cadence {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+        let trimmed = s.trim();
+        if let Some(expression) = trimmed.get(..5).filter(|p| p.eq_ignore_ascii_case("cron:")).map(|_| &trimmed[5..]) {
+            return CronCadence::parse(expression).map(Cadence::Cron);
+        }
+        match trimmed.to_ascii_lowercase().replace('_', "-").as_str() {
             "monthly" | "month" => Ok(Cadence::Monthly),
             "quarterly" | "quarter" => Ok(Cadence::Quarterly),
             "half-yearly" | "halfyearly" | "half-year" | "semiannual" => Ok(Cadence::HalfYearly),
             "yearly" | "year" | "annual" => Ok(Cadence::Yearly),
-            "" => Err(Error::invalid("cadence", "is required; use monthly, quarterly, half-yearly or yearly")),
-            other => Err(Error::invalid(
-                "cadence",
-                format!("{other:?} is not a cadence; use monthly, quarterly, half-yearly or yearly"),
-            )),
+            "" => Err(Error::invalid("cadence", format!("is required; use {CADENCES}"))),
+            "cron" => Err(Error::invalid("cadence", "needs an expression after \"cron:\", e.g. cron:0 0 * * MON")),
+            other => Err(Error::invalid("cadence", format!("{other:?} is not a cadence; use {CADENCES}"))),
         }
     }
 }
@@ -113,6 +156,127 @@ impl FromStr for Cadence {
 impl fmt::Display for Cadence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Longest cron expression kept; a real one is a few dozen characters.
+const MAX_CRON_LEN: usize = 200;
+
+/// Days searched for the next (or last) firing of a cron expression: the rarest day a
+/// five-field expression can name is 29 February, eight years apart around 2100.
+const CRON_HORIZON_DAYS: usize = 9 * 366;
+
+/// A cron expression as a cadence: fires on some days, at one time of day, in the schedule's
+/// time zone. Each firing closes the period that began at the one before.
+///
+/// Five fields (minute hour day-of-month month day-of-week), read by `croner` with Vixie cron
+/// rules (when both day fields are restricted, either one matching is enough; `L`, `W` and
+/// `#` work as in croner). An expression that fires more than once a day, or never, is refused:
+/// a period is a whole number of days. Days are walked with `jiff`; croner only matches them.
+#[derive(Clone, Debug)]
+pub struct CronCadence {
+    /// `cron:` and the expression with its whitespace collapsed: the stored and shown form.
+    text: String,
+    /// Boxed: a parsed pattern is several hundred bytes, and most cadences are calendar ones.
+    cron: Box<croner::Cron>,
+    /// The one time of day it fires.
+    at: jiff::civil::Time,
+}
+
+impl CronCadence {
+    /// Parses an expression (without the `cron:` prefix); errors name the `cadence` field.
+    pub fn parse(expression: &str) -> Result<CronCadence> {
+        let expression = expression.split_whitespace().collect::<Vec<_>>().join(" ");
+        let bad = |why: String| Error::invalid("cadence", format!("cron expression {expression:?} {why}"));
+        if expression.is_empty() {
+            return Err(Error::invalid("cadence", "needs an expression after \"cron:\", e.g. cron:0 0 * * MON"));
+        }
+        if expression.len() > MAX_CRON_LEN {
+            return Err(bad(format!("is longer than {MAX_CRON_LEN} characters")));
+        }
+        let cron = croner::Cron::new(&expression).parse().map_err(|e| {
+            bad(format!(
+                "does not parse ({}); write five fields, minute hour day-of-month month day-of-week, e.g. 0 0 * * MON",
+                e.to_string().trim_end_matches('.')
+            ))
+        })?;
+        let count = |n: u32, matches: &dyn Fn(u32) -> bool| (0..n).filter(|&v| matches(v)).collect::<Vec<u32>>();
+        let pattern = &cron.pattern;
+        let hours = count(24, &|h| pattern.hour_match(h).unwrap_or(false));
+        let minutes = count(60, &|m| pattern.minute_match(m).unwrap_or(false));
+        let seconds = count(60, &|s| pattern.second_match(s).unwrap_or(false));
+        let per_day = hours.len() * minutes.len() * seconds.len();
+        let (&[h], &[m], &[s]) = (hours.as_slice(), minutes.as_slice(), seconds.as_slice()) else {
+            return Err(bad(if per_day == 0 {
+                "never fires".to_owned()
+            } else {
+                format!(
+                    "fires {per_day} times a day; a schedule makes one briefing per period of whole days, \
+                     so fire at most once a day (one minute and one hour, e.g. 0 0 * * MON)"
+                )
+            }));
+        };
+        let at = jiff::civil::Time::new(h as i8, m as i8, s as i8, 0).map_err(|e| bad(e.to_string()))?;
+        let c = CronCadence { text: format!("cron:{expression}"), cron: Box::new(cron), at };
+        if c.next_firing_day(jiff::civil::date(2000, 1, 1)).is_none() {
+            return Err(bad("never fires (no such day in any year)".to_owned()));
+        }
+        Ok(c)
+    }
+
+    /// `cron:<expression>`.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The expression, without the `cron:` prefix.
+    pub fn expression(&self) -> &str {
+        &self.text[5..]
+    }
+
+    /// The time of day it fires, in the schedule's time zone.
+    pub fn at(&self) -> jiff::civil::Time {
+        self.at
+    }
+
+    /// Whether it fires on `date` (at [`CronCadence::at`]).
+    pub fn fires_on(&self, date: jiff::civil::Date) -> bool {
+        let (y, m, d) = (i32::from(date.year()), date.month() as u32, date.day() as u32);
+        let p = &self.cron.pattern;
+        p.month_match(m).unwrap_or(false) && p.day_match(y, m, d).unwrap_or(false)
+    }
+
+    /// The first day from `from` on that it fires.
+    pub fn next_firing_day(&self, from: jiff::civil::Date) -> Option<jiff::civil::Date> {
+        from.series(jiff::Span::new().days(1)).take(CRON_HORIZON_DAYS).find(|d| self.fires_on(*d))
+    }
+
+    /// The last day up to `until` that it fires.
+    pub fn last_firing_day(&self, until: jiff::civil::Date) -> Option<jiff::civil::Date> {
+        until.series(jiff::Span::new().days(-1)).take(CRON_HORIZON_DAYS).find(|d| self.fires_on(*d))
+    }
+
+    /// The period that starts on `start`, a firing day: up to the day before the next firing.
+    fn period_from(&self, start: jiff::civil::Date) -> Option<Period> {
+        if !self.fires_on(start) {
+            return None;
+        }
+        let next = self.next_firing_day(start.tomorrow().ok()?)?;
+        Period::range(start, next.yesterday().ok()?).ok()
+    }
+}
+
+impl PartialEq for CronCadence {
+    fn eq(&self, other: &CronCadence) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for CronCadence {}
+
+impl std::hash::Hash for CronCadence {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
     }
 }
 
@@ -258,15 +422,17 @@ impl ScheduleSpec {
             return Err(Error::invalid("programme", "is required"));
         }
         if !self.cadence.fits(&self.first_period) {
-            return Err(Error::invalid(
-                "first_period",
-                format!(
-                    "{} is not a {} period; write e.g. {}",
-                    self.first_period,
-                    self.cadence,
-                    self.cadence.period_of(self.first_period.start())
-                ),
-            ));
+            let kind = match &self.cadence {
+                Cadence::Cron(_) => {
+                    format!("period of {} (from one firing's day to the day before the next)", self.cadence)
+                }
+                other => format!("{other} period"),
+            };
+            let example = match self.cadence.suggest(&self.first_period) {
+                Some(p) => format!("; write e.g. {p}"),
+                None => String::new(),
+            };
+            return Err(Error::invalid("first_period", format!("{} is not a {kind}{example}", self.first_period)));
         }
         if self.template.len() > 100 {
             return Err(Error::invalid("template", "is longer than 100 characters"));
@@ -275,12 +441,14 @@ impl ScheduleSpec {
         Ok(self)
     }
 
-    /// The instant `period` closes: midnight, in the schedule's time zone, after its last day.
+    /// The instant `period` closes, in the schedule's time zone, on the day after its last:
+    /// at midnight, or for a cron cadence at its firing time (the next firing).
     pub fn closes_at(&self, period: &Period) -> Result<Timestamp> {
         let bad = |e: jiff::Error| Error::invalid("period", format!("{period} has no end in {}: {e}", self.time_zone));
         let day_after = period.end().tomorrow().map_err(bad)?;
-        let midnight = day_after.to_datetime(jiff::civil::Time::midnight());
-        self.time_zone.tz().to_timestamp(midnight).map_err(bad)
+        let close = day_after.to_datetime(self.cadence.close_time());
+        // A close inside a daylight-saving gap moves to the first instant after it.
+        self.time_zone.tz().to_timestamp(close).map_err(bad)
     }
 
     /// The instant the briefing of `period` is due: its close plus the grace delay.
@@ -438,5 +606,160 @@ mod tests {
         assert_eq!(parse_grace("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_grace("2w").unwrap_err().field(), Some("grace"));
         assert_eq!(format_grace(Duration::from_secs(3 * 86_400)), "3d");
+    }
+
+    fn cron(expression: &str) -> Cadence {
+        format!("cron:{expression}").parse().unwrap_or_else(|e| panic!("{expression}: {e}"))
+    }
+
+    fn period(s: &str) -> Period {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    /// The periods of `cadence` from `first` on, as text.
+    fn periods_from(cadence: &Cadence, first: &str, n: usize) -> Vec<String> {
+        let mut out = vec![first.to_owned()];
+        let mut p = period(first);
+        while out.len() < n {
+            p = cadence.next_period(&p).unwrap_or_else(|| panic!("no period after {p}"));
+            out.push(p.to_string());
+        }
+        out
+    }
+
+    #[test]
+    fn a_weekly_cron_runs_monday_to_sunday_across_the_new_year() {
+        let weekly = cron("0 0 * * MON");
+        assert_eq!(
+            periods_from(&weekly, "2026-12-21..2026-12-27", 4),
+            ["2026-12-21..2026-12-27", "2026-12-28..2027-01-03", "2027-01-04..2027-01-10", "2027-01-11..2027-01-17"]
+        );
+        let s = spec(weekly, "2026-12-28..2027-01-03").check().unwrap();
+        // Closes at the next firing: Monday 4 January 00:00 in Hà Nội.
+        assert_eq!(s.closes_at(&period("2026-12-28..2027-01-03")).unwrap(), ts("2027-01-03T17:00:00Z"));
+        assert_eq!(s.cadence.period_of("2027-01-01".parse().unwrap()), Some(period("2026-12-28..2027-01-03")));
+    }
+
+    #[test]
+    fn a_cron_at_midnight_in_hanoi_closes_at_17_utc_the_day_before() {
+        let mut s = spec(cron("0 0 * * MON"), "2026-11-02..2026-11-08").check().unwrap();
+        assert_eq!(s.closes_at(&period("2026-11-02..2026-11-08")).unwrap(), ts("2026-11-08T17:00:00Z"));
+        s.grace = parse_grace("12h").unwrap();
+        assert_eq!(s.due_at(&period("2026-11-02..2026-11-08")).unwrap(), ts("2026-11-09T05:00:00Z"));
+        // Firing at 06:30 closes the same week at 06:30 on Monday, Hà Nội time.
+        let s = spec(cron("30 6 * * 1"), "2026-11-02..2026-11-08").check().unwrap();
+        assert_eq!(s.closes_at(&period("2026-11-02..2026-11-08")).unwrap(), ts("2026-11-08T23:30:00Z"));
+    }
+
+    #[test]
+    fn a_cron_firing_in_a_daylight_saving_gap_closes_just_after_it() {
+        // Paris skips 02:00–03:00 on Sunday 29 March 2026: the 02:00 firing happens at 03:00 CEST.
+        let mut s = spec(cron("0 2 * * SUN"), "2026-03-22..2026-03-28");
+        s.time_zone = "Europe/Paris".parse().unwrap();
+        let s = s.check().unwrap();
+        assert_eq!(s.closes_at(&period("2026-03-22..2026-03-28")).unwrap(), ts("2026-03-29T01:00:00Z"));
+        assert_eq!(s.closes_at(&period("2026-03-29..2026-04-04")).unwrap(), ts("2026-04-05T00:00:00Z"));
+    }
+
+    #[test]
+    fn a_leap_day_cron_jumps_to_the_next_leap_year_and_skips_2100() {
+        let leap = cron("0 0 29 2 *");
+        assert_eq!(leap.period_of("2025-06-01".parse().unwrap()), Some(period("2024-02-29..2028-02-28")));
+        assert_eq!(
+            periods_from(&leap, "2024-02-29..2028-02-28", 2),
+            ["2024-02-29..2028-02-28", "2028-02-29..2032-02-28"]
+        );
+        // 2100 is not a leap year: eight years between two firings.
+        assert_eq!(leap.next_period(&period("2092-02-29..2096-02-28")), Some(period("2096-02-29..2104-02-28")));
+        let s = spec(leap, "2024-02-29..2028-02-28").check().unwrap();
+        assert_eq!(s.closes_at(&period("2024-02-29..2028-02-28")).unwrap(), ts("2028-02-28T17:00:00Z"));
+        // Past the last supported year there is no next period: the schedule ends.
+        assert_eq!(s.cadence.next_period(&period("2196-02-29..2200-02-28")), None);
+    }
+
+    #[test]
+    fn a_month_end_cron_follows_the_last_day_of_each_month() {
+        let month_end = cron("0 0 L * *");
+        assert_eq!(
+            periods_from(&month_end, "2024-01-31..2024-02-28", 4),
+            ["2024-01-31..2024-02-28", "2024-02-29..2024-03-30", "2024-03-31..2024-04-29", "2024-04-30..2024-05-30"]
+        );
+        assert_eq!(
+            month_end.next_period(&period("2025-01-31..2025-02-27")),
+            Some(period("2025-02-28..2025-03-30")),
+            "28 February in a common year"
+        );
+    }
+
+    #[test]
+    fn a_daily_cron_makes_one_day_periods() {
+        assert_eq!(
+            periods_from(&cron("0 0 * * *"), "2026-12-31..2026-12-31", 2),
+            ["2026-12-31..2026-12-31", "2027-01-01..2027-01-01"]
+        );
+    }
+
+    #[test]
+    fn cron_cadences_read_back_their_stored_form() {
+        let c: Cadence = " CRON:0  0 *  * MON ".parse().unwrap();
+        assert_eq!(c.as_str(), "cron:0 0 * * MON");
+        assert_eq!(c.to_string().parse::<Cadence>().unwrap(), c);
+        assert_eq!(c, cron("0 0 * * MON"));
+        assert_ne!(c, cron("0 0 * * 1"), "compared as written");
+        let Cadence::Cron(inner) = &c else { panic!("{c:?} is not a cron cadence") };
+        assert_eq!((inner.expression(), inner.at()), ("0 0 * * MON", jiff::civil::Time::midnight()));
+        assert_eq!(cron("@weekly").as_str(), "cron:@weekly");
+    }
+
+    #[test]
+    fn sub_daily_cron_expressions_are_refused_naming_the_cadence() {
+        for sub_daily in ["cron:*/15 0 * * *", "cron:0 * * * *", "cron:0 0,12 * * *", "cron:@hourly", "cron:* * * * *"]
+        {
+            let err = sub_daily.parse::<Cadence>().unwrap_err();
+            assert_eq!(err.field(), Some("cadence"), "{sub_daily}: {err}");
+            assert!(err.to_string().contains("times a day"), "{sub_daily}: {err}");
+        }
+        let err = "cron:0 * * * *".parse::<Cadence>().unwrap_err();
+        assert!(err.to_string().contains("fires 24 times a day"), "{err}");
+    }
+
+    #[test]
+    fn bad_or_never_firing_cron_expressions_are_refused_naming_the_cadence() {
+        for bad in [
+            "cron:",
+            "cron",
+            "cron:0 0 * *",
+            "cron:0 0 0 * * MON",
+            "cron:61 0 * * *",
+            "cron:0 25 * * *",
+            "cron:0 0 * * FUNDAY",
+            "cron:banana",
+            "cron:0 0 30 2 *",
+            "cron:0 0 31 4,6,9,11 *",
+        ] {
+            let err = bad.parse::<Cadence>().unwrap_err();
+            assert_eq!(err.field(), Some("cadence"), "{bad}: {err}");
+        }
+        let err = "cron:0 0 30 2 *".parse::<Cadence>().unwrap_err();
+        assert!(err.to_string().contains("never fires"), "{err}");
+        let err = format!("cron:0 0 * * {}", "1,".repeat(150)).parse::<Cadence>().unwrap_err();
+        assert!(err.to_string().contains("longer than"), "{err}");
+    }
+
+    #[test]
+    fn the_first_period_of_a_cron_cadence_runs_from_one_firing_to_the_day_before_the_next() {
+        let weekly = || cron("0 0 * * MON");
+        for (misfit, offered) in [
+            ("2026-11-03..2026-11-09", "2026-11-09..2026-11-15"),
+            ("2026-11-02..2026-11-15", "2026-11-02..2026-11-08"),
+            ("2026-11", "2026-11-02..2026-11-08"),
+        ] {
+            let err = spec(weekly(), misfit).check().unwrap_err();
+            assert_eq!(err.field(), Some("first_period"), "{misfit}: {err}");
+            assert!(err.to_string().contains(offered), "{misfit}: {err}");
+        }
+        assert!(spec(weekly(), "2026-11-02..2026-11-08").check().is_ok());
+        assert!(!Cadence::Monthly.fits(&period("2026-11-02..2026-11-08")));
+        assert_eq!(Cadence::Monthly.next_period(&period("2026-12")), Some(period("2027-01")));
     }
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use coopbrief_domain::schedule::{Cadence, Schedule, ScheduleId, ScheduleSpec, Zone, next_period};
+use coopbrief_domain::schedule::{Cadence, Schedule, ScheduleId, ScheduleSpec, Zone};
 use coopbrief_domain::{Lang, PdfStandard, Period, Report, ReportId, ReportState};
 use jiff::Timestamp;
 use sqlx::Row;
@@ -206,7 +206,7 @@ impl Store {
                 behind = true;
                 break;
             }
-            let Some(next) = next_period(&s.next_period) else {
+            let Some(next) = s.spec.cadence.next_period(&s.next_period) else {
                 warn!(schedule_id = %s.id, period = %s.next_period, "no period after this one; schedule ends");
                 break;
             };
@@ -365,7 +365,7 @@ fn count_due(spec: &ScheduleSpec, from: Period, now: Timestamp) -> u64 {
             break;
         }
         n += 1;
-        p = next_period(&period);
+        p = spec.cadence.next_period(&period);
     }
     n
 }
