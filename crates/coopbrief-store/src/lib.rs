@@ -52,6 +52,8 @@ pub enum Error {
     /// A setting (database or artifact URL) that cannot be used.
     #[error("{0}")]
     Config(String),
+    #[error("artifact store error at {location}: {message}")]
+    Artifact { location: String, message: String },
     #[error("artifact store error at {path}: {source}")]
     Io { path: String, source: std::io::Error },
 }

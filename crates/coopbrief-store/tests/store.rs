@@ -87,19 +87,43 @@ async fn report_life_cycle(db: &TestDb) {
     assert_eq!(store.uploads(r.id).await.unwrap(), 1);
 }
 
+async fn read_all(artifacts: &ArtifactStore, id: coopbrief_domain::ReportId) -> Vec<u8> {
+    let mut pieces = artifacts.open(id).await.unwrap();
+    let mut buf = Vec::new();
+    while let Some(piece) = futures::StreamExt::next(&mut pieces).await {
+        buf.extend(piece.unwrap());
+    }
+    buf
+}
+
 #[tokio::test]
 async fn artifacts_are_written_whole() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = ArtifactStore::local(dir.path().join("pdf")).unwrap();
     let id = coopbrief_domain::ReportId::new();
-    assert!(matches!(artifacts.open(id).await.unwrap_err(), Error::NotFound { .. }));
+    assert!(matches!(artifacts.open(id).await.err(), Some(Error::NotFound { .. })));
     artifacts.put(id, b"%PDF-1.7 test").await.unwrap();
-    let mut f = artifacts.open(id).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut f, &mut buf).await.unwrap();
-    assert_eq!(buf, b"%PDF-1.7 test");
-    let names: Vec<_> = std::fs::read_dir(artifacts.dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+    artifacts.put(id, b"%PDF-1.7 again").await.unwrap();
+    assert_eq!(read_all(&artifacts, id).await, b"%PDF-1.7 again");
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("pdf")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, [std::ffi::OsString::from(format!("{id}.pdf"))], "no staging file left");
+}
+
+#[tokio::test]
+async fn artifact_stores_are_chosen_by_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let by_url = ArtifactStore::open_location(&format!("file://{}/pdf", dir.path().display())).unwrap();
+    let id = coopbrief_domain::ReportId::new();
+    by_url.put(id, b"%PDF").await.unwrap();
+    assert!(dir.path().join(format!("pdf/{id}.pdf")).is_file());
+    let memory = ArtifactStore::open_location("memory://").unwrap();
+    memory.put(id, &vec![7u8; 300_000]).await.unwrap();
+    assert_eq!(read_all(&memory, id).await.len(), 300_000);
+    // An S3 store is configured from the URL and AWS_* settings without touching the network.
+    let s3 = ArtifactStore::open_location("s3://coopbrief-pdfs/briefings").unwrap();
+    assert_eq!(s3.location(), "s3://coopbrief-pdfs/briefings");
+    let err = ArtifactStore::open_location("ftp://example.invalid/pdf").unwrap_err();
+    assert!(err.to_string().contains("unknown scheme"), "{err}");
 }
 
 async fn a_report_and_its_job_are_written_together_and_requests_are_idempotent(db: &TestDb) {
