@@ -118,7 +118,7 @@ pub fn data_settings(dir: &Path, queue: &str, listen: std::net::SocketAddr) -> c
             delivery_limit: 5,
             retry_delays: TEST_RETRY_DELAYS.to_vec(),
         },
-        artifact_dir: dir.join("pdf"),
+        artifacts: dir.join("pdf").display().to_string(),
         seed: None,
         scheduler_interval: 30.0,
         scheduler_catch_up: 24,

@@ -45,7 +45,9 @@ impl From<Error> for Status {
             Error::Store(S::AlreadyExists { .. }) => info(Code::AlreadyExists, "ALREADY_EXISTS", e.to_string()),
             Error::Store(S::Aborted(_)) => info(Code::Aborted, "ETAG_MISMATCH", e.to_string()),
             Error::Queue(_) => info(Code::Unavailable, "QUEUE_UNAVAILABLE", e.to_string()),
-            Error::Store(S::Corrupt { .. } | S::Database(_) | S::Migrate(_) | S::Io { .. }) => {
+            Error::Store(
+                S::Corrupt { .. } | S::Database(_) | S::Migrate(_) | S::Io { .. } | S::Artifact { .. } | S::Config(_),
+            ) => {
                 tracing::error!(error = %e, "internal error");
                 info(Code::Internal, "INTERNAL", "internal error; see the data service's log".to_owned())
             }

@@ -40,8 +40,8 @@ impl Server {
     /// Opens the store (seeding it) and binds the listener; RabbitMQ is reached lazily.
     pub async fn build(settings: &Settings) -> anyhow::Result<Server> {
         let store = open_store(&settings.database_url, settings.seed.as_deref()).await?;
-        let artifacts = ArtifactStore::local(&settings.artifact_dir)
-            .with_context(|| format!("failed to open the artifact directory {}", settings.artifact_dir.display()))?;
+        let artifacts = ArtifactStore::open_location(&settings.artifacts)
+            .with_context(|| format!("failed to open the artifact store {}", settings.artifacts))?;
         // Lazy: the service starts (and takes requests) while the broker is down; the
         // outbox relay connects, and reconnects, when it has jobs to publish.
         let queue = AmqpQueue::lazy(settings.amqp());

@@ -64,9 +64,9 @@ pub async fn run(
 async fn publish_pending(store: &Store, queue: &dyn JobQueue) -> Result<usize, String> {
     let mut sent = 0;
     loop {
-        let jobs = store.pending_jobs(BATCH).await.map_err(|e| e.to_string())?;
+        let jobs = store.claim_jobs(BATCH).await.map_err(|e| e.to_string())?;
         let full = jobs.len() == BATCH as usize;
-        for job in jobs {
+        for (i, job) in jobs.iter().enumerate() {
             match queue.publish(Job::new(job.report_id.to_string())).await {
                 Ok(()) => {
                     store.job_sent(job.id).await.map_err(|e| e.to_string())?;
@@ -75,6 +75,8 @@ async fn publish_pending(store: &Store, queue: &dyn JobQueue) -> Result<usize, S
                 Err(e) => {
                     let error = e.to_string();
                     let _ = store.job_not_sent(job.id, &error).await;
+                    let rest: Vec<i64> = jobs[i + 1..].iter().map(|j| j.id).collect();
+                    let _ = store.release_jobs(&rest).await;
                     return Err(format!("report {}: {error}", job.report_id));
                 }
             }

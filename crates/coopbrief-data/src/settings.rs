@@ -15,9 +15,10 @@ pub struct Settings {
     pub database_url: String,
     #[command(flatten)]
     pub broker: coopbrief_runtime::BrokerArgs,
-    /// Directory where finished PDFs are kept.
-    #[arg(long, env = "COOPBRIEF_ARTIFACT_DIR", default_value = "var/pdf")]
-    pub artifact_dir: PathBuf,
+    /// Where finished PDFs are kept: a directory, or `s3://bucket/prefix` for S3 and
+    /// S3-compatible stores (credentials and endpoint from the `AWS_*` environment variables).
+    #[arg(long, alias = "artifact-dir", env = "COOPBRIEF_ARTIFACTS", default_value = "var/pdf")]
+    pub artifacts: String,
     /// Load this dataset file or directory at start (upsert by codes). Without it, an empty
     /// database is seeded with the bundled Hà Nội–Hà Nam dataset.
     #[arg(long, env = "COOPBRIEF_SEED")]

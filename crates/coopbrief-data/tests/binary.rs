@@ -6,7 +6,7 @@ fn help_lists_the_settings_with_their_environment_variables() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_coopbrief-data")).arg("--help").output().expect("runs");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for needle in ["COOPBRIEF_LISTEN", "COOPBRIEF_DATABASE_URL", "COOPBRIEF_AMQP_URL", "COOPBRIEF_ARTIFACT_DIR"] {
+    for needle in ["COOPBRIEF_LISTEN", "COOPBRIEF_DATABASE_URL", "COOPBRIEF_AMQP_URL", "COOPBRIEF_ARTIFACTS"] {
         assert!(text.contains(needle), "--help should mention {needle}:\n{text}");
     }
 }

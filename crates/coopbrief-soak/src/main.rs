@@ -80,7 +80,7 @@ impl Setup {
         self.common(&mut cmd);
         cmd.env("COOPBRIEF_LISTEN", listen)
             .env("COOPBRIEF_DATABASE_URL", self.db_url())
-            .env("COOPBRIEF_ARTIFACT_DIR", self.dir.path().join("pdf"))
+            .env("COOPBRIEF_ARTIFACTS", self.dir.path().join("pdf"))
             .stdout(Stdio::null())
             .stderr(self.log("data")?);
         Ok(Proc(cmd.spawn().context("failed to start coopbrief-data")?))

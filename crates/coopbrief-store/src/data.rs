@@ -4,7 +4,7 @@ use coopbrief_domain::dataset::{Dataset, Partner, Programme, Sector};
 use coopbrief_domain::{BriefingData, Period};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Any, Row, Transaction};
 
 use crate::resources::{Record, columns, write_programme_partners};
 use crate::{Error, Result, Store};
@@ -75,14 +75,14 @@ impl Store {
     /// checks everything and rolls back.
     pub async fn import(&self, dataset: &Dataset, dry_run: bool) -> Result<ImportReport> {
         dataset.validate()?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let mut report = ImportReport::default();
         for p in &dataset.partners {
             upsert(&mut tx, "partners", &p.code, &json(p)?, &mut report).await?;
         }
         for s in &dataset.sectors {
             upsert(&mut tx, "sectors", &s.code, &json(s)?, &mut report).await?;
-            sqlx::query("UPDATE sectors SET programme = ? WHERE code = ?")
+            sqlx::query("UPDATE sectors SET programme = $1 WHERE code = $2")
                 .bind(&s.programme)
                 .bind(&s.code)
                 .execute(&mut *tx)
@@ -93,17 +93,17 @@ impl Store {
             write_programme_partners(&mut tx, p).await?;
             let rows = rows(p)?;
             let old: Vec<(String, String, String)> =
-                sqlx::query_as("SELECT kind, code, body FROM records WHERE programme = ? ORDER BY position")
+                sqlx::query_as("SELECT kind, code, body FROM records WHERE programme = $1 ORDER BY position")
                     .bind(&p.code)
                     .fetch_all(&mut *tx)
                     .await?;
-            sqlx::query("DELETE FROM records WHERE programme = ?").bind(&p.code).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM records WHERE programme = $1").bind(&p.code).execute(&mut *tx).await?;
             for (j, r) in rows.iter().enumerate() {
                 let previous = old.iter().find(|(k, c, _)| k == r.kind && *c == r.code).map(|(_, _, b)| b.as_str());
                 report.note(format!("{}/{}/{}", p.code, r.kind, r.code), previous, &r.body);
                 sqlx::query(
                     "INSERT INTO records (programme, kind, code, position, sector, period_start, period_end, status, body)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&p.code)
                 .bind(r.kind)
@@ -174,13 +174,13 @@ impl Store {
 
     /// A programme with all its records.
     pub async fn programme(&self, code: &str) -> Result<Programme> {
-        let body: Option<String> = sqlx::query_scalar("SELECT body FROM programmes WHERE code = ?")
+        let body: Option<String> = sqlx::query_scalar("SELECT body FROM programmes WHERE code = $1")
             .bind(code)
             .fetch_optional(&self.pool)
             .await?;
         let body = body.ok_or_else(|| Error::NotFound { what: "programme", key: code.to_owned() })?;
         let mut p: Programme = parse(&body, "programme")?;
-        let rows = sqlx::query("SELECT kind, code, body FROM records WHERE programme = ? ORDER BY position")
+        let rows = sqlx::query("SELECT kind, code, body FROM records WHERE programme = $1 ORDER BY position")
             .bind(code)
             .fetch_all(&self.pool)
             .await?;
@@ -230,13 +230,30 @@ impl Store {
         period: Period,
         today: jiff::civil::Date,
     ) -> Result<BriefingData> {
+        // Read the version before the data: an entry is never labelled newer than its data.
+        let version = self.data_version().await?;
+        let key = (programme.to_owned(), period);
+        if let Some(data) = self.briefings.get(&key, version) {
+            return Ok(data);
+        }
+        let data = self.load_briefing_data(programme, period, today).await?;
+        self.briefings.put(key, version, data.clone());
+        Ok(data)
+    }
+
+    async fn load_briefing_data(
+        &self,
+        programme: &str,
+        period: Period,
+        today: jiff::civil::Date,
+    ) -> Result<BriefingData> {
         let p = self.programme(programme).await?;
         let partners = self.partners().await?;
         let sectors = self.sectors().await?;
         let mut data = BriefingData::select(&p, period, &partners, &sectors);
         let hash = data.data_hash();
         let seen = |pool| {
-            sqlx::query_scalar::<_, String>("SELECT first_seen FROM snapshots WHERE programme = ? AND data_hash = ?")
+            sqlx::query_scalar::<_, String>("SELECT first_seen FROM snapshots WHERE programme = $1 AND data_hash = $2")
                 .bind(programme)
                 .bind(hash.clone())
                 .fetch_optional(pool)
@@ -246,7 +263,7 @@ impl Store {
             Some(day) => day,
             None => {
                 sqlx::query(
-                    "INSERT INTO snapshots (programme, data_hash, first_seen) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    "INSERT INTO snapshots (programme, data_hash, first_seen) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                 )
                 .bind(programme)
                 .bind(&hash)
@@ -267,14 +284,40 @@ impl Store {
     }
 }
 
+/// Briefing data by (programme, period), each entry valid for one `data_version`. A snapshot's
+/// date never changes once written, so an entry holds its `as_of` too. Loading and hashing a
+/// programme's whole data is the costly part of `GetBriefingData`; a hit costs one small read.
+#[derive(Debug, Default)]
+pub(crate) struct BriefingCache(std::sync::Mutex<std::collections::HashMap<(String, Period), (i64, BriefingData)>>);
+
+impl BriefingCache {
+    /// Entries kept at most; beyond, the cache starts afresh (programmes × periods asked for
+    /// between two data changes are few).
+    const CAPACITY: usize = 256;
+
+    fn get(&self, key: &(String, Period), version: i64) -> Option<BriefingData> {
+        let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(key).filter(|(v, _)| *v == version).map(|(_, data)| data.clone())
+    }
+
+    fn put(&self, key: (String, Period), version: i64, data: BriefingData) {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, (v, _)| *v == version);
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert(key, (version, data));
+    }
+}
+
 async fn upsert(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     table: &'static str,
     code: &str,
     body: &str,
     report: &mut ImportReport,
 ) -> Result<()> {
-    let old: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {table} WHERE code = ?"))
+    let old: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {table} WHERE code = $1"))
         .bind(code)
         .fetch_optional(&mut **tx)
         .await?;
@@ -283,7 +326,7 @@ async fn upsert(
     match old {
         None => {
             sqlx::query(&format!(
-                "INSERT INTO {table} (code, position, body) VALUES (?, (SELECT COALESCE(MAX(position) + 1, 0) FROM {table}), ?)"
+                "INSERT INTO {table} (code, position, body) VALUES ($1, (SELECT COALESCE(MAX(position) + 1, 0) FROM {table}), $2)"
             ))
             .bind(code)
             .bind(body)
@@ -292,7 +335,7 @@ async fn upsert(
         }
         Some(old) if old == body => {}
         Some(_) => {
-            sqlx::query(&format!("UPDATE {table} SET body = ?, revision = revision + 1 WHERE code = ?"))
+            sqlx::query(&format!("UPDATE {table} SET body = $1, revision = revision + 1 WHERE code = $2"))
                 .bind(body)
                 .bind(code)
                 .execute(&mut **tx)

@@ -1,23 +1,28 @@
 //! Persistence of Coopbrief: cooperation data, report requests and their PDFs.
 //!
-//! All SQL of the project lives in this crate, behind [`Store`]. The database is SQLite through
-//! sqlx, with migrations in `migrations/`. PDFs live in an [`ArtifactStore`] (a local directory).
+//! All SQL of the project lives in this crate, behind [`Store`]. The database is SQLite (the
+//! embedded default) or PostgreSQL, chosen by the URL's scheme, through sqlx's `Any` driver,
+//! with each engine's migrations in `migrations/<engine>/`. Nothing above this crate knows which
+//! engine it has. PDFs live in an [`ArtifactStore`].
 
 mod artifacts;
 mod data;
 mod reports;
 mod resources;
 mod schedules;
+mod sql;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use artifacts::ArtifactStore;
 pub use data::{ImportReport, ImportSummary};
-pub use reports::{NewReport, OutboxJob};
+pub use reports::{NewReport, OUTBOX_LEASE, OutboxJob};
 pub use resources::{Filter, Page, PageRequest, Record, Versioned};
 pub use schedules::{ReportFilter, TickSummary};
 
@@ -44,38 +49,141 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A setting (database or artifact URL) that cannot be used.
+    #[error("{0}")]
+    Config(String),
+    #[error("artifact store error at {location}: {message}")]
+    Artifact { location: String, message: String },
     #[error("artifact store error at {path}: {source}")]
     Io { path: String, source: std::io::Error },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The database: cooperation data and report requests.
-#[derive(Clone, Debug)]
-pub struct Store {
-    pool: SqlitePool,
+/// Which database engine a [`Store`] talks to, chosen by the URL's scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://path/to/file.db` or `sqlite::memory:` — the embedded default.
+    Sqlite,
+    /// `postgres://user@host:port/database` (or `postgresql://`).
+    Postgres,
 }
 
-impl Store {
-    /// Opens (creating if needed) the database at `url` — `sqlite://path/to/file.db` or
-    /// `sqlite::memory:` — and brings its schema up to date.
-    pub async fn connect(url: &str) -> Result<Store> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+impl Backend {
+    /// The backend a database URL names.
+    pub fn of(url: &str) -> Result<Backend> {
+        match url.split_once(':').map(|(scheme, _)| scheme) {
+            Some("sqlite") => Ok(Backend::Sqlite),
+            Some("postgres" | "postgresql") => Ok(Backend::Postgres),
+            _ => Err(Error::Config(format!("database URL {:?} must start with sqlite: or postgres://", redact(url)))),
         }
-        // An in-memory database lives as long as its one connection.
-        let max = if url.contains(":memory:") { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(options).await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Store { pool })
+    }
+}
+
+/// The database: cooperation data and report requests, on SQLite or PostgreSQL through sqlx's
+/// `Any` driver. All SQL is written once, in the dialect both engines share (`$1` placeholders,
+/// `ON CONFLICT`, `RETURNING`, `TEXT`/`BIGINT` columns); the few spots that differ ask
+/// [`Store::backend`]. Each engine has its own migrations (`migrations/sqlite`, `migrations/postgres`).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    briefings: std::sync::Arc<data::BriefingCache>,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Opens the database at `url` and brings its schema up to date: `sqlite://path/to/file.db`
+    /// (created if missing, WAL, foreign keys on), `sqlite::memory:`, or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(url)?;
+        let (options, max) = match backend {
+            Backend::Sqlite => {
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?.create_if_missing(true);
+                if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
+                }
+                // An in-memory database lives as long as its one connection.
+                let max = if url.contains(":memory:") { 1 } else { 8 };
+                (AnyConnectOptions::from_url(&options.to_url_lossy())?, max)
+            }
+            Backend::Postgres => {
+                let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
+                (AnyConnectOptions::from_url(&options.to_url_lossy())?, 16)
+            }
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    // The Any driver takes SQLite's settings from the URL only: set the rest here.
+                    if backend == Backend::Sqlite {
+                        for pragma in
+                            ["PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON", "PRAGMA busy_timeout = 10000"]
+                        {
+                            conn.execute(pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Store { pool, backend, briefings: Default::default() })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Starts a transaction for a check-then-write on cooperation data. Writers of data go one
+    /// at a time, on either engine: SQLite takes its write lock at once (`BEGIN IMMEDIATE`);
+    /// PostgreSQL takes a transaction-scoped advisory lock, which every replica shares.
+    ///
+    /// Every such transaction moves `data_version`, so caches of data read from it (the
+    /// briefing data) know, with one small read, whether anything changed on any replica.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(7263801)").execute(&mut *tx).await?;
+                tx
+            }
+        };
+        sqlx::query("UPDATE data_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
+        Ok(tx)
+    }
+
+    /// The current `data_version` (see [`Store::begin_write`]).
+    pub(crate) async fn data_version(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT version FROM data_version WHERE id = 1").fetch_one(&self.pool).await?)
+    }
+}
+
+/// A database URL with its password, if any, hidden.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
     }
 }

@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use coopbrief_domain::{Lang, PdfInfo, PdfStandard, Period, Report, ReportId, ReportState};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::{Error, Result, Store};
 
@@ -20,7 +20,7 @@ impl Store {
         if let Some(existing) = self.report_by_request_id(request_id).await? {
             return Ok((existing, false));
         }
-        let exists: Option<String> = sqlx::query_scalar("SELECT code FROM programmes WHERE code = ?")
+        let exists: Option<String> = sqlx::query_scalar("SELECT code FROM programmes WHERE code = $1")
             .bind(programme)
             .fetch_optional(&self.pool)
             .await?;
@@ -30,18 +30,13 @@ impl Store {
         let id = ReportId::new();
         let now = jiff::Timestamp::now().to_string();
         let mut tx = self.pool.begin().await?;
-        let inserted = insert_report(&mut tx, id, new, request_id, None, &now).await;
-        match inserted {
-            Ok(_) => {}
+        if !insert_report(&mut tx, id, new, request_id, None, &now).await? {
             // A concurrent request with the same id won the race: return its report.
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                drop(tx);
-                if let Some(existing) = self.report_by_request_id(request_id).await? {
-                    return Ok((existing, false));
-                }
-                return Err(Error::Database(sqlx::Error::Database(e)));
-            }
-            Err(e) => return Err(e.into()),
+            drop(tx);
+            return match self.report_by_request_id(request_id).await? {
+                Some(existing) => Ok((existing, false)),
+                None => Err(Error::Aborted(format!("report {id} collided with another; send the request again"))),
+            };
         }
         enqueue(&mut tx, id, &now).await?;
         tx.commit().await?;
@@ -50,17 +45,17 @@ impl Store {
 
     async fn report_by_request_id(&self, request_id: Option<&str>) -> Result<Option<Report>> {
         let Some(request_id) = request_id else { return Ok(None) };
-        let row = sqlx::query("SELECT * FROM reports WHERE request_id = ?")
+        let row = sqlx::query("SELECT * FROM reports WHERE request_id = $1")
             .bind(request_id)
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| report_from_row(&r)).transpose()
     }
 
-    /// Jobs waiting to be published, oldest first.
+    /// Jobs waiting to be published, oldest first, claimed or not (for inspection).
     pub async fn pending_jobs(&self, limit: u32) -> Result<Vec<OutboxJob>> {
         let rows: Vec<(i64, String, i64)> =
-            sqlx::query_as("SELECT id, report_id, tries FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT ?")
+            sqlx::query_as("SELECT id, report_id, tries FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1")
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?;
@@ -71,9 +66,48 @@ impl Store {
             .collect()
     }
 
+    /// Claims up to `limit` jobs waiting to be published, oldest first, for [`OUTBOX_LEASE`]:
+    /// the relay of another replica skips them until they are sent, released or the lease
+    /// runs out (a relay that died mid-batch). The conditions stand in the outer `WHERE` too,
+    /// so that on PostgreSQL a relay that waited for another's row lock re-checks the row it
+    /// then sees, and leaves it.
+    pub async fn claim_jobs(&self, limit: u32) -> Result<Vec<OutboxJob>> {
+        let now = jiff::Timestamp::now().as_millisecond();
+        let until = now + OUTBOX_LEASE.as_millis() as i64;
+        let mut rows: Vec<(i64, String, i64)> = sqlx::query_as(
+            "UPDATE outbox SET claimed_until = $1
+             WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) AND id IN (
+                 SELECT id FROM outbox WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2)
+                 ORDER BY id LIMIT $3)
+             RETURNING id, report_id, tries",
+        )
+        .bind(until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.sort_unstable_by_key(|(id, _, _)| *id);
+        rows.into_iter()
+            .map(|(id, report_id, tries)| {
+                Ok(OutboxJob { id, report_id: ReportId::from_str(&report_id)?, tries: tries as u32 })
+            })
+            .collect()
+    }
+
+    /// Gives claimed jobs back unpublished (a batch cut short), for the next relay pass.
+    pub async fn release_jobs(&self, outbox_ids: &[i64]) -> Result<()> {
+        for id in outbox_ids {
+            sqlx::query("UPDATE outbox SET claimed_until = NULL WHERE id = $1 AND sent_at IS NULL")
+                .bind(*id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The broker acked the job: it will not be published again.
     pub async fn job_sent(&self, outbox_id: i64) -> Result<()> {
-        sqlx::query("UPDATE outbox SET sent_at = ?, tries = tries + 1, last_error = NULL WHERE id = ?")
+        sqlx::query("UPDATE outbox SET sent_at = $1, tries = tries + 1, last_error = NULL WHERE id = $2")
             .bind(jiff::Timestamp::now().to_string())
             .bind(outbox_id)
             .execute(&self.pool)
@@ -83,7 +117,7 @@ impl Store {
 
     /// Publishing failed; the job stays pending and is tried again.
     pub async fn job_not_sent(&self, outbox_id: i64, error: &str) -> Result<()> {
-        sqlx::query("UPDATE outbox SET tries = tries + 1, last_error = ? WHERE id = ?")
+        sqlx::query("UPDATE outbox SET tries = tries + 1, last_error = $1, claimed_until = NULL WHERE id = $2")
             .bind(error)
             .bind(outbox_id)
             .execute(&self.pool)
@@ -96,8 +130,8 @@ impl Store {
         let changed = self
             .transition(
                 id,
-                "UPDATE reports SET state = 'CANCELLED', error = NULL, updated_at = ?
-                 WHERE id = ? AND state IN ('QUEUED', 'RUNNING')",
+                "UPDATE reports SET state = 'CANCELLED', error = NULL, updated_at = $1
+                 WHERE id = $2 AND state IN ('QUEUED', 'RUNNING')",
             )
             .await?;
         let report = self.report(id).await?;
@@ -115,8 +149,8 @@ impl Store {
         let now = jiff::Timestamp::now().to_string();
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
-            "UPDATE reports SET state = 'QUEUED', error = NULL, updated_at = ?
-             WHERE id = ? AND state IN ('FAILED', 'CANCELLED')",
+            "UPDATE reports SET state = 'QUEUED', error = NULL, updated_at = $1
+             WHERE id = $2 AND state IN ('FAILED', 'CANCELLED')",
         )
         .bind(&now)
         .bind(id.to_string())
@@ -139,7 +173,7 @@ impl Store {
 
     /// How many reports are in `state` (all reports with `None`).
     pub async fn count_reports(&self, state: Option<ReportState>) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports WHERE (?1 IS NULL OR state = ?1)")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports WHERE ($1 IS NULL OR state = $1)")
             .bind(state.map(|s| s.as_str()))
             .fetch_one(&self.pool)
             .await?;
@@ -154,13 +188,15 @@ impl Store {
 
     /// PDFs handed back by workers over all reports (above the number succeeded: duplicates).
     pub async fn total_uploads(&self) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(uploads), 0) FROM reports").fetch_one(&self.pool).await?;
+        let n: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(uploads), 0) AS BIGINT) FROM reports")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n as u64)
     }
 
     /// How many PDFs workers handed back for a report (more than one: duplicate jobs).
     pub async fn uploads(&self, id: ReportId) -> Result<u32> {
-        let n: i64 = sqlx::query_scalar("SELECT uploads FROM reports WHERE id = ?")
+        let n: i64 = sqlx::query_scalar("SELECT uploads FROM reports WHERE id = $1")
             .bind(id.to_string())
             .fetch_one(&self.pool)
             .await?;
@@ -169,7 +205,7 @@ impl Store {
 
     pub async fn report(&self, id: ReportId) -> Result<Report> {
         let row =
-            sqlx::query("SELECT * FROM reports WHERE id = ?").bind(id.to_string()).fetch_optional(&self.pool).await?;
+            sqlx::query("SELECT * FROM reports WHERE id = $1").bind(id.to_string()).fetch_optional(&self.pool).await?;
         row.map(|r| report_from_row(&r))
             .transpose()?
             .ok_or_else(|| Error::NotFound { what: "report", key: id.to_string() })
@@ -184,8 +220,8 @@ impl Store {
     ) -> Result<Vec<Report>> {
         let limit = i64::from(limit.clamp(1, MAX_PAGE));
         let rows = sqlx::query(
-            "SELECT * FROM reports WHERE (?1 IS NULL OR programme = ?1) AND (?2 IS NULL OR state = ?2)
-             ORDER BY id DESC LIMIT ?3",
+            "SELECT * FROM reports WHERE ($1 IS NULL OR programme = $1) AND ($2 IS NULL OR state = $2)
+             ORDER BY id DESC LIMIT $3",
         )
         .bind(programme)
         .bind(state.map(|s| s.as_str()))
@@ -210,8 +246,8 @@ impl Store {
         let changed = self
             .transition(
                 id,
-                "UPDATE reports SET state = 'RUNNING', attempt = attempt + 1, updated_at = ?
-                 WHERE id = ? AND state IN ('QUEUED', 'RUNNING')",
+                "UPDATE reports SET state = 'RUNNING', attempt = attempt + 1, updated_at = $1
+                 WHERE id = $2 AND state IN ('QUEUED', 'RUNNING')",
             )
             .await?;
         let report = self.report(id).await?;
@@ -230,14 +266,14 @@ impl Store {
     /// or finishing a cancelled one, changes nothing (but counts the upload).
     pub async fn complete_report(&self, id: ReportId, pdf: &PdfInfo) -> Result<Report> {
         let now = jiff::Timestamp::now().to_string();
-        sqlx::query("UPDATE reports SET uploads = uploads + 1 WHERE id = ?")
+        sqlx::query("UPDATE reports SET uploads = uploads + 1 WHERE id = $1")
             .bind(id.to_string())
             .execute(&self.pool)
             .await?;
         sqlx::query(
-            "UPDATE reports SET state = 'SUCCEEDED', error = NULL, updated_at = ?,
-                 page_count = ?, byte_size = ?, sha256 = ?, template_version = ?, data_hash = ?
-             WHERE id = ? AND state IN ('QUEUED', 'RUNNING')",
+            "UPDATE reports SET state = 'SUCCEEDED', error = NULL, updated_at = $1,
+                 page_count = $2, byte_size = $3, sha256 = $4, template_version = $5, data_hash = $6
+             WHERE id = $7 AND state IN ('QUEUED', 'RUNNING')",
         )
         .bind(&now)
         .bind(i64::from(pdf.pages))
@@ -255,7 +291,7 @@ impl Store {
     pub async fn fail_report(&self, id: ReportId, error: &str) -> Result<Report> {
         let now = jiff::Timestamp::now().to_string();
         sqlx::query(
-            "UPDATE reports SET state = 'FAILED', error = ?, updated_at = ? WHERE id = ? AND state IN ('QUEUED', 'RUNNING')",
+            "UPDATE reports SET state = 'FAILED', error = $1, updated_at = $2 WHERE id = $3 AND state IN ('QUEUED', 'RUNNING')",
         )
         .bind(error)
         .bind(&now)
@@ -269,18 +305,21 @@ impl Store {
 /// Writes a new QUEUED report (not its job): the one insert behind manual requests and
 /// schedules. `scheduled` names the schedule and period it is made for.
 pub(crate) async fn insert_report(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: ReportId,
     new: &NewReport<'_>,
     request_id: Option<&str>,
     scheduled: Option<(&str, &str)>,
     now: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let NewReport { programme, period, lang, pdf_standard } = *new;
-    sqlx::query(
+    // ON CONFLICT rather than catching the unique violation: on PostgreSQL an error aborts
+    // the whole transaction, and the caller's transaction must go on.
+    let inserted = sqlx::query(
         "INSERT INTO reports (id, programme, period, lang, pdf_standard, state, attempt, created_at, updated_at,
                               request_id, schedule_id, scheduled_period)
-         VALUES (?, ?, ?, ?, ?, 'QUEUED', 0, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, 'QUEUED', 0, $6, $7, $8, $9, $10)
+         ON CONFLICT DO NOTHING",
     )
     .bind(id.to_string())
     .bind(programme)
@@ -293,8 +332,9 @@ pub(crate) async fn insert_report(
     .bind(scheduled.map(|s| s.0))
     .bind(scheduled.map(|s| s.1))
     .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 /// What a new report asks for.
@@ -313,6 +353,9 @@ impl<'a> NewReport<'a> {
     }
 }
 
+/// How long a relay holds the jobs it claimed before another may take them.
+pub const OUTBOX_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// A job in the outbox, not yet acked by the broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboxJob {
@@ -322,8 +365,8 @@ pub struct OutboxJob {
     pub tries: u32,
 }
 
-pub(crate) async fn enqueue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: ReportId, now: &str) -> Result<()> {
-    sqlx::query("INSERT INTO outbox (report_id, created_at) VALUES (?, ?)")
+pub(crate) async fn enqueue(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: ReportId, now: &str) -> Result<()> {
+    sqlx::query("INSERT INTO outbox (report_id, created_at) VALUES ($1, $2)")
         .bind(id.to_string())
         .bind(now)
         .execute(&mut **tx)
@@ -331,7 +374,7 @@ pub(crate) async fn enqueue(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, id: Re
     Ok(())
 }
 
-pub(crate) fn report_from_row(row: &SqliteRow) -> Result<Report> {
+pub(crate) fn report_from_row(row: &AnyRow) -> Result<Report> {
     let corrupt = |message: String| Error::Corrupt { what: "report", message };
     let text = |name: &str| -> Result<String> { Ok(row.try_get::<String, _>(name)?) };
     let time = |name: &str| -> Result<jiff::Timestamp> {

@@ -13,7 +13,9 @@ use coopbrief_domain::dataset::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{AnyConnection, Row};
+
+use crate::sql::{self, Sql};
 
 use crate::data::{header, json, parse};
 use crate::{Error, Result, Store};
@@ -243,10 +245,10 @@ pub(crate) fn columns<R: Record>(r: &R) -> Columns {
 
 /// Checks that the partners and the sector a record names exist, and that a programme-specific
 /// sector is its own programme's.
-pub(crate) async fn check_record_refs<R: Record>(conn: &mut SqliteConnection, programme: &str, r: &R) -> Result<()> {
+pub(crate) async fn check_record_refs<R: Record>(conn: &mut AnyConnection, programme: &str, r: &R) -> Result<()> {
     let kind = R::KIND;
     for (field, code) in r.partner_refs() {
-        let found: Option<String> = sqlx::query_scalar("SELECT code FROM partners WHERE code = ?")
+        let found: Option<String> = sqlx::query_scalar("SELECT code FROM partners WHERE code = $1")
             .bind(&code)
             .fetch_optional(&mut *conn)
             .await?;
@@ -260,9 +262,9 @@ pub(crate) async fn check_record_refs<R: Record>(conn: &mut SqliteConnection, pr
     Ok(())
 }
 
-async fn check_sector(conn: &mut SqliteConnection, programme: &str, code: &str, field: &str) -> Result<()> {
+async fn check_sector(conn: &mut AnyConnection, programme: &str, code: &str, field: &str) -> Result<()> {
     let row: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT programme FROM sectors WHERE code = ?").bind(code).fetch_optional(&mut *conn).await?;
+        sqlx::query_as("SELECT programme FROM sectors WHERE code = $1").bind(code).fetch_optional(&mut *conn).await?;
     match row {
         None => Err(invalid(field, format!("no sector has code {code:?}"))),
         Some((Some(owner),)) if owner != programme => {
@@ -272,8 +274,8 @@ async fn check_sector(conn: &mut SqliteConnection, programme: &str, code: &str, 
     }
 }
 
-async fn programme_exists(conn: &mut SqliteConnection, programme: &str) -> Result<()> {
-    let found: Option<String> = sqlx::query_scalar("SELECT code FROM programmes WHERE code = ?")
+async fn programme_exists(conn: &mut AnyConnection, programme: &str) -> Result<()> {
+    let found: Option<String> = sqlx::query_scalar("SELECT code FROM programmes WHERE code = $1")
         .bind(programme)
         .fetch_optional(&mut *conn)
         .await?;
@@ -282,15 +284,16 @@ async fn programme_exists(conn: &mut SqliteConnection, programme: &str) -> Resul
 
 /// The first result of an earlier Create with this request id, if there was one.
 async fn replayed<T: DeserializeOwned>(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     request_id: Option<&str>,
     method: &str,
 ) -> Result<Option<Versioned<T>>> {
     let Some(id) = request_id else { return Ok(None) };
-    let row: Option<(String, String)> = sqlx::query_as("SELECT method, response FROM request_ids WHERE request_id = ?")
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT method, response FROM request_ids WHERE request_id = $1")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
     match row {
         None => Ok(None),
         Some((m, _)) if m != method => Err(invalid("request_id", format!("{id:?} was already used for a {m} request"))),
@@ -299,13 +302,13 @@ async fn replayed<T: DeserializeOwned>(
 }
 
 async fn remember<T: Serialize>(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     request_id: Option<&str>,
     method: &str,
     result: &Versioned<T>,
 ) -> Result<()> {
     if let Some(id) = request_id {
-        sqlx::query("INSERT INTO request_ids (request_id, method, response, created_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO request_ids (request_id, method, response, created_at) VALUES ($1, $2, $3, $4)")
             .bind(id)
             .bind(method)
             .bind(json(result)?)
@@ -335,28 +338,28 @@ impl Store {
 
     pub async fn list_records<R: Record>(&self, filter: &Filter, page: &PageRequest) -> Result<Page<R>> {
         let query = fingerprint(R::KIND, filter);
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT programme, code, position, body FROM records WHERE kind = ");
-        q.push_bind(R::KIND);
+        let mut q = Sql::new("SELECT programme, code, position, body FROM records WHERE kind = ");
+        q.bind(R::KIND);
         if let Some(p) = &filter.programme {
-            q.push(" AND programme = ").push_bind(p.clone());
+            q.push(" AND programme = ").bind(p.clone());
         }
         if let Some(s) = &filter.sector {
-            q.push(" AND sector = ").push_bind(s.clone());
+            q.push(" AND sector = ").bind(s.clone());
         }
         if let Some(p) = &filter.period {
-            q.push(" AND period_start <= ").push_bind(p.end().to_string());
-            q.push(" AND period_end >= ").push_bind(p.start().to_string());
+            q.push(" AND period_start <= ").bind(p.end().to_string());
+            q.push(" AND period_end >= ").bind(p.start().to_string());
         }
         if let Some(s) = &filter.status {
-            q.push(" AND status = ").push_bind(s.clone());
+            q.push(" AND status = ").bind(s.clone());
         }
         if let Some(token) = &page.token {
             let t = decode_token(token, &query)?;
-            q.push(" AND (programme, position, code) > (").push_bind(t.programme).push(", ");
-            q.push_bind(t.position).push(", ").push_bind(t.code).push(")");
+            q.push(" AND (programme, position, code) > (").bind(t.programme).push(", ");
+            q.bind(t.position).push(", ").bind(t.code).push(")");
         }
-        q.push(" ORDER BY programme, position, code LIMIT ").push_bind(i64::from(page.size) + 1);
-        let rows = q.build().fetch_all(&self.pool).await?;
+        q.push(" ORDER BY programme, position, code LIMIT ").bind(i64::from(page.size) + 1);
+        let rows = q.query().fetch_all(&self.pool).await?;
         let mut items = Vec::new();
         let mut last = None;
         for row in rows.iter().take(page.size as usize) {
@@ -388,7 +391,7 @@ impl Store {
         request_id: Option<&str>,
     ) -> Result<Versioned<R>> {
         let method = format!("Create/{}", R::KIND);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         if let Some(first) = replayed(&mut tx, request_id, &method).await? {
             return Ok(first);
         }
@@ -399,7 +402,7 @@ impl Store {
         let c = columns(record);
         let done = sqlx::query(
             "INSERT INTO records (programme, kind, code, position, sector, period_start, period_end, status, body)
-             VALUES (?, ?, ?, (SELECT COALESCE(MAX(position) + 1, 0) FROM records WHERE programme = ?), ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position) + 1, 0) FROM records WHERE programme = $4), $5, $6, $7, $8, $9)
              ON CONFLICT DO NOTHING",
         )
         .bind(programme)
@@ -430,15 +433,15 @@ impl Store {
         record: &R,
         expected_etag: Option<&str>,
     ) -> Result<Versioned<R>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let current: Versioned<R> = get_record(&mut tx, programme, code).await?;
         check_etag(R::KIND, code, &current.etag, expected_etag)?;
         check_record_refs(&mut tx, programme, record).await?;
         let body = json(record)?;
         let c = columns(record);
         sqlx::query(
-            "UPDATE records SET sector = ?, period_start = ?, period_end = ?, status = ?, body = ?,
-             revision = revision + 1 WHERE programme = ? AND kind = ? AND code = ?",
+            "UPDATE records SET sector = $1, period_start = $2, period_end = $3, status = $4, body = $5,
+             revision = revision + 1 WHERE programme = $6 AND kind = $7 AND code = $8",
         )
         .bind(&c.sector)
         .bind(&c.start)
@@ -465,10 +468,10 @@ impl Store {
         code: &str,
         expected_etag: Option<&str>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let current: Versioned<R> = get_record(&mut tx, programme, code).await?;
         check_etag(R::KIND, code, &current.etag, expected_etag)?;
-        sqlx::query("DELETE FROM records WHERE programme = ? AND kind = ? AND code = ?")
+        sqlx::query("DELETE FROM records WHERE programme = $1 AND kind = $2 AND code = $3")
             .bind(programme)
             .bind(R::KIND)
             .bind(code)
@@ -479,9 +482,9 @@ impl Store {
     }
 }
 
-async fn get_record<R: Record>(conn: &mut SqliteConnection, programme: &str, code: &str) -> Result<Versioned<R>> {
+async fn get_record<R: Record>(conn: &mut AnyConnection, programme: &str, code: &str) -> Result<Versioned<R>> {
     let body: Option<String> =
-        sqlx::query_scalar("SELECT body FROM records WHERE programme = ? AND kind = ? AND code = ?")
+        sqlx::query_scalar("SELECT body FROM records WHERE programme = $1 AND kind = $2 AND code = $3")
             .bind(programme)
             .bind(R::KIND)
             .bind(code)
@@ -536,8 +539,8 @@ impl TopLevel for Programme {
     }
 }
 
-async fn get_top<T: TopLevel>(conn: &mut SqliteConnection, code: &str) -> Result<Versioned<T>> {
-    let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {} WHERE code = ?", T::TABLE))
+async fn get_top<T: TopLevel>(conn: &mut AnyConnection, code: &str) -> Result<Versioned<T>> {
+    let body: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {} WHERE code = $1", T::TABLE))
         .bind(code)
         .fetch_optional(&mut *conn)
         .await?;
@@ -561,13 +564,14 @@ impl Store {
     }
 
     pub async fn list_partners(&self, filter: &Filter, page: &PageRequest) -> Result<Page<Partner>> {
+        let backend = self.backend;
         self.list_top(filter, page, |q, f| {
             if let Some(p) = &f.programme {
-                q.push(" AND code IN (SELECT partner FROM programme_partners WHERE programme = ").push_bind(p.clone());
+                q.push(" AND code IN (SELECT partner FROM programme_partners WHERE programme = ").bind(p.clone());
                 q.push(")");
             }
             if let Some(k) = &f.kind {
-                q.push(" AND json_extract(body, '$.kind') = ").push_bind(k.clone());
+                q.push(&format!(" AND {} = ", sql::json_text(backend, "body", "kind"))).bind(k.clone());
             }
         })
         .await
@@ -576,7 +580,7 @@ impl Store {
     pub async fn list_sectors(&self, filter: &Filter, page: &PageRequest) -> Result<Page<Sector>> {
         self.list_top(filter, page, |q, f| {
             if let Some(p) = &f.programme {
-                q.push(" AND (programme IS NULL OR programme = ").push_bind(p.clone()).push(")");
+                q.push(" AND (programme IS NULL OR programme = ").bind(p.clone()).push(")");
             }
         })
         .await
@@ -584,13 +588,14 @@ impl Store {
 
     /// Programmes without their records.
     pub async fn list_programmes(&self, filter: &Filter, page: &PageRequest) -> Result<Page<Programme>> {
+        let backend = self.backend;
         self.list_top(filter, page, |q, f| {
             if let Some(p) = &f.partner {
-                q.push(" AND code IN (SELECT programme FROM programme_partners WHERE partner = ").push_bind(p.clone());
+                q.push(" AND code IN (SELECT programme FROM programme_partners WHERE partner = ").bind(p.clone());
                 q.push(")");
             }
             if let Some(s) = &f.status {
-                q.push(" AND json_extract(body, '$.status') = ").push_bind(s.clone());
+                q.push(&format!(" AND {} = ", sql::json_text(backend, "body", "status"))).bind(s.clone());
             }
         })
         .await
@@ -600,17 +605,17 @@ impl Store {
         &self,
         filter: &Filter,
         page: &PageRequest,
-        narrow: impl Fn(&mut QueryBuilder<'_, Sqlite>, &Filter),
+        narrow: impl Fn(&mut Sql, &Filter),
     ) -> Result<Page<T>> {
         let query = fingerprint(T::TABLE, filter);
-        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT code, position, body FROM {} WHERE 1 = 1", T::TABLE));
+        let mut q = Sql::new(format!("SELECT code, position, body FROM {} WHERE 1 = 1", T::TABLE));
         narrow(&mut q, filter);
         if let Some(token) = &page.token {
             let t = decode_token(token, &query)?;
-            q.push(" AND (position, code) > (").push_bind(t.position).push(", ").push_bind(t.code).push(")");
+            q.push(" AND (position, code) > (").bind(t.position).push(", ").bind(t.code).push(")");
         }
-        q.push(" ORDER BY position, code LIMIT ").push_bind(i64::from(page.size) + 1);
-        let rows = q.build().fetch_all(&self.pool).await?;
+        q.push(" ORDER BY position, code LIMIT ").bind(i64::from(page.size) + 1);
+        let rows = q.query().fetch_all(&self.pool).await?;
         let mut items = Vec::new();
         let mut last = None;
         for row in rows.iter().take(page.size as usize) {
@@ -634,14 +639,14 @@ impl Store {
 
     /// Inserts a partner, sector or programme at the end of its table, in an open transaction.
     async fn insert_top<T: TopLevel>(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         value: &T,
         request_id: Option<&str>,
         extra: Option<&str>,
     ) -> Result<Versioned<T>> {
         let body = value.body()?;
         let done = sqlx::query(&format!(
-            "INSERT INTO {t} (code, position, body) VALUES (?, (SELECT COALESCE(MAX(position) + 1, 0) FROM {t}), ?)
+            "INSERT INTO {t} (code, position, body) VALUES ($1, (SELECT COALESCE(MAX(position) + 1, 0) FROM {t}), $2)
              ON CONFLICT DO NOTHING",
             t = T::TABLE
         ))
@@ -653,7 +658,7 @@ impl Store {
             return Err(Error::AlreadyExists { what: T::WHAT, key: value.code().to_owned() });
         }
         if let Some(programme) = extra {
-            sqlx::query("UPDATE sectors SET programme = ? WHERE code = ?")
+            sqlx::query("UPDATE sectors SET programme = $1 WHERE code = $2")
                 .bind(programme)
                 .bind(value.code())
                 .execute(&mut *conn)
@@ -670,14 +675,14 @@ impl Store {
     }
 
     async fn update_top<T: TopLevel>(
-        conn: &mut SqliteConnection,
+        conn: &mut AnyConnection,
         value: &T,
         expected_etag: Option<&str>,
     ) -> Result<Versioned<T>> {
         let current: Versioned<T> = get_top(conn, value.code()).await?;
         check_etag(T::WHAT, value.code(), &current.etag, expected_etag)?;
         let body = value.body()?;
-        sqlx::query(&format!("UPDATE {} SET body = ?, revision = revision + 1 WHERE code = ?", T::TABLE))
+        sqlx::query(&format!("UPDATE {} SET body = $1, revision = revision + 1 WHERE code = $2", T::TABLE))
             .bind(&body)
             .bind(value.code())
             .execute(&mut *conn)
@@ -691,7 +696,7 @@ impl Store {
     }
 
     pub async fn create_partner(&self, p: &Partner, request_id: Option<&str>) -> Result<Versioned<Partner>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         if let Some(first) = replayed(&mut tx, request_id, "Create/partner").await? {
             return Ok(first);
         }
@@ -701,7 +706,7 @@ impl Store {
     }
 
     pub async fn update_partner(&self, p: &Partner, expected_etag: Option<&str>) -> Result<Versioned<Partner>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let result = Self::update_top(&mut tx, p, expected_etag).await?;
         tx.commit().await?;
         Ok(result)
@@ -710,18 +715,21 @@ impl Store {
     /// Deletes a partner that nothing uses; one that a programme or a record names is kept
     /// (FAILED_PRECONDITION, naming the programmes).
     pub async fn delete_partner(&self, code: &str, expected_etag: Option<&str>) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let current: Versioned<Partner> = get_top(&mut tx, code).await?;
         check_etag("partner", code, &current.etag, expected_etag)?;
-        let users: Vec<String> = sqlx::query_scalar(
-            "SELECT programme FROM programme_partners WHERE partner = ?1
+        let json = |key| sql::json_text(self.backend, "body", key);
+        let users: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT programme FROM programme_partners WHERE partner = $1
              UNION
              SELECT programme FROM records WHERE kind IN ('activity', 'project', 'contribution') AND (
-                 json_extract(body, '$.organiser') = ?1 OR json_extract(body, '$.from') = ?1
-                 OR json_extract(body, '$.to') = ?1
-                 OR EXISTS (SELECT 1 FROM json_each(records.body, '$.partners') WHERE value = ?1))
+                 {} = $1 OR {} = $1 OR {} = $1 OR {})
              ORDER BY 1",
-        )
+            json("organiser"),
+            json("from"),
+            json("to"),
+            sql::json_array_has(self.backend, "records.body", "partners", "$1"),
+        ))
         .bind(code)
         .fetch_all(&mut *tx)
         .await?;
@@ -731,13 +739,13 @@ impl Store {
                 users.join(", ")
             )));
         }
-        sqlx::query("DELETE FROM partners WHERE code = ?").bind(code).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM partners WHERE code = $1").bind(code).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
     pub async fn create_sector(&self, s: &Sector, request_id: Option<&str>) -> Result<Versioned<Sector>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         if let Some(first) = replayed(&mut tx, request_id, "Create/sector").await? {
             return Ok(first);
         }
@@ -752,7 +760,7 @@ impl Store {
     }
 
     pub async fn update_sector(&self, s: &Sector, expected_etag: Option<&str>) -> Result<Versioned<Sector>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let current: Versioned<Sector> = get_top(&mut tx, &s.code).await?;
         if current.value.programme != s.programme {
             return Err(invalid("sector.programme", "cannot change: delete the sector and create it again"));
@@ -763,11 +771,11 @@ impl Store {
     }
 
     pub async fn delete_sector(&self, code: &str, expected_etag: Option<&str>) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let current: Versioned<Sector> = get_top(&mut tx, code).await?;
         check_etag("sector", code, &current.etag, expected_etag)?;
         let users: Vec<String> =
-            sqlx::query_scalar("SELECT DISTINCT programme FROM records WHERE sector = ? ORDER BY 1")
+            sqlx::query_scalar("SELECT DISTINCT programme FROM records WHERE sector = $1 ORDER BY 1")
                 .bind(code)
                 .fetch_all(&mut *tx)
                 .await?;
@@ -777,14 +785,14 @@ impl Store {
                 users.join(", ")
             )));
         }
-        sqlx::query("DELETE FROM sectors WHERE code = ?").bind(code).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sectors WHERE code = $1").bind(code).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Creates a programme without records (they are created one by one, or imported).
     pub async fn create_programme(&self, p: &Programme, request_id: Option<&str>) -> Result<Versioned<Programme>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         if let Some(first) = replayed(&mut tx, request_id, "Create/programme").await? {
             return Ok(first);
         }
@@ -798,7 +806,7 @@ impl Store {
 
     /// Replaces a programme's header (title, partners, phases …); its records stay as they are.
     pub async fn update_programme(&self, p: &Programme, expected_etag: Option<&str>) -> Result<Versioned<Programme>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         check_programme_partners(&mut tx, p).await?;
         let result = Self::update_top(&mut tx, &header(p), expected_etag).await?;
         write_programme_partners(&mut tx, p).await?;
@@ -809,10 +817,10 @@ impl Store {
 
     /// Deletes a programme with its records and its own sectors; refused while reports of it exist.
     pub async fn delete_programme(&self, code: &str, expected_etag: Option<&str>) -> Result<()> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.begin_write().await?;
         let current: Versioned<Programme> = get_top(&mut tx, code).await?;
         check_etag("programme", code, &current.etag, expected_etag)?;
-        let reports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports WHERE programme = ?")
+        let reports: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports WHERE programme = $1")
             .bind(code)
             .fetch_one(&mut *tx)
             .await?;
@@ -821,18 +829,18 @@ impl Store {
                 "programme {code:?} has {reports} report(s); the briefings it produced keep it"
             )));
         }
-        sqlx::query("DELETE FROM records WHERE programme = ?").bind(code).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM programme_partners WHERE programme = ?").bind(code).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM programmes WHERE code = ?").bind(code).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM sectors WHERE programme = ?").bind(code).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM records WHERE programme = $1").bind(code).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM programme_partners WHERE programme = $1").bind(code).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM programmes WHERE code = $1").bind(code).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM sectors WHERE programme = $1").bind(code).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
 }
 
-async fn check_programme_partners(conn: &mut SqliteConnection, p: &Programme) -> Result<()> {
+async fn check_programme_partners(conn: &mut AnyConnection, p: &Programme) -> Result<()> {
     for (j, pp) in p.partners.iter().enumerate() {
-        let found: Option<String> = sqlx::query_scalar("SELECT code FROM partners WHERE code = ?")
+        let found: Option<String> = sqlx::query_scalar("SELECT code FROM partners WHERE code = $1")
             .bind(&pp.partner)
             .fetch_optional(&mut *conn)
             .await?;
@@ -846,10 +854,10 @@ async fn check_programme_partners(conn: &mut SqliteConnection, p: &Programme) ->
     Ok(())
 }
 
-pub(crate) async fn write_programme_partners(conn: &mut SqliteConnection, p: &Programme) -> Result<()> {
-    sqlx::query("DELETE FROM programme_partners WHERE programme = ?").bind(&p.code).execute(&mut *conn).await?;
+pub(crate) async fn write_programme_partners(conn: &mut AnyConnection, p: &Programme) -> Result<()> {
+    sqlx::query("DELETE FROM programme_partners WHERE programme = $1").bind(&p.code).execute(&mut *conn).await?;
     for (j, pp) in p.partners.iter().enumerate() {
-        sqlx::query("INSERT INTO programme_partners (programme, partner, position) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO programme_partners (programme, partner, position) VALUES ($1, $2, $3)")
             .bind(&p.code)
             .bind(&pp.partner)
             .bind(j as i64)
@@ -862,15 +870,9 @@ pub(crate) async fn write_programme_partners(conn: &mut SqliteConnection, p: &Pr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TestDb;
     use coopbrief_domain::Text;
     use coopbrief_domain::dataset::{ActivityKind, Dataset, PartnerKind};
-
-    async fn seeded() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&format!("sqlite://{}/db.sqlite", dir.path().display())).await.unwrap();
-        store.import_dataset(&Dataset::bundled().unwrap()).await.unwrap();
-        (dir, store)
-    }
 
     fn activity(code: &str) -> Activity {
         Activity {
@@ -893,9 +895,8 @@ mod tests {
         PageRequest { size, token: Some(token.to_owned()).filter(|t| !t.is_empty()) }
     }
 
-    #[tokio::test]
-    async fn keyset_pages_survive_inserts() {
-        let (_dir, store) = seeded().await;
+    async fn keyset_pages_survive_inserts(db: &TestDb) {
+        let store = db.seeded().await;
         let filter = Filter { programme: Some("hanoi-hanam".into()), ..Filter::default() };
         let mut token = String::new();
         let mut seen = Vec::new();
@@ -920,9 +921,8 @@ mod tests {
         assert!(matches!(&err, Error::Invalid(e) if e.field() == Some("page_token")), "{err}");
     }
 
-    #[tokio::test]
-    async fn request_ids_make_creates_idempotent() {
-        let (_dir, store) = seeded().await;
+    async fn request_ids_make_creates_idempotent(db: &TestDb) {
+        let store = db.seeded().await;
         let first = store.create_record("hanoi-hanam", &activity("a"), Some("r1")).await.unwrap();
         let mut changed = activity("a");
         changed.title = Text::vi("Khác");
@@ -935,9 +935,8 @@ mod tests {
         assert!(matches!(&err, Error::Invalid(e) if e.field() == Some("request_id")), "{err}");
     }
 
-    #[tokio::test]
-    async fn stale_etags_are_refused_and_nothing_changes() {
-        let (_dir, store) = seeded().await;
+    async fn stale_etags_are_refused_and_nothing_changes(db: &TestDb) {
+        let store = db.seeded().await;
         let v = store.get_record::<Activity>("hanoi-hanam", "product-fairs").await.unwrap();
         let mut a = v.value.clone();
         a.occurrences = Some(16);
@@ -952,9 +951,8 @@ mod tests {
         assert_eq!(now.value.occurrences, Some(16));
     }
 
-    #[tokio::test]
-    async fn used_partners_and_sectors_are_not_deleted() {
-        let (_dir, store) = seeded().await;
+    async fn used_partners_and_sectors_are_not_deleted(db: &TestDb) {
+        let store = db.seeded().await;
         for code in ["hanoi", "hoabinh"] {
             let err = store.delete_partner(code, None).await.unwrap_err();
             assert!(matches!(err, Error::FailedPrecondition(_)), "{err}");
@@ -976,9 +974,8 @@ mod tests {
         store.delete_partner("hoabinh", None).await.unwrap();
     }
 
-    #[tokio::test]
-    async fn export_and_import_round_trip_and_report() {
-        let (_dir, store) = seeded().await;
+    async fn export_and_import_round_trip_and_report(db: &TestDb) {
+        let store = db.seeded().await;
         let exported = store.export("hanoi-hanam").await.unwrap();
         assert_eq!(exported, Dataset::bundled().unwrap());
         let report = store.import(&exported, false).await.unwrap();
@@ -993,4 +990,12 @@ mod tests {
         store.import(&edited, false).await.unwrap();
         assert_eq!(store.export("hanoi-hanam").await.unwrap(), edited);
     }
+
+    crate::on_both_backends!(
+        keyset_pages_survive_inserts,
+        request_ids_make_creates_idempotent,
+        stale_etags_are_refused_and_nothing_changes,
+        used_partners_and_sectors_are_not_deleted,
+        export_and_import_round_trip_and_report,
+    );
 }

@@ -14,7 +14,7 @@ use coopbrief_domain::schedule::{Cadence, Schedule, ScheduleId, ScheduleSpec, Zo
 use coopbrief_domain::{Lang, PdfStandard, Period, Report, ReportId, ReportState};
 use jiff::Timestamp;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use tracing::{info, warn};
 
 use crate::reports::{MAX_PAGE, NewReport, enqueue, insert_report, report_from_row};
@@ -59,7 +59,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO report_schedules (id, programme, cadence, time_zone, lang, template, pdf_standard,
                  first_period, grace_seconds, enabled, next_period, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(id.to_string())
         .bind(&spec.programme)
@@ -70,7 +70,7 @@ impl Store {
         .bind(spec.pdf_standard.code())
         .bind(spec.first_period.to_string())
         .bind(spec.grace.as_secs() as i64)
-        .bind(spec.enabled)
+        .bind(i64::from(spec.enabled))
         .bind(spec.first_period.to_string())
         .bind(&now)
         .bind(&now)
@@ -80,7 +80,7 @@ impl Store {
     }
 
     pub async fn schedule(&self, id: ScheduleId) -> Result<Schedule> {
-        let row = sqlx::query("SELECT * FROM report_schedules WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM report_schedules WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
@@ -92,7 +92,7 @@ impl Store {
     /// Oldest first, optionally of one programme.
     pub async fn list_schedules(&self, programme: Option<&str>, limit: u32) -> Result<Vec<Schedule>> {
         let rows =
-            sqlx::query("SELECT * FROM report_schedules WHERE (?1 IS NULL OR programme = ?1) ORDER BY id LIMIT ?2")
+            sqlx::query("SELECT * FROM report_schedules WHERE ($1 IS NULL OR programme = $1) ORDER BY id LIMIT $2")
                 .bind(programme)
                 .bind(i64::from(limit.clamp(1, MAX_PAGE)))
                 .fetch_all(&self.pool)
@@ -110,9 +110,9 @@ impl Store {
         let restart = spec.cadence != old.spec.cadence || spec.first_period != old.spec.first_period;
         let cursor = if restart { spec.first_period } else { old.next_period };
         sqlx::query(
-            "UPDATE report_schedules SET programme = ?, cadence = ?, time_zone = ?, lang = ?, template = ?,
-                 pdf_standard = ?, first_period = ?, grace_seconds = ?, enabled = ?, next_period = ?, updated_at = ?
-             WHERE id = ?",
+            "UPDATE report_schedules SET programme = $1, cadence = $2, time_zone = $3, lang = $4, template = $5,
+                 pdf_standard = $6, first_period = $7, grace_seconds = $8, enabled = $9, next_period = $10, updated_at = $11
+             WHERE id = $12",
         )
         .bind(&spec.programme)
         .bind(spec.cadence.as_str())
@@ -122,7 +122,7 @@ impl Store {
         .bind(spec.pdf_standard.code())
         .bind(spec.first_period.to_string())
         .bind(spec.grace.as_secs() as i64)
-        .bind(spec.enabled)
+        .bind(i64::from(spec.enabled))
         .bind(cursor.to_string())
         .bind(Timestamp::now().to_string())
         .bind(id.to_string())
@@ -133,7 +133,7 @@ impl Store {
 
     /// Deletes a schedule; the reports it made stay.
     pub async fn delete_schedule(&self, id: ScheduleId) -> Result<()> {
-        let n = sqlx::query("DELETE FROM report_schedules WHERE id = ?")
+        let n = sqlx::query("DELETE FROM report_schedules WHERE id = $1")
             .bind(id.to_string())
             .execute(&self.pool)
             .await?
@@ -147,8 +147,8 @@ impl Store {
     /// Pauses (`false`) or resumes (`true`) a schedule. Periods that close while it is paused
     /// are made after it resumes (catch-up), oldest first.
     pub async fn set_schedule_enabled(&self, id: ScheduleId, enabled: bool) -> Result<Schedule> {
-        let n = sqlx::query("UPDATE report_schedules SET enabled = ?, updated_at = ? WHERE id = ?")
-            .bind(enabled)
+        let n = sqlx::query("UPDATE report_schedules SET enabled = $1, updated_at = $2 WHERE id = $3")
+            .bind(i64::from(enabled))
             .bind(Timestamp::now().to_string())
             .bind(id.to_string())
             .execute(&self.pool)
@@ -246,8 +246,8 @@ impl Store {
         let now_text = now.to_string();
         let mut tx = self.pool.begin().await?;
         let moved = sqlx::query(
-            "UPDATE report_schedules SET next_period = ?, last_run_period = ?, last_run_at = ?
-             WHERE id = ? AND next_period = ? AND enabled = 1",
+            "UPDATE report_schedules SET next_period = $1, last_run_period = $2, last_run_at = $3
+             WHERE id = $4 AND next_period = $5 AND enabled = 1",
         )
         .bind(next.to_string())
         .bind(period.to_string())
@@ -266,17 +266,14 @@ impl Store {
             NewReport { programme: &s.spec.programme, period, lang: s.spec.lang, pdf_standard: s.spec.pdf_standard };
         let sid = s.id.to_string();
         let written = Timestamp::now().to_string();
-        match insert_report(&mut tx, id, &new, None, Some((&sid, &period.to_string())), &written).await {
-            Ok(()) => {}
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                tx.commit().await?;
-                return Ok(Claim::Existed);
-            }
-            Err(e) => return Err(e.into()),
+        if !insert_report(&mut tx, id, &new, None, Some((&sid, &period.to_string())), &written).await? {
+            // This period was briefed already (a first period moved back): move on.
+            tx.commit().await?;
+            return Ok(Claim::Existed);
         }
         enqueue(&mut tx, id, &written).await?;
         if late {
-            sqlx::query("UPDATE report_schedules SET caught_up = caught_up + 1 WHERE id = ?")
+            sqlx::query("UPDATE report_schedules SET caught_up = caught_up + 1 WHERE id = $1")
                 .bind(&sid)
                 .execute(&mut *tx)
                 .await?;
@@ -286,7 +283,7 @@ impl Store {
     }
 
     async fn set_backlog(&self, s: &Schedule, backlog: u64) -> Result<()> {
-        sqlx::query("UPDATE report_schedules SET backlog = ? WHERE id = ?")
+        sqlx::query("UPDATE report_schedules SET backlog = $1 WHERE id = $2")
             .bind(backlog as i64)
             .bind(s.id.to_string())
             .execute(&self.pool)
@@ -297,9 +294,9 @@ impl Store {
     /// Newest first, filtered by programme, state and schedule.
     pub async fn list_reports_by(&self, filter: &ReportFilter<'_>, limit: u32) -> Result<Vec<Report>> {
         let rows = sqlx::query(
-            "SELECT * FROM reports WHERE (?1 IS NULL OR programme = ?1) AND (?2 IS NULL OR state = ?2)
-                 AND (?3 IS NULL OR schedule_id = ?3)
-             ORDER BY id DESC LIMIT ?4",
+            "SELECT * FROM reports WHERE ($1 IS NULL OR programme = $1) AND ($2 IS NULL OR state = $2)
+                 AND ($3 IS NULL OR schedule_id = $3)
+             ORDER BY id DESC LIMIT $4",
         )
         .bind(filter.programme)
         .bind(filter.state.map(|s| s.as_str()))
@@ -314,7 +311,7 @@ impl Store {
     pub async fn latest_report(&self, programme: &str, schedule: Option<ScheduleId>) -> Result<Report> {
         self.require_programme(programme).await?;
         let row = sqlx::query(
-            "SELECT * FROM reports WHERE programme = ?1 AND state = 'SUCCEEDED' AND (?2 IS NULL OR schedule_id = ?2)
+            "SELECT * FROM reports WHERE programme = $1 AND state = 'SUCCEEDED' AND ($2 IS NULL OR schedule_id = $2)
              ORDER BY updated_at DESC, id DESC LIMIT 1",
         )
         .bind(programme)
@@ -334,10 +331,10 @@ impl Store {
         let ids: Vec<String> = ids.iter().map(ReportId::to_string).collect();
         let ids =
             serde_json::to_string(&ids).map_err(|e| Error::Corrupt { what: "report ids", message: e.to_string() })?;
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, schedule_id FROM reports
-             WHERE schedule_id IS NOT NULL AND id IN (SELECT value FROM json_each(?))",
-        )
+        let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT id, schedule_id FROM reports WHERE schedule_id IS NOT NULL AND id IN ({})",
+            crate::sql::json_values(self.backend, "$1")
+        ))
         .bind(ids)
         .fetch_all(&self.pool)
         .await?;
@@ -345,7 +342,7 @@ impl Store {
     }
 
     async fn require_programme(&self, programme: &str) -> Result<()> {
-        let exists: Option<String> = sqlx::query_scalar("SELECT code FROM programmes WHERE code = ?")
+        let exists: Option<String> = sqlx::query_scalar("SELECT code FROM programmes WHERE code = $1")
             .bind(programme)
             .fetch_optional(&self.pool)
             .await?;
@@ -370,7 +367,7 @@ fn count_due(spec: &ScheduleSpec, from: Period, now: Timestamp) -> u64 {
     n
 }
 
-fn schedule_from_row(row: &SqliteRow) -> Result<Schedule> {
+fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
     let corrupt = |message: String| Error::Corrupt { what: "schedule", message };
     let text = |name: &str| -> Result<String> { Ok(row.try_get::<String, _>(name)?) };
     let time = |s: &str| -> Result<Timestamp> { s.parse().map_err(|e| corrupt(format!("time {s:?}: {e}"))) };
@@ -383,7 +380,7 @@ fn schedule_from_row(row: &SqliteRow) -> Result<Schedule> {
         pdf_standard: PdfStandard::from_str(&text("pdf_standard")?)?,
         first_period: Period::from_str(&text("first_period")?)?,
         grace: Duration::from_secs(row.try_get::<i64, _>("grace_seconds")?.max(0) as u64),
-        enabled: row.try_get("enabled")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
     };
     let last_run_period = row.try_get::<Option<String>, _>("last_run_period")?;
     let last_run_at = row.try_get::<Option<String>, _>("last_run_at")?;
@@ -404,24 +401,13 @@ fn schedule_from_row(row: &SqliteRow) -> Result<Schedule> {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use coopbrief_domain::dataset::Dataset;
     use coopbrief_domain::schedule::{Clock, ManualClock};
     use jiff::SignedDuration;
 
     use super::*;
+    use crate::testing::TestDb;
 
     const PROGRAMME: &str = "hanoi-hanam";
-
-    async fn seeded() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::connect(&url(&dir)).await.unwrap();
-        store.import_dataset(&Dataset::bundled().unwrap()).await.unwrap();
-        (dir, store)
-    }
-
-    fn url(dir: &tempfile::TempDir) -> String {
-        format!("sqlite://{}/db.sqlite", dir.path().display())
-    }
 
     fn spec(cadence: &str, first: &str) -> ScheduleSpec {
         ScheduleSpec {
@@ -456,9 +442,8 @@ mod tests {
         sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(&store.pool).await.unwrap()
     }
 
-    #[tokio::test]
-    async fn a_simulated_year_makes_twelve_months_four_quarters_and_one_year_with_an_outage() {
-        let (_dir, store) = seeded().await;
+    async fn a_simulated_year_makes_twelve_months_four_quarters_and_one_year_with_an_outage(db: &TestDb) {
+        let store = db.seeded().await;
         let monthly = store.create_schedule(&spec("monthly", "2026-01")).await.unwrap();
         let quarterly = store.create_schedule(&spec("quarterly", "2026-Q1")).await.unwrap();
         let yearly = store.create_schedule(&spec("yearly", "2026")).await.unwrap();
@@ -499,9 +484,8 @@ mod tests {
         assert_eq!(seen[&(monthly.id, "2026-12".to_owned())], ts("2026-12-31T18:00:00Z"));
     }
 
-    #[tokio::test]
-    async fn a_month_closes_at_midnight_hanoi_time_and_not_a_second_before() {
-        let (_dir, store) = seeded().await;
+    async fn a_month_closes_at_midnight_hanoi_time_and_not_a_second_before(db: &TestDb) {
+        let store = db.seeded().await;
         let s = store.create_schedule(&spec("monthly", "2026-01")).await.unwrap();
         let tick = store.run_schedules(ts("2026-01-31T16:59:59Z"), 24).await.unwrap();
         assert!(tick.created.is_empty(), "23:59:59 in Hà Nội is still January");
@@ -513,9 +497,8 @@ mod tests {
         assert_eq!(report.programme, PROGRAMME);
     }
 
-    #[tokio::test]
-    async fn february_of_a_leap_year_closes_after_the_29th() {
-        let (_dir, store) = seeded().await;
+    async fn february_of_a_leap_year_closes_after_the_29th(db: &TestDb) {
+        let store = db.seeded().await;
         let s = store.create_schedule(&spec("monthly", "2024-02")).await.unwrap();
         assert!(store.run_schedules(ts("2024-02-28T17:00:00Z"), 24).await.unwrap().created.is_empty());
         assert!(store.run_schedules(ts("2024-02-29T16:59:59Z"), 24).await.unwrap().created.is_empty());
@@ -523,9 +506,8 @@ mod tests {
         assert_eq!(periods(&store, s.id).await, ["2024-02"]);
     }
 
-    #[tokio::test]
-    async fn the_grace_delay_holds_the_report_back() {
-        let (_dir, store) = seeded().await;
+    async fn the_grace_delay_holds_the_report_back(db: &TestDb) {
+        let store = db.seeded().await;
         let mut sp = spec("quarterly", "2026-Q1");
         sp.grace = Duration::from_secs(3 * 86_400);
         let s = store.create_schedule(&sp).await.unwrap();
@@ -534,9 +516,8 @@ mod tests {
         assert_eq!(periods(&store, s.id).await, ["2026-Q1"]);
     }
 
-    #[tokio::test]
-    async fn catch_up_is_limited_per_tick_oldest_first_and_visible() {
-        let (_dir, store) = seeded().await;
+    async fn catch_up_is_limited_per_tick_oldest_first_and_visible(db: &TestDb) {
+        let store = db.seeded().await;
         let s = store.create_schedule(&spec("monthly", "2024-01")).await.unwrap();
         let now = ts("2026-11-26T10:00:00Z"); // 34 months (2024-01 … 2026-10) are due
         let first = store.run_schedules(now, 24).await.unwrap();
@@ -557,9 +538,8 @@ mod tests {
         assert!(store.run_schedules(now, 24).await.unwrap().created.is_empty());
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn three_racing_schedulers_on_one_database_make_each_report_once() {
-        let (dir, first) = seeded().await;
+    async fn three_racing_schedulers_on_one_database_make_each_report_once(db: &TestDb) {
+        let first = db.seeded().await;
         let mut ids = Vec::new();
         for (cadence, from) in
             [("monthly", "2026-01"), ("quarterly", "2026-Q1"), ("yearly", "2026"), ("half-yearly", "2026-H1")]
@@ -568,7 +548,7 @@ mod tests {
         }
         let mut stores = vec![first];
         for _ in 0..2 {
-            stores.push(Store::connect(&url(&dir)).await.unwrap());
+            stores.push(db.store().await);
         }
         let clock = ManualClock::new(ts("2026-01-01T00:00:00Z"));
         let mut made = 0;
@@ -602,9 +582,8 @@ mod tests {
         assert_eq!(outbox_jobs(store).await, 19);
     }
 
-    #[tokio::test]
-    async fn a_paused_schedule_makes_nothing_and_catches_up_on_resume() {
-        let (_dir, store) = seeded().await;
+    async fn a_paused_schedule_makes_nothing_and_catches_up_on_resume(db: &TestDb) {
+        let store = db.seeded().await;
         let s = store.create_schedule(&spec("monthly", "2026-01")).await.unwrap();
         store.set_schedule_enabled(s.id, false).await.unwrap();
         assert!(store.run_schedules(ts("2026-03-15T00:00:00Z"), 24).await.unwrap().created.is_empty());
@@ -616,9 +595,8 @@ mod tests {
         assert_eq!(periods(&store, s.id).await, ["2026-01", "2026-02"]);
     }
 
-    #[tokio::test]
-    async fn moving_the_first_period_back_fills_the_gap_without_duplicates() {
-        let (_dir, store) = seeded().await;
+    async fn moving_the_first_period_back_fills_the_gap_without_duplicates(db: &TestDb) {
+        let store = db.seeded().await;
         let s = store.create_schedule(&spec("monthly", "2026-03")).await.unwrap();
         store.run_schedules(ts("2026-05-15T00:00:00Z"), 24).await.unwrap();
         assert_eq!(periods(&store, s.id).await, ["2026-03", "2026-04"]);
@@ -631,9 +609,8 @@ mod tests {
         assert_eq!(store.schedule(s.id).await.unwrap().next_period.to_string(), "2026-05");
     }
 
-    #[tokio::test]
-    async fn unknown_programmes_and_schedules_are_not_found() {
-        let (_dir, store) = seeded().await;
+    async fn unknown_programmes_and_schedules_are_not_found(db: &TestDb) {
+        let store = db.seeded().await;
         let mut sp = spec("monthly", "2026-01");
         sp.programme = "nowhere".into();
         let err = store.create_schedule(&sp).await.unwrap_err();
@@ -645,9 +622,8 @@ mod tests {
         assert!(matches!(store.delete_schedule(s.id).await.unwrap_err(), Error::NotFound { .. }));
     }
 
-    #[tokio::test]
-    async fn the_latest_report_is_the_newest_succeeded_one() {
-        let (_dir, store) = seeded().await;
+    async fn the_latest_report_is_the_newest_succeeded_one(db: &TestDb) {
+        let store = db.seeded().await;
         let s = store.create_schedule(&spec("monthly", "2026-01")).await.unwrap();
         let tick = store.run_schedules(ts("2026-04-15T00:00:00Z"), 24).await.unwrap();
         let err = store.latest_report(PROGRAMME, None).await.unwrap_err();
@@ -667,4 +643,17 @@ mod tests {
         let map = store.report_schedules(&[latest.id]).await.unwrap();
         assert_eq!(map.get(&latest.id), Some(&s.id));
     }
+
+    crate::on_both_backends!(
+        a_simulated_year_makes_twelve_months_four_quarters_and_one_year_with_an_outage,
+        a_month_closes_at_midnight_hanoi_time_and_not_a_second_before,
+        february_of_a_leap_year_closes_after_the_29th,
+        the_grace_delay_holds_the_report_back,
+        catch_up_is_limited_per_tick_oldest_first_and_visible,
+        three_racing_schedulers_on_one_database_make_each_report_once,
+        a_paused_schedule_makes_nothing_and_catches_up_on_resume,
+        moving_the_first_period_back_fills_the_gap_without_duplicates,
+        unknown_programmes_and_schedules_are_not_found,
+        the_latest_report_is_the_newest_succeeded_one,
+    );
 }

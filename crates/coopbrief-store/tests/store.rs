@@ -1,23 +1,23 @@
-//! Store tests on a real SQLite file: seeding, briefing data and the report life cycle.
+//! Store tests on both engines — a real SQLite file and a fresh database on the real PostgreSQL —
+//! seeding, briefing data, the report life cycle and the outbox.
+
+// The test bodies are plain `async fn(&TestDb)` run by `on_both_backends!`, so clippy does not
+// see them as tests.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 
 use coopbrief_domain::dataset::Dataset;
 use coopbrief_domain::{Lang, PdfInfo, ReportState};
-use coopbrief_store::{ArtifactStore, Error, NewReport, Store};
+use coopbrief_store::testing::TestDb;
+use coopbrief_store::{ArtifactStore, Error, NewReport};
 
 fn seed() -> Dataset {
     Dataset::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data")).expect("the seed dataset loads")
 }
 
-async fn store(dir: &tempfile::TempDir) -> Store {
-    Store::connect(&format!("sqlite://{}/db.sqlite", dir.path().display())).await.expect("the store opens")
-}
-
-#[tokio::test]
-async fn import_is_idempotent_and_round_trips() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+async fn import_is_idempotent_and_round_trips(db: &TestDb) {
+    let store = db.store().await;
     assert!(store.is_empty().await.unwrap());
     let ds = seed();
     let first = store.import_dataset(&ds).await.unwrap();
@@ -30,10 +30,8 @@ async fn import_is_idempotent_and_round_trips() {
     assert_eq!(store.sectors().await.unwrap(), ds.sectors);
 }
 
-#[tokio::test]
-async fn a_broken_import_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+async fn a_broken_import_changes_nothing(db: &TestDb) {
+    let store = db.store().await;
     let mut ds = seed();
     ds.programmes[0].projects[0].sector = Some("nowhere".into());
     let err = store.import_dataset(&ds).await.unwrap_err();
@@ -42,10 +40,8 @@ async fn a_broken_import_changes_nothing() {
     assert!(store.partners().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn briefing_data_for_a_period() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+async fn briefing_data_for_a_period(db: &TestDb) {
+    let store = db.store().await;
     store.import_dataset(&seed()).await.unwrap();
     let b = store.briefing_data("hanoi-hanam", "2019".parse().unwrap()).await.unwrap();
     assert_eq!(b.programme.contributions.len(), 1);
@@ -54,10 +50,8 @@ async fn briefing_data_for_a_period() {
     assert!(matches!(err, Error::NotFound { what: "programme", .. }), "{err}");
 }
 
-#[tokio::test]
-async fn report_life_cycle() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+async fn report_life_cycle(db: &TestDb) {
+    let store = db.store().await;
     store.import_dataset(&seed()).await.unwrap();
     let (r, created) =
         store.create_report(&NewReport::new("hanoi-hanam", "2019-Q3".parse().unwrap(), Lang::En), None).await.unwrap();
@@ -93,25 +87,47 @@ async fn report_life_cycle() {
     assert_eq!(store.uploads(r.id).await.unwrap(), 1);
 }
 
+async fn read_all(artifacts: &ArtifactStore, id: coopbrief_domain::ReportId) -> Vec<u8> {
+    let mut pieces = artifacts.open(id).await.unwrap();
+    let mut buf = Vec::new();
+    while let Some(piece) = futures::StreamExt::next(&mut pieces).await {
+        buf.extend(piece.unwrap());
+    }
+    buf
+}
+
 #[tokio::test]
 async fn artifacts_are_written_whole() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = ArtifactStore::local(dir.path().join("pdf")).unwrap();
     let id = coopbrief_domain::ReportId::new();
-    assert!(matches!(artifacts.open(id).await.unwrap_err(), Error::NotFound { .. }));
+    assert!(matches!(artifacts.open(id).await.err(), Some(Error::NotFound { .. })));
     artifacts.put(id, b"%PDF-1.7 test").await.unwrap();
-    let mut f = artifacts.open(id).await.unwrap();
-    let mut buf = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut f, &mut buf).await.unwrap();
-    assert_eq!(buf, b"%PDF-1.7 test");
-    let names: Vec<_> = std::fs::read_dir(artifacts.dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+    artifacts.put(id, b"%PDF-1.7 again").await.unwrap();
+    assert_eq!(read_all(&artifacts, id).await, b"%PDF-1.7 again");
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("pdf")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, [std::ffi::OsString::from(format!("{id}.pdf"))], "no staging file left");
 }
 
 #[tokio::test]
-async fn a_report_and_its_job_are_written_together_and_requests_are_idempotent() {
+async fn artifact_stores_are_chosen_by_url() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+    let by_url = ArtifactStore::open_location(&format!("file://{}/pdf", dir.path().display())).unwrap();
+    let id = coopbrief_domain::ReportId::new();
+    by_url.put(id, b"%PDF").await.unwrap();
+    assert!(dir.path().join(format!("pdf/{id}.pdf")).is_file());
+    let memory = ArtifactStore::open_location("memory://").unwrap();
+    memory.put(id, &vec![7u8; 300_000]).await.unwrap();
+    assert_eq!(read_all(&memory, id).await.len(), 300_000);
+    // An S3 store is configured from the URL and AWS_* settings without touching the network.
+    let s3 = ArtifactStore::open_location("s3://coopbrief-pdfs/briefings").unwrap();
+    assert_eq!(s3.location(), "s3://coopbrief-pdfs/briefings");
+    let err = ArtifactStore::open_location("ftp://example.invalid/pdf").unwrap_err();
+    assert!(err.to_string().contains("unknown scheme"), "{err}");
+}
+
+async fn a_report_and_its_job_are_written_together_and_requests_are_idempotent(db: &TestDb) {
+    let store = db.store().await;
     store.import_dataset(&seed()).await.unwrap();
     let period = "2019".parse().unwrap();
     let (a, created) =
@@ -145,10 +161,8 @@ async fn a_report_and_its_job_are_written_together_and_requests_are_idempotent()
     assert_eq!(store.pending_jobs(10).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn cancel_and_retry() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+async fn cancel_and_retry(db: &TestDb) {
+    let store = db.store().await;
     store.import_dataset(&seed()).await.unwrap();
     let (r, _) =
         store.create_report(&NewReport::new("hanoi-hanam", "2019".parse().unwrap(), Lang::Vi), None).await.unwrap();
@@ -175,10 +189,8 @@ async fn cancel_and_retry() {
     assert!(err.to_string().contains("SUCCEEDED"), "{err}");
 }
 
-#[tokio::test]
-async fn briefing_data_is_dated_by_its_snapshot() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+async fn briefing_data_is_dated_by_its_snapshot(db: &TestDb) {
+    let store = db.store().await;
     let mut ds = seed();
     store.import_dataset(&ds).await.unwrap();
     let period = "2019".parse().unwrap();
@@ -196,3 +208,98 @@ async fn briefing_data_is_dated_by_its_snapshot() {
     assert_eq!(changed.as_of, Some(day(27)));
     assert_ne!(changed.data_hash(), first.data_hash());
 }
+
+/// Two data-service replicas' relays claim the outbox at once: every job once, none twice.
+async fn two_relays_claim_each_job_once(db: &TestDb) {
+    let a = db.store().await;
+    a.import_dataset(&seed()).await.unwrap();
+    let b = db.store().await;
+    let mut made = Vec::new();
+    for i in 0..40 {
+        let new = NewReport::new("hanoi-hanam", "2019".parse().unwrap(), Lang::Vi);
+        made.push(a.create_report(&new, Some(&format!("claim-{i}"))).await.unwrap().0.id);
+    }
+    let relay = |store: coopbrief_store::Store| {
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let jobs = store.claim_jobs(3).await.unwrap();
+                if jobs.is_empty() {
+                    return got;
+                }
+                for job in jobs {
+                    got.push(job.report_id);
+                    store.job_sent(job.id).await.unwrap();
+                }
+            }
+        })
+    };
+    let (x, y) = (relay(a.clone()), relay(b.clone()));
+    let mut all = x.await.unwrap();
+    all.extend(y.await.unwrap());
+    all.sort();
+    made.sort();
+    assert_eq!(all, made, "each job published exactly once");
+    // A claimed job is not handed out again until it is released.
+    let new = NewReport::new("hanoi-hanam", "2018".parse().unwrap(), Lang::Vi);
+    a.create_report(&new, None).await.unwrap();
+    let claimed = a.claim_jobs(10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(b.claim_jobs(10).await.unwrap().is_empty());
+    b.release_jobs(&[claimed[0].id]).await.unwrap();
+    assert_eq!(b.claim_jobs(10).await.unwrap().len(), 1);
+}
+
+/// Replicas updating one partner with the same etag at once: one wins, the rest are ABORTED.
+async fn concurrent_updates_with_one_etag_make_one_change(db: &TestDb) {
+    let a = db.store().await;
+    a.import_dataset(&seed()).await.unwrap();
+    let b = db.store().await;
+    let current = a.get_partner("hanam").await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let (mut partner, etag) = (current.value.clone(), current.etag.clone());
+            partner.name = coopbrief_domain::Text::vi(format!("Hà Nam {i}"));
+            tokio::spawn(async move { store.update_partner(&partner, Some(&etag)).await })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(Error::Aborted(_)) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+/// Briefing data is cached per data version: a change made through another replica shows at once.
+async fn briefing_data_sees_changes_made_by_another_replica(db: &TestDb) {
+    let a = db.store().await;
+    let mut ds = seed();
+    a.import_dataset(&ds).await.unwrap();
+    let b = db.store().await;
+    let period = "2019".parse().unwrap();
+    let first = a.briefing_data("hanoi-hanam", period).await.unwrap();
+    assert_eq!(a.briefing_data("hanoi-hanam", period).await.unwrap(), first, "a hit is the same data");
+    ds.programmes[0].projects[0].progress = Some(61);
+    b.import_dataset(&ds).await.unwrap();
+    let after = a.briefing_data("hanoi-hanam", period).await.unwrap();
+    assert_ne!(after.data_hash(), first.data_hash(), "the change made on b is seen on a");
+    assert_eq!(after, b.briefing_data("hanoi-hanam", period).await.unwrap());
+}
+
+coopbrief_store::on_both_backends!(
+    import_is_idempotent_and_round_trips,
+    a_broken_import_changes_nothing,
+    briefing_data_for_a_period,
+    report_life_cycle,
+    a_report_and_its_job_are_written_together_and_requests_are_idempotent,
+    cancel_and_retry,
+    briefing_data_is_dated_by_its_snapshot,
+    two_relays_claim_each_job_once,
+    briefing_data_sees_changes_made_by_another_replica,
+    concurrent_updates_with_one_etag_make_one_change,
+);

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use coopbrief_domain::schedule::ScheduleId;
 use coopbrief_store::{NewReport, ReportFilter};
 use futures::Stream;
-use tokio::io::AsyncReadExt;
+use futures::StreamExt;
 use tonic::{Request, Response, Status};
 use tracing::info;
 
@@ -129,26 +129,31 @@ impl coopbrief_proto::ReportService for App {
             let msg = format!("report {id} is {}; it can be downloaded once it has SUCCEEDED", report.state);
             return Err(Error::FailedPrecondition(msg).into());
         }
-        let mut file = self.artifacts.open(id).await.map_err(Error::from)?;
+        let mut pieces = self.artifacts.open(id).await.map_err(Error::from)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let first = report::report(&report);
         tokio::spawn(async move {
+            // Re-cut whatever pieces the artifact store hands out into chunks of CHUNK_SIZE;
+            // the first message carries the report, even for an empty file.
             let mut header = Some(first);
-            let mut buf = vec![0u8; coopbrief_proto::CHUNK_SIZE];
-            loop {
-                let n = match file.read(&mut buf).await {
-                    Ok(n) => n,
-                    Err(e) => {
+            let mut buf: Vec<u8> = Vec::with_capacity(coopbrief_proto::CHUNK_SIZE);
+            let mut done = false;
+            while !done {
+                match pieces.next().await {
+                    Some(Ok(piece)) => buf.extend_from_slice(&piece),
+                    Some(Err(e)) => {
+                        tracing::error!(report_id = %id, error = %e, "reading the pdf failed");
                         let _ = tx.send(Err(Status::internal(format!("reading the pdf failed: {e}")))).await;
                         return;
                     }
-                };
-                if n == 0 && header.is_none() {
-                    return;
+                    None => done = true,
                 }
-                let msg = v1::DownloadReportResponse { report: header.take(), data: buf[..n].to_vec() };
-                if tx.send(Ok(msg)).await.is_err() || n == 0 {
-                    return;
+                while buf.len() >= coopbrief_proto::CHUNK_SIZE || (done && (!buf.is_empty() || header.is_some())) {
+                    let rest = buf.split_off(buf.len().min(coopbrief_proto::CHUNK_SIZE));
+                    let data = std::mem::replace(&mut buf, rest);
+                    if tx.send(Ok(v1::DownloadReportResponse { report: header.take(), data })).await.is_err() {
+                        return;
+                    }
                 }
             }
         });
