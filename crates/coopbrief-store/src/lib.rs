@@ -3,6 +3,7 @@
 //! All SQL of the project lives in this crate, behind [`Store`]. The database is SQLite through
 //! sqlx, with migrations in `migrations/`. PDFs live in an [`ArtifactStore`] (a local directory).
 
+mod access;
 mod artifacts;
 mod data;
 mod reports;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
+pub use access::{AuditEntry, MAX_AUDIT_PAGE, NewAuditEntry, StoredToken, TokenRecord};
 pub use artifacts::ArtifactStore;
 pub use data::{ImportReport, ImportSummary};
 pub use reports::{NewReport, OutboxJob};
