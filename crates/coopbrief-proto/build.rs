@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "coopbrief/v1/report.proto",
         "coopbrief/v1/diagnostics.proto",
         "coopbrief/v1/schedule.proto",
+        "coopbrief/v1/access.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());

@@ -106,7 +106,8 @@ pub fn assert_pdf_contains(pdf: &std::path::Path, expected: &[&str]) {
 /// Retry delays the tests use, in seconds: short, so retries show within a test's time.
 pub const TEST_RETRY_DELAYS: [f64; 3] = [0.3, 0.6, 1.2];
 
-/// Data-service settings for a test: SQLite and PDFs under `dir`, the test's own queue.
+/// Data-service settings for a test: SQLite and PDFs under `dir`, the test's own queue,
+/// access control off (the address must be loopback).
 pub fn data_settings(dir: &Path, queue: &str, listen: std::net::SocketAddr) -> coopbrief_data::Settings {
     coopbrief_data::Settings {
         listen,
@@ -123,6 +124,11 @@ pub fn data_settings(dir: &Path, queue: &str, listen: std::net::SocketAddr) -> c
         scheduler_interval: 30.0,
         scheduler_catch_up: 24,
         log_format: "text".into(),
+        // Loopback only (tests listen on 127.0.0.1); tests/auth.rs turns tokens on.
+        auth: coopbrief_data::AuthMode::Off,
+        tls_cert: None,
+        tls_key: None,
+        command: None,
     }
 }
 

@@ -5,20 +5,21 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use coopbrief_proto::v1::{self, ReportState};
-use coopbrief_proto::{CooperationServiceClient, ReportServiceClient, ScheduleServiceClient};
+use coopbrief_proto::{AccessServiceClient, CooperationServiceClient, ReportServiceClient, ScheduleServiceClient};
+use coopbrief_runtime::{ClientArgs, GrpcChannel};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tonic::Status;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::{CreateArgs, ReportOptions};
 
-/// A connection to the data service.
+/// A connection to the data service (TLS for an https:// endpoint, the token on every call).
 #[derive(Clone, Debug)]
 pub struct Client {
-    pub(crate) reports: ReportServiceClient<Channel>,
-    pub(crate) data: CooperationServiceClient<Channel>,
-    pub(crate) schedules: ScheduleServiceClient<Channel>,
+    pub(crate) reports: ReportServiceClient<GrpcChannel>,
+    pub(crate) data: CooperationServiceClient<GrpcChannel>,
+    pub(crate) schedules: ScheduleServiceClient<GrpcChannel>,
+    pub(crate) access: AccessServiceClient<GrpcChannel>,
 }
 
 /// A gRPC status as a person reads it: `NOT_FOUND: programme "x" not found`.
@@ -39,19 +40,21 @@ fn code_name(code: tonic::Code) -> String {
 }
 
 impl Client {
+    /// Connects without a token or CA file (a data service with access control off).
     pub async fn connect(endpoint: &str) -> anyhow::Result<Client> {
-        let channel = Endpoint::from_shared(endpoint.to_owned())
-            .with_context(|| format!("invalid endpoint {endpoint:?}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
+        Client::connect_with(endpoint, &ClientArgs::default()).await
+    }
+
+    /// Connects with a token and, for an https:// endpoint, the CA file.
+    pub async fn connect_with(endpoint: &str, args: &ClientArgs) -> anyhow::Result<Client> {
+        let channel = coopbrief_runtime::client::connect(endpoint, args)
             .await
-            .with_context(|| {
-                format!("cannot reach the data service at {endpoint} (set --endpoint or COOPBRIEF_ENDPOINT)")
-            })?;
+            .context("set --endpoint or COOPBRIEF_ENDPOINT (and --ca-file for https://)")?;
         Ok(Client {
             reports: ReportServiceClient::new(channel.clone()),
             data: CooperationServiceClient::new(channel.clone()),
-            schedules: ScheduleServiceClient::new(channel),
+            schedules: ScheduleServiceClient::new(channel.clone()),
+            access: AccessServiceClient::new(channel),
         })
     }
 

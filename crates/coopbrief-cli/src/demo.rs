@@ -3,7 +3,8 @@
 //! SQLite seeded from the bundled dataset, a local PDF directory, the data service on a free
 //! loopback port, and the same worker code calling it over gRPC. Jobs go through an
 //! in-process channel fed from the reports the database holds unfinished (so nothing is lost
-//! across a restart), or through RabbitMQ with `--amqp`.
+//! across a restart), or through RabbitMQ with `--amqp`. Access control is off: the data
+//! service listens on loopback only, and the demo says so.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,7 +51,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<v1::Report> {
     // The worker stops first (finishing the jobs it holds), then the data service it talks to.
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = coopbrief_data::Server::from_parts(listener, store, artifacts, queue.clone());
+    let server = coopbrief_data::Server::from_parts(listener, store, artifacts, queue.clone())
+        .with_auth(coopbrief_data::AuthMode::Off)?;
+    eprintln!("access control is off: loopback only (the demo's data service listens on {endpoint} without tokens)");
     let server = tokio::spawn(server.run_until_stopped(async {
         let _ = server_stopped.await;
     }));

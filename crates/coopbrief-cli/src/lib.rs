@@ -1,5 +1,6 @@
 //! The `coopbrief` command: a gRPC client for people, and the one-process demo.
 
+mod access;
 mod client;
 mod demo;
 mod resources;
@@ -18,6 +19,9 @@ pub struct Cli {
     /// gRPC endpoint of the data service.
     #[arg(long, global = true, env = "COOPBRIEF_ENDPOINT", default_value = "http://127.0.0.1:50051")]
     pub endpoint: String,
+    /// The bearer token and the CA file.
+    #[command(flatten)]
+    pub connection: coopbrief_runtime::ClientArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -33,6 +37,12 @@ pub enum Command {
     /// Cooperation data: partners, programmes, sectors and their records.
     #[command(flatten)]
     Resource(resources::ResourceCommand),
+    /// Bearer tokens: create, list, revoke (admins).
+    #[command(subcommand)]
+    Token(access::TokenCommand),
+    /// The audit log of changes (admins).
+    #[command(subcommand)]
+    Audit(access::AuditCommand),
     /// Run the whole product in this process on embedded defaults and write one briefing.
     Demo(DemoArgs),
 }
@@ -138,7 +148,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args).await.map(|_| ()),
         Command::Report(cmd) => {
-            let client = Client::connect(&cli.endpoint).await?;
+            let client = Client::connect_with(&cli.endpoint, &cli.connection).await?;
             match cmd {
                 ReportCommand::Create(args) => client.create(&args).await,
                 ReportCommand::Get { id } => client.get(&id).await,
@@ -151,8 +161,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ReportCommand::Download { id, out } => client.download(&id, &out).await.map(|_| ()),
             }
         }
-        Command::Schedule(cmd) => schedules::run(cmd, &Client::connect(&cli.endpoint).await?).await,
-        Command::Resource(cmd) => resources::run(cmd, &Client::connect(&cli.endpoint).await?).await,
+        Command::Schedule(cmd) => {
+            schedules::run(cmd, &Client::connect_with(&cli.endpoint, &cli.connection).await?).await
+        }
+        Command::Resource(cmd) => {
+            resources::run(cmd, &Client::connect_with(&cli.endpoint, &cli.connection).await?).await
+        }
+        Command::Token(cmd) => access::token(cmd, &Client::connect_with(&cli.endpoint, &cli.connection).await?).await,
+        Command::Audit(cmd) => access::audit(cmd, &Client::connect_with(&cli.endpoint, &cli.connection).await?).await,
     }
 }
 

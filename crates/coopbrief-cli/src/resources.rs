@@ -161,7 +161,7 @@ pub enum DataCommand {
     },
 }
 
-type Data = coopbrief_proto::CooperationServiceClient<tonic::transport::Channel>;
+type Data = coopbrief_proto::CooperationServiceClient<coopbrief_runtime::GrpcChannel>;
 
 /// One kind of resource as the CLI sees it.
 trait Resource {

@@ -16,6 +16,15 @@ pub enum Error {
     FailedPrecondition(String),
     #[error("the job queue is unavailable: {0}")]
     Queue(#[from] coopbrief_queue::Error),
+    /// No valid bearer token: missing, malformed, unknown or revoked.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A valid token whose role does not allow the call.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A fault of this service (not of the request); logged, never shown in detail.
+    #[error("{0}")]
+    Internal(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -45,9 +54,12 @@ impl From<Error> for Status {
             Error::Store(S::AlreadyExists { .. }) => info(Code::AlreadyExists, "ALREADY_EXISTS", e.to_string()),
             Error::Store(S::Aborted(_)) => info(Code::Aborted, "ETAG_MISMATCH", e.to_string()),
             Error::Queue(_) => info(Code::Unavailable, "QUEUE_UNAVAILABLE", e.to_string()),
+            Error::Unauthenticated(_) => info(Code::Unauthenticated, "UNAUTHENTICATED", e.to_string()),
+            Error::PermissionDenied(_) => info(Code::PermissionDenied, "PERMISSION_DENIED", e.to_string()),
             Error::Store(
                 S::Corrupt { .. } | S::Database(_) | S::Migrate(_) | S::Io { .. } | S::Artifact { .. } | S::Config(_),
-            ) => {
+            )
+            | Error::Internal(_) => {
                 tracing::error!(error = %e, "internal error");
                 info(Code::Internal, "INTERNAL", "internal error; see the data service's log".to_owned())
             }

@@ -2,7 +2,10 @@
 //! gRPC (with health and reflection), publishes report jobs and keeps the finished PDFs.
 //!
 //! Startup follows `build → local_addr → run_until_stopped(shutdown)` so tests bind port 0.
+//! Every call passes the access layer (`auth.rs`) first; with a certificate, only TLS is spoken.
 
+pub mod auth;
+pub mod commands;
 pub mod error;
 pub mod relay;
 pub mod scheduler;
@@ -13,8 +16,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use coopbrief_domain::dataset::Dataset;
+use coopbrief_proto::AccessServiceServer;
 use coopbrief_proto::DiagnosticsServiceServer;
 use coopbrief_proto::ScheduleServiceServer;
 use coopbrief_proto::{CooperationServiceServer, ReportServiceServer, WorkerServiceServer};
@@ -23,8 +27,10 @@ use coopbrief_store::{ArtifactStore, Store};
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
-use tracing::info;
+use tonic::transport::{Identity, ServerTlsConfig};
+use tracing::{info, warn};
 
+pub use auth::{AuthLayer, AuthMode, Caller};
 pub use service::App;
 pub use settings::Settings;
 
@@ -34,6 +40,10 @@ pub struct Server {
     app: App,
     /// How often the report scheduler ticks, and its catch-up limit per schedule and tick.
     scheduler: (std::time::Duration, u32),
+    /// Checks every call; tokens unless [`Server::with_auth`] turned it off (loopback only).
+    auth: AuthLayer,
+    /// With a certificate, the service speaks TLS only.
+    tls: Option<ServerTlsConfig>,
 }
 
 impl Server {
@@ -48,13 +58,51 @@ impl Server {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("failed to listen on {}", settings.listen))?;
-        let mut server = Server::from_parts(listener, store, artifacts, Arc::new(queue));
+        let mut server = Server::from_parts(listener, store, artifacts, Arc::new(queue)).with_auth(settings.auth)?;
         let interval = std::time::Duration::from_secs_f64(settings.scheduler_interval.clamp(0.05, 86_400.0));
         server.scheduler = (interval, settings.scheduler_catch_up);
+        if let (Some(cert), Some(key)) = (&settings.tls_cert, &settings.tls_key) {
+            let read = |path: &std::path::Path| {
+                std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))
+            };
+            server = server.with_tls(&read(cert)?, &read(key)?)?;
+        }
         Ok(server)
     }
 
-    /// A server around parts built elsewhere (the one-process demo, tests).
+    /// Sets access control. `AuthMode::Off` is refused unless the service listens on a
+    /// loopback address, and says so in the log.
+    pub fn with_auth(mut self, mode: AuthMode) -> anyhow::Result<Server> {
+        self.auth = match mode {
+            AuthMode::Tokens => AuthLayer::tokens(self.app.store.clone()),
+            AuthMode::Off => {
+                let addr = self.local_addr()?;
+                if !addr.ip().is_loopback() {
+                    bail!(
+                        "--auth off (COOPBRIEF_AUTH=off) is refused: the data service listens on {addr}, and \
+                         access control may be off only on a loopback address (127.0.0.1, ::1)"
+                    );
+                }
+                warn!(%addr, "access control is off: loopback only");
+                AuthLayer::off()
+            }
+        };
+        Ok(self)
+    }
+
+    /// Serves TLS only, with this PEM certificate chain and key.
+    pub fn with_tls(mut self, cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<Server> {
+        let config = ServerTlsConfig::new().identity(Identity::from_pem(cert_pem, key_pem));
+        // Checked now, so that a bad certificate or key stops the start, not the first call.
+        tonic::transport::Server::builder()
+            .tls_config(config.clone())
+            .context("the TLS certificate or key (--tls-cert, --tls-key) is not valid")?;
+        self.tls = Some(config);
+        Ok(self)
+    }
+
+    /// A server around parts built elsewhere (the one-process demo, tests); it asks for
+    /// tokens until [`Server::with_auth`] says otherwise.
     pub fn from_parts(
         listener: TcpListener,
         store: Store,
@@ -63,8 +111,10 @@ impl Server {
     ) -> Server {
         Server {
             listener,
+            auth: AuthLayer::tokens(store.clone()),
             app: App { store, artifacts, queue, relay: Arc::new(tokio::sync::Notify::new()) },
             scheduler: (scheduler::DEFAULT_INTERVAL, scheduler::DEFAULT_CATCH_UP),
+            tls: None,
         }
     }
 
@@ -80,13 +130,18 @@ impl Server {
         health.set_serving::<WorkerServiceServer<App>>().await;
         health.set_serving::<ScheduleServiceServer<App>>().await;
         health.set_serving::<DiagnosticsServiceServer<App>>().await;
+        health.set_serving::<AccessServiceServer<App>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(coopbrief_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("failed to build the reflection service")?;
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = self.tls.clone() {
+            builder = builder.tls_config(tls).context("the TLS certificate or key is not valid")?;
+        }
         let addr = self.local_addr()?;
-        info!(%addr, "data service listening");
+        info!(%addr, tls = self.tls.is_some(), "data service listening");
         let (tick_interval, catch_up) = self.scheduler;
         let schedules = scheduler::Scheduler::system(self.app.store.clone(), catch_up, self.app.relay.clone());
         let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -106,13 +161,15 @@ impl Server {
                 Ok(c)
             })
         });
-        let served = tonic::transport::Server::builder()
+        let served = builder
+            .layer(self.auth)
             .add_service(health_service)
             .add_service(reflection)
             .add_service(CooperationServiceServer::new(self.app.clone()))
             .add_service(ReportServiceServer::new(self.app.clone()))
             .add_service(ScheduleServiceServer::new(self.app.clone()))
             .add_service(DiagnosticsServiceServer::new(self.app.clone()))
+            .add_service(AccessServiceServer::new(self.app.clone()))
             .add_service(WorkerServiceServer::new(self.app))
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await

@@ -1,11 +1,18 @@
-//! `coopbrief-data`: parses settings and runs the data service until SIGTERM.
+//! `coopbrief-data`: parses settings and runs the data service until SIGTERM, or runs one of
+//! its commands (`token …`, `healthcheck`).
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<ExitCode> {
     let settings = coopbrief_data::Settings::parse();
     coopbrief_runtime::init_tracing(&settings.log_format);
+    if let Some(command) = &settings.command {
+        return coopbrief_data::commands::run(&settings, command).await;
+    }
     let server = coopbrief_data::Server::build(&settings).await?;
-    server.run_until_stopped(coopbrief_runtime::shutdown_signal()).await
+    server.run_until_stopped(coopbrief_runtime::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
 }

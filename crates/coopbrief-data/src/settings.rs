@@ -3,6 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use coopbrief_domain::Role;
+
+pub use crate::auth::AuthMode;
+
 /// Settings of `coopbrief-data`.
 #[derive(Clone, Debug, clap::Parser)]
 #[command(name = "coopbrief-data", version, about = "The Coopbrief data service (gRPC)")]
@@ -32,9 +36,84 @@ pub struct Settings {
     /// Log format: `text` or `json`.
     #[arg(long, env = "COOPBRIEF_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// Access control: `tokens` (every call but health and reflection needs a bearer token)
+    /// or `off` (no checks; refused unless --listen is a loopback address).
+    #[arg(long, env = "COOPBRIEF_AUTH", value_enum, default_value_t = AuthMode::Tokens)]
+    pub auth: AuthMode,
+    /// PEM certificate chain for TLS; with --tls-key the service speaks only TLS.
+    #[arg(long, env = "COOPBRIEF_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "COOPBRIEF_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Without a command: run the service.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What `coopbrief-data` does besides serving.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Tokens, made directly in the database (for the first admin's token).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Exit 0 if the data service at --listen answers SERVING to a gRPC health check, else 1
+    /// (for container health checks).
+    Healthcheck(HealthcheckArgs),
+}
+
+/// `coopbrief-data token …`.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print it once (only its SHA-256 is stored).
+    Create {
+        /// Who holds it: letters, digits, '.', '_', '-' and '@'.
+        #[arg(long)]
+        name: String,
+        /// viewer, editor, admin or worker.
+        #[arg(long)]
+        role: Role,
+    },
+    /// List tokens (never the tokens themselves).
+    List {
+        /// Revoked tokens too.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke the live token of this name.
+    Revoke { name: String },
+}
+
+/// `coopbrief-data healthcheck`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct HealthcheckArgs {
+    /// Endpoint to check. Default: the --listen port on loopback — `https://localhost:PORT`
+    /// with --tls-cert, else `http://127.0.0.1:PORT`.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// CA that signed the certificate; default: --tls-cert itself (right when self-signed).
+    #[arg(long, env = "COOPBRIEF_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
 }
 
 impl Settings {
+    /// The endpoint `healthcheck` calls by default: this service's port on loopback.
+    pub fn loopback_endpoint(&self) -> String {
+        let port = self.listen.port();
+        if self.tls_cert.is_some() {
+            return format!("https://localhost:{port}");
+        }
+        match self.listen.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv6() => format!("http://[::1]:{port}"),
+            ip if ip.is_unspecified() => format!("http://127.0.0.1:{port}"),
+            std::net::IpAddr::V6(ip) => format!("http://[{ip}]:{port}"),
+            ip => format!("http://{ip}:{port}"),
+        }
+    }
+
     /// The broker settings these make.
     pub fn amqp(&self) -> coopbrief_queue::AmqpSettings {
         self.broker.settings(1)

@@ -3,6 +3,7 @@
 //! Everything past the gRPC boundary speaks these types: periods, languages, localized text,
 //! the cooperation dataset (as people edit it in `data/`) and the briefing data a worker renders.
 
+pub mod access;
 pub mod briefing;
 pub mod dataset;
 pub mod exchange;
@@ -12,6 +13,7 @@ mod report;
 pub mod schedule;
 mod text;
 
+pub use access::Role;
 pub use briefing::BriefingData;
 pub use period::Period;
 pub use report::{Lang, PdfInfo, PdfStandard, Report, ReportId, ReportState};

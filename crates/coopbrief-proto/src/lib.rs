@@ -14,6 +14,8 @@ pub mod report;
 /// The encoded file descriptor set of every Coopbrief service, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/coopbrief_descriptor.bin"));
 
+pub use v1::access_service_client::AccessServiceClient;
+pub use v1::access_service_server::{AccessService, AccessServiceServer};
 pub use v1::cooperation_service_client::CooperationServiceClient;
 pub use v1::cooperation_service_server::{CooperationService, CooperationServiceServer};
 pub use v1::diagnostics_service_client::DiagnosticsServiceClient;
@@ -24,6 +26,23 @@ pub use v1::schedule_service_client::ScheduleServiceClient;
 pub use v1::schedule_service_server::{ScheduleService, ScheduleServiceServer};
 pub use v1::worker_service_client::WorkerServiceClient;
 pub use v1::worker_service_server::{WorkerService, WorkerServiceServer};
+
+/// The path of every RPC of every Coopbrief service, as a server sees it
+/// (`/coopbrief.v1.CooperationService/GetPartner`), read from [`FILE_DESCRIPTOR_SET`].
+pub fn method_paths() -> Result<Vec<String>, prost::DecodeError> {
+    use prost::Message;
+    let set = prost_types::FileDescriptorSet::decode(FILE_DESCRIPTOR_SET)?;
+    let mut paths = Vec::new();
+    for file in &set.file {
+        let package = file.package();
+        for service in &file.service {
+            for method in &service.method {
+                paths.push(format!("/{package}.{}/{}", service.name(), method.name()));
+            }
+        }
+    }
+    Ok(paths)
+}
 
 /// Largest chunk of a PDF in one streamed message.
 pub const CHUNK_SIZE: usize = 64 * 1024;

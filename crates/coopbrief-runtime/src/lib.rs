@@ -1,7 +1,12 @@
-//! Process plumbing shared by the Coopbrief binaries: the broker settings they share, `tracing`
-//! set-up and shutdown signals.
+//! Process plumbing shared by the Coopbrief binaries: the broker settings they share, the
+//! client connection to the data service (TLS, bearer token), `tracing` set-up and shutdown
+//! signals.
+
+pub mod client;
 
 use tracing::info;
+
+pub use client::{BearerToken, ClientArgs, ClientError, GrpcChannel};
 
 /// The RabbitMQ settings the data service and the worker share: both declare the same
 /// topology, which the broker only accepts if the arguments agree.

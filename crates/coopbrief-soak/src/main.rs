@@ -78,7 +78,9 @@ impl Setup {
     fn data(&self, listen: &str) -> anyhow::Result<Proc> {
         let mut cmd = Command::new(binary("coopbrief-data")?);
         self.common(&mut cmd);
+        // Loopback, so access control may be off: the soak tests the job pipeline.
         cmd.env("COOPBRIEF_LISTEN", listen)
+            .env("COOPBRIEF_AUTH", "off")
             .env("COOPBRIEF_DATABASE_URL", self.db_url())
             .env("COOPBRIEF_ARTIFACTS", self.dir.path().join("pdf"))
             .stdout(Stdio::null())

@@ -5,6 +5,7 @@
 //! with each engine's migrations in `migrations/<engine>/`. Nothing above this crate knows which
 //! engine it has. PDFs live in an [`ArtifactStore`].
 
+mod access;
 mod artifacts;
 mod data;
 mod reports;
@@ -20,6 +21,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use access::{AuditEntry, MAX_AUDIT_PAGE, NewAuditEntry, StoredToken, TokenRecord};
 pub use artifacts::ArtifactStore;
 pub use data::{ImportReport, ImportSummary};
 pub use reports::{NewReport, OUTBOX_LEASE, OutboxJob};

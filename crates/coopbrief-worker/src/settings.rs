@@ -7,6 +7,9 @@ pub struct Settings {
     /// gRPC endpoint of the data service.
     #[arg(long, env = "COOPBRIEF_DATA_ENDPOINT", default_value = "http://127.0.0.1:50051")]
     pub data_endpoint: String,
+    /// The worker's bearer token (a `worker` token) and, for an https:// endpoint, the CA file.
+    #[command(flatten)]
+    pub connection: coopbrief_runtime::ClientArgs,
     #[command(flatten)]
     pub broker: coopbrief_runtime::BrokerArgs,
     /// Jobs held (and rendered) at once.
@@ -40,6 +43,12 @@ impl Settings {
     /// The broker settings these make.
     pub fn amqp(&self) -> coopbrief_queue::AmqpSettings {
         self.broker.settings(self.prefetch)
+    }
+
+    /// The channel to the data service: TLS for an https:// endpoint, the token on every call;
+    /// it connects on first use, so the data service may start later.
+    pub fn data_channel(&self) -> Result<coopbrief_runtime::GrpcChannel, coopbrief_runtime::ClientError> {
+        coopbrief_runtime::client::connect_lazy(&self.data_endpoint, &self.connection)
     }
 
     /// How the worker handles jobs.

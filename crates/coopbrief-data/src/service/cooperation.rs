@@ -15,7 +15,9 @@ use coopbrief_proto::v1;
 use coopbrief_store::{Filter, PageRequest, Record, Versioned};
 use tonic::{Request, Response, Status};
 
+use super::audit::{self, caller};
 use super::{App, required};
+use crate::auth::Caller;
 use crate::error::Error;
 
 type DResult<T> = coopbrief_domain::Result<T>;
@@ -216,6 +218,28 @@ wire_record!(
     [period, sector, text]
 );
 
+/// The audit log's name of a record: `programmes/hanoi-hanam/indicators/gdp`.
+fn record_resource<R: WireRecord>(programme: &str, code: &str) -> String {
+    let collection = match R::FIELD {
+        "activity" => "activities",
+        field => return format!("programmes/{programme}/{field}s/{code}"),
+    };
+    format!("programmes/{programme}/{collection}/{code}")
+}
+
+/// What a delete was asked to match, for the audit log.
+fn deleted(etag: Option<&str>) -> serde_json::Value {
+    match etag {
+        Some(etag) => serde_json::json!({ "deleted": true, "etag": etag }),
+        None => serde_json::json!({ "deleted": true }),
+    }
+}
+
+/// A programme's records have methods of their own: an update of the programme never
+/// changes them, and its audit entry leaves them out.
+const PROGRAMME_RECORDS: &[&str] =
+    &["indicators", "activities", "projects", "contributions", "assessments", "directions"];
+
 /// The filters and page of a List request of records.
 struct RecordList<'a> {
     programme: &'a str,
@@ -255,19 +279,26 @@ impl App {
         Ok((p.items.iter().map(R::to_wire).collect(), p.next_page_token))
     }
 
-    async fn create_record<R: WireRecord>(&self, w: Option<R::W>, rid: &str) -> Result<Response<R::W>, Status> {
+    async fn create_record<R: WireRecord>(
+        &self,
+        caller: &Caller,
+        w: Option<R::W>,
+        rid: &str,
+    ) -> Result<Response<R::W>, Status> {
         let w = w.ok_or_else(|| bad(R::FIELD, "is required"))?;
         let rid = request_id(rid)?;
         let (programme, code) = R::ids(&w);
         let programme = required(programme, &format!("{}.programme", R::FIELD))?.to_owned();
-        required(code, &format!("{}.code", R::FIELD))?;
+        let code = required(code, &format!("{}.code", R::FIELD))?.to_owned();
         let value = R::from_wire(w).map_err(domain_err)?;
         let v = self.store.create_record(&programme, &value, rid.as_deref()).await.map_err(store_err)?;
+        self.audit(caller, &record_resource::<R>(&programme, &code), audit::created(&value)).await;
         Ok(Response::new(R::to_wire(&v)))
     }
 
     async fn update_record<R: WireRecord>(
         &self,
+        caller: &Caller,
         w: Option<R::W>,
         mask: Option<prost_types::FieldMask>,
     ) -> Result<Response<R::W>, Status> {
@@ -306,6 +337,8 @@ impl App {
                 Err(coopbrief_store::Error::Aborted(_)) if given.is_none() && attempts < 3 => continue,
                 result => {
                     let v = result.map_err(store_err)?;
+                    let changes = audit::updated(&value, &paths, &[]);
+                    self.audit(caller, &record_resource::<R>(&programme, &code), changes).await;
                     return Ok(Response::new(R::to_wire(&v)));
                 }
             }
@@ -314,6 +347,7 @@ impl App {
 
     async fn delete_record<R: WireRecord>(
         &self,
+        caller: &Caller,
         programme: &str,
         code: &str,
         tag: &str,
@@ -321,6 +355,7 @@ impl App {
         let programme = required(programme, "programme")?;
         let code = required(code, "code")?;
         self.store.delete_record::<R>(programme, code, etag(tag)).await.map_err(store_err)?;
+        self.audit(caller, &record_resource::<R>(programme, code), deleted(etag(tag))).await;
         Ok(Response::new(()))
     }
 }
@@ -393,8 +428,9 @@ macro_rules! record_methods {
             Self: 'a,
         {
             Box::pin(async move {
+                let caller = caller(&req);
                 let r = req.into_inner();
-                self.create_record::<$R>(r.$field, &r.request_id).await
+                self.create_record::<$R>(&caller, r.$field, &r.request_id).await
             })
         }
 
@@ -404,8 +440,9 @@ macro_rules! record_methods {
             Self: 'a,
         {
             Box::pin(async move {
+                let caller = caller(&req);
                 let r = req.into_inner();
-                self.update_record::<$R>(r.$field, r.update_mask).await
+                self.update_record::<$R>(&caller, r.$field, r.update_mask).await
             })
         }
 
@@ -415,8 +452,9 @@ macro_rules! record_methods {
             Self: 'a,
         {
             Box::pin(async move {
+                let caller = caller(&req);
                 let r = req.into_inner();
-                self.delete_record::<$R>(&r.programme, &r.code, &r.etag).await
+                self.delete_record::<$R>(&caller, &r.programme, &r.code, &r.etag).await
             })
         }
     };
@@ -471,15 +509,18 @@ impl coopbrief_proto::CooperationService for App {
     }
 
     async fn create_partner(&self, req: Request<v1::CreatePartnerRequest>) -> Result<Response<v1::Partner>, Status> {
+        let caller = caller(&req);
         let r = req.into_inner();
         let rid = request_id(&r.request_id)?;
         let w = r.partner.ok_or_else(|| bad("partner", "is required"))?;
         let p = convert::to_partner(w, "partner").map_err(domain_err)?;
         let v = self.store.create_partner(&p, rid.as_deref()).await.map_err(store_err)?;
+        self.audit(&caller, &format!("partners/{}", p.code), audit::created(&p)).await;
         Ok(Response::new(partner_wire(&v)))
     }
 
     async fn update_partner(&self, req: Request<v1::UpdatePartnerRequest>) -> Result<Response<v1::Partner>, Status> {
+        let caller = caller(&req);
         let r = req.into_inner();
         let mut patch = r.partner.ok_or_else(|| bad("partner", "is required"))?;
         let code = required(&patch.code, "partner.code")?.to_owned();
@@ -503,13 +544,16 @@ impl coopbrief_proto::CooperationService for App {
             .update_partner(&p, Some(expected.as_deref().unwrap_or(&current.etag)))
             .await
             .map_err(store_err)?;
+        self.audit(&caller, &format!("partners/{code}"), audit::updated(&p, &paths, &[])).await;
         Ok(Response::new(partner_wire(&v)))
     }
 
     async fn delete_partner(&self, req: Request<v1::DeletePartnerRequest>) -> Result<Response<()>, Status> {
+        let caller = caller(&req);
         let r = req.into_inner();
         let code = required(&r.code, "code")?;
         self.store.delete_partner(code, etag(&r.etag)).await.map_err(store_err)?;
+        self.audit(&caller, &format!("partners/{code}"), deleted(etag(&r.etag))).await;
         Ok(Response::new(()))
     }
 
@@ -534,15 +578,18 @@ impl coopbrief_proto::CooperationService for App {
     }
 
     async fn create_sector(&self, req: Request<v1::CreateSectorRequest>) -> Result<Response<v1::Sector>, Status> {
+        let caller = caller(&req);
         let r = req.into_inner();
         let rid = request_id(&r.request_id)?;
         let w = r.sector.ok_or_else(|| bad("sector", "is required"))?;
         let s = convert::to_sector(w, "sector").map_err(domain_err)?;
         let v = self.store.create_sector(&s, rid.as_deref()).await.map_err(store_err)?;
+        self.audit(&caller, &format!("sectors/{}", s.code), audit::created(&s)).await;
         Ok(Response::new(sector_wire(&v)))
     }
 
     async fn update_sector(&self, req: Request<v1::UpdateSectorRequest>) -> Result<Response<v1::Sector>, Status> {
+        let caller = caller(&req);
         let r = req.into_inner();
         let mut patch = r.sector.ok_or_else(|| bad("sector", "is required"))?;
         let code = required(&patch.code, "sector.code")?.to_owned();
@@ -566,13 +613,16 @@ impl coopbrief_proto::CooperationService for App {
             .update_sector(&s, Some(expected.as_deref().unwrap_or(&current.etag)))
             .await
             .map_err(store_err)?;
+        self.audit(&caller, &format!("sectors/{code}"), audit::updated(&s, &paths, &[])).await;
         Ok(Response::new(sector_wire(&v)))
     }
 
     async fn delete_sector(&self, req: Request<v1::DeleteSectorRequest>) -> Result<Response<()>, Status> {
+        let caller = caller(&req);
         let r = req.into_inner();
         let code = required(&r.code, "code")?;
         self.store.delete_sector(code, etag(&r.etag)).await.map_err(store_err)?;
+        self.audit(&caller, &format!("sectors/{code}"), deleted(etag(&r.etag))).await;
         Ok(Response::new(()))
     }
 
@@ -622,6 +672,7 @@ impl coopbrief_proto::CooperationService for App {
         &self,
         req: Request<v1::CreateProgrammeRequest>,
     ) -> Result<Response<v1::Programme>, Status> {
+        let caller = caller(&req);
         let r = req.into_inner();
         let rid = request_id(&r.request_id)?;
         let w = r.programme.ok_or_else(|| bad("programme", "is required"))?;
@@ -641,6 +692,7 @@ impl coopbrief_proto::CooperationService for App {
             ));
         }
         let v = self.store.create_programme(&p, rid.as_deref()).await.map_err(store_err)?;
+        self.audit(&caller, &format!("programmes/{}", p.code), audit::created(&p)).await;
         Ok(Response::new(programme_wire(&v)))
     }
 
@@ -648,6 +700,7 @@ impl coopbrief_proto::CooperationService for App {
         &self,
         req: Request<v1::UpdateProgrammeRequest>,
     ) -> Result<Response<v1::Programme>, Status> {
+        let caller = caller(&req);
         let r = req.into_inner();
         let mut patch = r.programme.ok_or_else(|| bad("programme", "is required"))?;
         let code = required(&patch.code, "programme.code")?.to_owned();
@@ -710,13 +763,17 @@ impl coopbrief_proto::CooperationService for App {
             .update_programme(&p, Some(expected.as_deref().unwrap_or(&current.etag)))
             .await
             .map_err(store_err)?;
+        let changes = audit::updated(&p, &paths, PROGRAMME_RECORDS);
+        self.audit(&caller, &format!("programmes/{code}"), changes).await;
         Ok(Response::new(programme_wire(&v)))
     }
 
     async fn delete_programme(&self, req: Request<v1::DeleteProgrammeRequest>) -> Result<Response<()>, Status> {
+        let caller = caller(&req);
         let r = req.into_inner();
         let code = required(&r.code, "code")?;
         self.store.delete_programme(code, etag(&r.etag)).await.map_err(store_err)?;
+        self.audit(&caller, &format!("programmes/{code}"), deleted(etag(&r.etag))).await;
         Ok(Response::new(()))
     }
 
@@ -835,6 +892,7 @@ impl coopbrief_proto::CooperationService for App {
         &self,
         req: Request<v1::ImportProgrammeRequest>,
     ) -> Result<Response<v1::ImportProgrammeResponse>, Status> {
+        let caller = caller(&req);
         let r = req.into_inner();
         if r.yaml.trim().is_empty() {
             return Err(bad("yaml", "is empty"));
@@ -853,6 +911,14 @@ impl coopbrief_proto::CooperationService for App {
             dry_run = r.validate_only,
             "programme imported"
         );
+        if !r.validate_only {
+            let codes: Vec<&str> = dataset.programmes.iter().map(|p| p.code.as_str()).collect();
+            let changes = serde_json::json!({
+                "created": report.created, "changed": report.changed, "deleted": report.deleted,
+                "unchanged": report.unchanged.len(),
+            });
+            self.audit(&caller, &format!("programmes/{}", codes.join(",")), changes).await;
+        }
         Ok(Response::new(v1::ImportProgrammeResponse {
             created: report.created,
             changed: report.changed,

@@ -1,9 +1,13 @@
 //! The gRPC services over one shared state, [`App`]: cooperation data (`cooperation`),
-//! reports for people (`reports`) and the worker-facing RPCs (`workers`).
+//! reports for people (`reports`), the worker-facing RPCs (`workers`), tokens and the audit
+//! log (`access`).
 //!
 //! Each handler parses its request into domain types first (errors name the field), then
-//! calls the store; store errors become gRPC codes in `error.rs`, nowhere else.
+//! calls the store; store errors become gRPC codes in `error.rs`, nowhere else. A handler that
+//! changes something records it with [`App::audit`] once the store has said yes.
 
+mod access;
+mod audit;
 mod cooperation;
 mod diagnostics;
 mod reports;
@@ -20,6 +24,8 @@ use tonic::Status;
 
 use crate::error::{Error, Result};
 
+pub use access::token_name;
+pub(crate) use audit::caller;
 pub use workers::MAX_PDF_BYTES;
 
 /// State shared by every service.

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use tonic::{Request, Response, Status};
 use tracing::info;
 
-use super::{App, invalid, report_id, required};
+use super::{App, caller, invalid, report_id, required};
 use crate::error::Error;
 
 const DEFAULT_PAGE: i32 = 50;
@@ -164,6 +164,7 @@ impl coopbrief_proto::ReportService for App {
         let id = report_id(&req.get_ref().id)?;
         let report = self.store.cancel_report(id).await.map_err(Error::from)?;
         info!(report_id = %id, "report cancelled");
+        self.audit(&caller(&req), &format!("reports/{id}"), serde_json::json!({ "state": report.state })).await;
         Ok(Response::new(report::report(&report)))
     }
 
@@ -172,6 +173,7 @@ impl coopbrief_proto::ReportService for App {
         let report = self.store.retry_report(id).await.map_err(Error::from)?;
         self.relay.notify_one();
         info!(report_id = %id, "report queued again");
+        self.audit(&caller(&req), &format!("reports/{id}"), serde_json::json!({ "state": report.state })).await;
         Ok(Response::new(report::report(&report)))
     }
 }

@@ -1,0 +1,86 @@
+//! The audit log: each successful change is recorded with who made it (from the [`Caller`]
+//! the access layer put in the request), the RPC, the resource and what changed, as JSON.
+//!
+//! An entry is written after the change has been committed, not in its transaction: a crash
+//! or a database failure in between loses the entry (the failure is logged at ERROR with the
+//! entry's content), never the change, and a change is never refused for want of its entry.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use tonic::Request;
+
+use super::App;
+use crate::auth::Caller;
+
+/// The caller of a request, as the access layer recorded it.
+pub(crate) fn caller<T>(req: &Request<T>) -> Caller {
+    req.extensions().get::<Caller>().cloned().unwrap_or_else(Caller::unknown)
+}
+
+/// What a create wrote: the whole value.
+pub(crate) fn created(value: &impl Serialize) -> Value {
+    json!({ "value": to_json(value) })
+}
+
+/// What an update wrote: the fields of its mask with their new values (a field now empty is
+/// `null`), or every field (`"*"`) for a full replacement. `skip` names fields that an update
+/// never changes (a programme's records).
+pub(crate) fn updated(value: &impl Serialize, paths: &[String], skip: &[&str]) -> Value {
+    let Value::Object(all) = to_json(value) else { return json!({ "fields": paths, "value": to_json(value) }) };
+    if paths.is_empty() {
+        let value: Map<String, Value> = all.into_iter().filter(|(k, _)| !skip.contains(&k.as_str())).collect();
+        return json!({ "fields": "*", "value": value });
+    }
+    let value: Map<String, Value> =
+        paths.iter().map(|p| (p.clone(), all.get(p.as_str()).cloned().unwrap_or(Value::Null))).collect();
+    json!({ "fields": paths, "value": value })
+}
+
+fn to_json(value: &impl Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|e| json!({ "unserialisable": e.to_string() }))
+}
+
+impl App {
+    /// Records a change that has been made. Never fails the call: see the module's note.
+    pub(crate) async fn audit(&self, caller: &Caller, resource: &str, changes: Value) {
+        let changes = changes.to_string();
+        let entry = coopbrief_store::NewAuditEntry {
+            actor: &caller.name,
+            role: caller.role_name(),
+            method: &caller.method,
+            resource,
+            changes: &changes,
+        };
+        if let Err(e) = self.store.add_audit_entry(&entry).await {
+            tracing::error!(
+                error = %e, actor = %caller.name, role = caller.role_name(), method = %caller.method, resource,
+                changes = %changes, "failed to write the audit entry of a change that was made"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Partner {
+        code: &'static str,
+        name: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kind: Option<&'static str>,
+        records: Vec<u8>,
+    }
+
+    const P: Partner = Partner { code: "hn", name: "Hà Nội", kind: None, records: Vec::new() };
+
+    #[test]
+    fn an_update_records_the_masked_fields_or_everything_but_the_skipped() {
+        let masked = updated(&P, &["name".into(), "kind".into()], &[]);
+        assert_eq!(masked, json!({ "fields": ["name", "kind"], "value": { "name": "Hà Nội", "kind": null } }));
+        let full = updated(&P, &[], &["records"]);
+        assert_eq!(full, json!({ "fields": "*", "value": { "code": "hn", "name": "Hà Nội" } }));
+        assert_eq!(created(&P)["value"]["name"], "Hà Nội");
+    }
+}
