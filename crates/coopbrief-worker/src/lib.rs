@@ -15,9 +15,9 @@ use coopbrief_proto::v1::{self, complete_report_request::Part};
 use coopbrief_proto::{CooperationServiceClient, WorkerServiceClient, convert, report as wire_report};
 use coopbrief_queue::{Delivery, Job, JobQueue};
 use coopbrief_render::{PdfStandard, RenderOptions, Renderer};
+use coopbrief_runtime::GrpcChannel;
 use futures::{FutureExt, StreamExt};
 use sha2::{Digest, Sha256};
-use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tracing::{error, info, warn};
 
@@ -43,8 +43,8 @@ pub enum Outcome {
 /// Errors setting the worker up.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid data endpoint {endpoint:?}: {source}")]
-    Endpoint { endpoint: String, source: tonic::transport::Error },
+    #[error("invalid data endpoint {endpoint:?}: {message}")]
+    Endpoint { endpoint: String, message: String },
     #[error("failed to load the renderer: {0}")]
     Render(#[from] coopbrief_render::Error),
     #[error("job queue: {0}")]
@@ -90,8 +90,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Renders report jobs. Cheap to clone; the renderer (fonts, templates) is loaded once.
 #[derive(Clone)]
 pub struct Worker {
-    data: CooperationServiceClient<Channel>,
-    reports: WorkerServiceClient<Channel>,
+    data: CooperationServiceClient<GrpcChannel>,
+    reports: WorkerServiceClient<GrpcChannel>,
     renderer: Arc<Renderer>,
     config: WorkerConfig,
 }
@@ -103,18 +103,21 @@ impl Worker {
         Worker::with_config(endpoint, renderer, WorkerConfig::default())
     }
 
-    /// A worker with its own handling settings.
+    /// A worker with its own handling settings, without a token (open data service on loopback).
     pub fn with_config(endpoint: &str, renderer: Arc<Renderer>, config: WorkerConfig) -> Result<Worker> {
-        let channel = Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|source| Error::Endpoint { endpoint: endpoint.to_owned(), source })?
-            .connect_timeout(Duration::from_secs(5))
-            .connect_lazy();
-        Ok(Worker {
+        let channel = coopbrief_runtime::client::connect_lazy(endpoint, &coopbrief_runtime::ClientArgs::default())
+            .map_err(|e| Error::Endpoint { endpoint: endpoint.to_owned(), message: e.to_string() })?;
+        Ok(Worker::with_channel(channel, renderer, config))
+    }
+
+    /// A worker on a channel set up elsewhere (TLS, the worker's token: see `Settings::data_channel`).
+    pub fn with_channel(channel: GrpcChannel, renderer: Arc<Renderer>, config: WorkerConfig) -> Worker {
+        Worker {
             data: CooperationServiceClient::new(channel.clone()),
             reports: WorkerServiceClient::new(channel),
             renderer,
             config,
-        })
+        }
     }
 
     /// Handles one job from start to finish and says how it ended.
