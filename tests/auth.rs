@@ -132,7 +132,7 @@ async fn roles_decide_what_a_valid_token_may_call() {
     let err = app.data(Some(&viewer)).await.update_partner(rename_partner("hanoi", "Viewer's name")).await;
     let err = err.expect_err("a viewer cannot change data");
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
-    assert_eq!(err.message(), "UpdatePartner needs the editor role or above; the token \"vera\" is a viewer token");
+    assert_eq!(err.message(), "UpdatePartner needs the editor role or above; the token \"vera\" has the viewer role");
 
     let updated = app
         .data(Some(&editor))
@@ -160,7 +160,7 @@ async fn worker_rpcs_are_for_worker_tokens_only_and_worker_tokens_only_for_them(
         let mut workers = WorkerServiceClient::new(app.channel(Some(&token)).await);
         let err = workers.start_report(start()).await.expect_err("people cannot call the worker's RPCs");
         assert_eq!(err.code(), Code::PermissionDenied, "{role}: {err:?}");
-        assert!(err.message().starts_with("StartReport needs worker tokens"), "{}", err.message());
+        assert!(err.message().starts_with("StartReport needs a worker token"), "{}", err.message());
         let fail = v1::FailReportRequest { id: start().id, error: "x".into() };
         assert_eq!(workers.fail_report(fail).await.expect_err("fail").code(), Code::PermissionDenied, "{role}");
     }
@@ -168,7 +168,7 @@ async fn worker_rpcs_are_for_worker_tokens_only_and_worker_tokens_only_for_them(
     let worker = app.token("worker-1", Role::Worker).await;
     let err = app.data(Some(&worker)).await.list_partners(list_partners()).await.expect_err("worker reads partners");
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
-    assert_eq!(err.message(), "ListPartners needs people's roles; the token \"worker-1\" is a worker token");
+    assert_eq!(err.message(), "ListPartners needs a person's role; the token \"worker-1\" has the worker role");
     let mut reports = ReportServiceClient::new(app.channel(Some(&worker)).await);
     let list = v1::ListReportsRequest { programme: String::new(), page_size: 1, state: 0, schedule: String::new() };
     assert_eq!(reports.list_reports(list).await.expect_err("worker lists reports").code(), Code::PermissionDenied);

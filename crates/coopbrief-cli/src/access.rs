@@ -92,10 +92,10 @@ pub(crate) async fn audit(cmd: AuditCommand, client: &Client) -> anyhow::Result<
         page_token: page_token.unwrap_or_default(),
     };
     let r = client.access.clone().list_audit_entries(req).await.map_err(status)?.into_inner();
-    println!("{:<19}  {:<16}  {:<6}  {:<18}  {:<36}  CHANGES", "TIME", "WHO", "ROLE", "METHOD", "RESOURCE");
+    println!("{:<19}  {:<16}  {:<6}  {:<18}  {:<46}  CHANGES", "TIME", "WHO", "ROLE", "METHOD", "RESOURCE");
     for e in r.entries {
         println!(
-            "{:<19}  {:<16}  {:<6}  {:<18}  {:<36}  {}",
+            "{:<19}  {:<16}  {:<6}  {:<18}  {:<46}  {}",
             time(e.time.as_ref()),
             e.actor,
             e.role,

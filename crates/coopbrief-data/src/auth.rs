@@ -239,11 +239,13 @@ impl AuthLayer {
         };
         if !rule.allows(role) {
             let who = match rule.people {
-                _ if role == Role::Worker => "people's roles".to_owned(),
+                _ if role == Role::Worker => "a person's role".to_owned(),
                 Some(need) => format!("the {need} role or above"),
-                None => "worker tokens".to_owned(),
+                None => "a worker token".to_owned(),
             };
-            return Err(Error::PermissionDenied(format!("{method} needs {who}; the token {name:?} is a {role} token")));
+            return Err(Error::PermissionDenied(format!(
+                "{method} needs {who}; the token {name:?} has the {role} role"
+            )));
         }
         Ok(Some(Caller { name, role: Some(role), method: method.into() }))
     }

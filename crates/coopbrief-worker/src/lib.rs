@@ -230,6 +230,12 @@ impl Failure {
 }
 
 fn transient(s: &Status) -> bool {
+    if matches!(s.code(), Code::Unauthenticated | Code::PermissionDenied) {
+        // A missing, revoked or wrong-role token is the operator's to fix: keep the job (it
+        // comes back after the retry delays) rather than drop it as rejected.
+        error!(code = ?s.code(), reason = s.message(), "the data service refused the worker's token");
+        return true;
+    }
     matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted)
 }
 

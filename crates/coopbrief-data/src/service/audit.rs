@@ -5,6 +5,7 @@
 //! or a database failure in between loses the entry (the failure is logged at ERROR with the
 //! entry's content), never the change, and a change is never refused for want of its entry.
 
+use coopbrief_domain::schedule::ScheduleSpec;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tonic::Request;
@@ -33,6 +34,29 @@ pub(crate) fn updated(value: &impl Serialize, paths: &[String], skip: &[&str]) -
     }
     let value: Map<String, Value> =
         paths.iter().map(|p| (p.clone(), all.get(p.as_str()).cloned().unwrap_or(Value::Null))).collect();
+    json!({ "fields": paths, "value": value })
+}
+
+/// What a create or update of a schedule wrote: its settable fields (those of the mask, or all
+/// when the mask is empty or `*`), as the wire names them.
+pub(crate) fn schedule_changes(spec: &ScheduleSpec, mask: &[String]) -> Value {
+    let all = json!({
+        "programme": spec.programme,
+        "cadence": spec.cadence.as_str(),
+        "time_zone": spec.time_zone.name(),
+        "lang": spec.lang.code(),
+        "template": spec.template,
+        "pdf_standard": spec.pdf_standard.code(),
+        "first_period": spec.first_period.to_string(),
+        "grace": format!("{}s", spec.grace.as_secs()),
+        "enabled": spec.enabled,
+    });
+    let paths: Vec<String> = mask.iter().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
+    if paths.is_empty() || paths.iter().any(|p| p == "*") {
+        return json!({ "fields": "*", "value": all });
+    }
+    let value: Map<String, Value> =
+        paths.iter().map(|p| (p.clone(), all.get(p).cloned().unwrap_or(Value::Null))).collect();
     json!({ "fields": paths, "value": value })
 }
 
@@ -82,5 +106,27 @@ mod tests {
         let full = updated(&P, &[], &["records"]);
         assert_eq!(full, json!({ "fields": "*", "value": { "code": "hn", "name": "Hà Nội" } }));
         assert_eq!(created(&P)["value"]["name"], "Hà Nội");
+    }
+
+    #[test]
+    fn a_schedule_change_names_its_fields_as_the_wire_does() {
+        use std::str::FromStr;
+        let spec = ScheduleSpec {
+            programme: "hanoi-hanam".into(),
+            cadence: coopbrief_domain::schedule::Cadence::from_str("quarterly").unwrap(),
+            time_zone: Default::default(),
+            lang: coopbrief_domain::Lang::default(),
+            template: String::new(),
+            pdf_standard: coopbrief_domain::PdfStandard::None,
+            first_period: "2026-Q1".parse().unwrap(),
+            grace: std::time::Duration::from_secs(3600),
+            enabled: true,
+        };
+        let masked = schedule_changes(&spec, &["grace".into(), "enabled".into()]);
+        assert_eq!(masked, json!({ "fields": ["grace", "enabled"], "value": { "grace": "3600s", "enabled": true } }));
+        let all = schedule_changes(&spec, &[]);
+        assert_eq!(all["fields"], "*");
+        assert_eq!(all["value"]["cadence"], "quarterly");
+        assert_eq!(all["value"]["first_period"], "2026-Q1");
     }
 }

@@ -13,7 +13,8 @@ use coopbrief_proto::v1;
 use tonic::{Request, Response, Status};
 use tracing::info;
 
-use super::{App, invalid, required};
+use super::audit::schedule_changes;
+use super::{App, caller, invalid, required};
 use crate::error::{Error, Result};
 
 const DEFAULT_PAGE: i32 = 50;
@@ -116,11 +117,13 @@ impl coopbrief_proto::ScheduleService for App {
         &self,
         req: Request<v1::CreateScheduleRequest>,
     ) -> Result<Response<v1::ReportSchedule>, Status> {
+        let caller = caller(&req);
         let Some(wire) = req.into_inner().schedule else { return Err(invalid("schedule", "is required")) };
         let spec = to_spec(&wire)?;
         let s = self.store.create_schedule(&spec).await.map_err(Error::from)?;
         info!(schedule_id = %s.id, programme = %spec.programme, cadence = %spec.cadence,
               first_period = %spec.first_period, time_zone = %spec.time_zone, "schedule created");
+        self.audit(&caller, &format!("schedules/{}", s.id), schedule_changes(&spec, &[])).await;
         Ok(Response::new(to_wire(&s)))
     }
 
@@ -148,11 +151,12 @@ impl coopbrief_proto::ScheduleService for App {
         &self,
         req: Request<v1::UpdateScheduleRequest>,
     ) -> Result<Response<v1::ReportSchedule>, Status> {
+        let caller = caller(&req);
         let req = req.into_inner();
         let Some(wire) = req.schedule else { return Err(invalid("schedule", "is required")) };
         let id = if wire.id.trim().is_empty() { schedule_id(&wire.name)? } else { schedule_id(&wire.id)? };
-        let paths: Vec<String> = req.update_mask.map(|m| m.paths).unwrap_or_default();
-        let paths: Vec<&str> = paths.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).collect();
+        let mask: Vec<String> = req.update_mask.map(|m| m.paths).unwrap_or_default();
+        let paths: Vec<&str> = mask.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).collect();
         let old = self.store.schedule(id).await.map_err(Error::from)?;
         let spec = if paths.is_empty() || paths.contains(&"*") {
             to_spec(&wire)?
@@ -165,6 +169,7 @@ impl coopbrief_proto::ScheduleService for App {
         };
         let s = self.store.update_schedule(id, &spec).await.map_err(Error::from)?;
         info!(schedule_id = %id, next_period = %s.next_period, "schedule updated");
+        self.audit(&caller, &format!("schedules/{id}"), schedule_changes(&spec, &mask)).await;
         Ok(Response::new(to_wire(&s)))
     }
 
@@ -172,6 +177,7 @@ impl coopbrief_proto::ScheduleService for App {
         let id = schedule_id(&req.get_ref().id)?;
         self.store.delete_schedule(id).await.map_err(Error::from)?;
         info!(schedule_id = %id, "schedule deleted");
+        self.audit(&caller(&req), &format!("schedules/{id}"), serde_json::json!({ "deleted": true })).await;
         Ok(Response::new(()))
     }
 
@@ -182,6 +188,7 @@ impl coopbrief_proto::ScheduleService for App {
         let id = schedule_id(&req.get_ref().id)?;
         let s = self.store.set_schedule_enabled(id, false).await.map_err(Error::from)?;
         info!(schedule_id = %id, "schedule paused");
+        self.audit(&caller(&req), &format!("schedules/{id}"), serde_json::json!({ "enabled": false })).await;
         Ok(Response::new(to_wire(&s)))
     }
 
@@ -192,6 +199,7 @@ impl coopbrief_proto::ScheduleService for App {
         let id = schedule_id(&req.get_ref().id)?;
         let s = self.store.set_schedule_enabled(id, true).await.map_err(Error::from)?;
         info!(schedule_id = %id, next_period = %s.next_period, "schedule resumed");
+        self.audit(&caller(&req), &format!("schedules/{id}"), serde_json::json!({ "enabled": true })).await;
         Ok(Response::new(to_wire(&s)))
     }
 }
