@@ -4,6 +4,7 @@
 //! `cargo build --release -p coopbrief-data -p coopbrief-worker -p coopbrief-bench &&
 //!  target/release/coopbrief-bench --json bench.json` (add `--quick` for a smoke run in CI).
 
+mod e2e;
 mod proc;
 mod render;
 mod services;
@@ -35,6 +36,10 @@ struct Args {
     /// Also write the results here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Jobs each benchmarked worker holds at once (`--prefetch` of coopbrief-worker; it renders
+    /// one at a time). 1 reproduces the unpipelined worker of earlier runs.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    worker_prefetch: u16,
     /// Sections to run, comma separated: render, grpc, queue, e2e, growth (e2e includes RSS).
     #[arg(long, value_delimiter = ',', default_value = "render,grpc,queue,e2e,growth")]
     only: Vec<String>,
@@ -51,6 +56,14 @@ enum Internal {
         case: String,
         #[arg(long, default_value_t = 3)]
         runs: usize,
+    },
+    /// Profiling aid: in a fresh process, how long the renderer's construction, its warm-up and
+    /// the first renders take, against renders of data typst has not seen (another date).
+    #[command(hide = true)]
+    InternalCold {
+        /// Skip the warm-up, to see what it saves.
+        #[arg(long)]
+        no_warm_up: bool,
     },
 }
 
@@ -77,8 +90,10 @@ struct Report {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    if let Some(Internal::InternalRender { case, runs }) = &args.internal {
-        return render::internal_render(case, *runs);
+    match &args.internal {
+        Some(Internal::InternalRender { case, runs }) => return render::internal_render(case, *runs),
+        Some(Internal::InternalCold { no_warm_up }) => return render::internal_cold(!*no_warm_up),
+        None => {}
     }
     let started = Instant::now();
     let started_utc = jiff::Timestamp::now().to_string();
@@ -114,7 +129,9 @@ fn main() -> anyhow::Result<()> {
                 queue_rounds: 1,
                 e2e_closed: 2,
                 e2e_saturation: 2,
+                e2e_rounds: 1,
                 bare_window: Duration::from_millis(300),
+                worker_prefetch: args.worker_prefetch,
             }
         } else {
             services::Plan {
@@ -123,9 +140,11 @@ fn main() -> anyhow::Result<()> {
                 concurrency: vec![1, 16, 64],
                 queue_messages: 1000,
                 queue_rounds: 3,
-                e2e_closed: 30,
-                e2e_saturation: 40,
-                bare_window: Duration::from_secs(5),
+                e2e_closed: 40,
+                e2e_saturation: 50,
+                e2e_rounds: 5,
+                bare_window: Duration::from_secs(1),
+                worker_prefetch: args.worker_prefetch,
             }
         };
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -191,17 +210,14 @@ fn targets(rows: &[Row], render: &[render::CaseResult], m: &services::Measured) 
         ));
     }
     t.push(Target::new(
-        "no set-up on the per-job path (first job vs steady end to end)",
-        match (m.first_job_ms, m.e2e_p50) {
-            (Some(f), Some(p)) => format!("first job {f:.0} ms, steady p50 {p:.1} ms"),
+        "no set-up on the per-job path (first job ≤ 1.5× later jobs of new content)",
+        match (m.first_job_ms, m.fresh_job_ms) {
+            (Some(f), Some(p)) => format!("first job {f:.1} ms, later new content p50 {p:.1} ms (worker's timings)"),
             _ => "not measured".into(),
         },
-        match (m.first_job_ms, m.e2e_p50) {
-            // The renderer is built once per process (worker main); a first job within 3× steady
-            // allows for cold caches but not a renderer built per job.
-            (Some(f), Some(p)) => Some(f <= 3.0 * p.max(1.0)),
-            _ => None,
-        },
+        // Fonts, templates and typst's own lazy set-up are loaded and warmed before the worker
+        // consumes; a first job within 1.5× later jobs of unseen content shows none left on the job.
+        m.first_job_ms.zip(m.fresh_job_ms).map(|(f, p)| f <= 1.5 * p.max(1.0)),
     ));
     t.push(Target::new(
         "end to end at 1 in flight p50 ≤ render p50 + 10 ms",
@@ -211,11 +227,14 @@ fn targets(rows: &[Row], render: &[render::CaseResult], m: &services::Measured) 
         },
         m.e2e_p50.zip(m.bare_p50).map(|(e, b)| e <= b + 10.0),
     ));
-    for (n, rate, bare) in &m.saturation {
+    for (n, rate, bare, ratio) in &m.saturation {
+        let cpu = m.cpu.iter().find(|c| c.0 == *n).map_or(String::new(), |(_, total, bare)| {
+            format!("; CPU per report {total:.1} ms vs {bare:.1} per bare render")
+        });
         t.push(Target::new(
             &format!("saturation with {n} worker(s) ≥ 85% of the bare loop on {n} thread(s)"),
-            format!("{rate:.1} vs {bare:.1} docs/s = {:.0}%", 100.0 * rate / bare.max(1e-9)),
-            Some(*rate >= 0.85 * bare),
+            format!("{rate:.1} vs {bare:.1} docs/s, median ratio {:.0}%{cpu}", 100.0 * ratio),
+            Some(*ratio >= 0.85),
         ));
     }
     let echo64 = m.grpc.iter().find(|(c, k, _, _)| *c == 64 && k.starts_with("Echo")).map(|g| g.2);

@@ -26,6 +26,27 @@ pub fn status(pid: u32) -> Option<Mem> {
     Some(Mem { rss_kib: field("VmRSS:")?, hwm_kib: field("VmHWM:")? })
 }
 
+/// CPU time a process has spent so far (user + system, all its live threads), from each
+/// thread's `/proc/<pid>/task/<tid>/schedstat` (nanoseconds, unlike the 10 ms ticks of `stat`).
+pub fn cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let text = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += text.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Some(total)
+}
+
+/// The first process whose command name is `comm` (e.g. RabbitMQ's `beam.smp`).
+pub fn find_by_comm(comm: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid = entry.file_name().to_str()?.parse::<u32>().ok()?;
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+        (name.trim() == comm).then_some(pid)
+    })
+}
+
 /// `pid` and its descendants, from each process's parent in `/proc/<pid>/stat`.
 fn tree(pid: u32) -> Vec<u32> {
     let mut parents = Vec::new();
@@ -87,16 +108,33 @@ impl Service {
 
     /// Starts `bin` with `args`, its output going to `<log_dir>/<name>.log`.
     pub fn start(name: &str, bin: &Path, args: &[String], log_dir: &Path) -> anyhow::Result<Service> {
-        let log = std::fs::File::create(log_dir.join(format!("{name}.log")))?;
+        Service::start_with_env(name, bin, args, log_dir, &[])
+    }
+
+    /// [`Service::start`] with extra environment variables (`RUST_LOG` is `warn` unless given).
+    pub fn start_with_env(
+        name: &str,
+        bin: &Path,
+        args: &[String],
+        log_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Service> {
+        let log = std::fs::File::create(Service::log_path(log_dir, name))?;
         let child = Command::new(bin)
             .args(args)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .with_context(|| format!("failed to start {}", bin.display()))?;
         Ok(Service { name: name.into(), child })
+    }
+
+    /// Where [`Service::start`] sends the output of the service `name`.
+    pub fn log_path(log_dir: &Path, name: &str) -> PathBuf {
+        log_dir.join(format!("{name}.log"))
     }
 
     /// Still running?

@@ -358,6 +358,49 @@ fn esc(s: &str) -> String {
 
 /// Renders case `case` `runs` times in this (fresh) process; prints `{"ms":[..],"pages":n,"hwm_kib":n}`.
 /// The parent runs this as a child process so that the peak RSS is ours alone.
+/// `internal-cold`: set-up against first renders, in this fresh process.
+pub fn internal_cold(warm_up: bool) -> anyhow::Result<()> {
+    let seed = seed()?;
+    let step = |what: &str, f: &mut dyn FnMut() -> anyhow::Result<()>| -> anyhow::Result<()> {
+        let t = Instant::now();
+        f()?;
+        println!("{what:<48} {:>8.1} ms", crate::stats::ms(t.elapsed()));
+        Ok(())
+    };
+    let mut renderer = None;
+    step("Renderer::new", &mut || {
+        renderer = Some(Renderer::new()?);
+        Ok(())
+    })?;
+    let renderer = renderer.context("no renderer")?;
+    if warm_up {
+        step("warm_up (other periods, dated 2000-01-01)", &mut || Ok(renderer.warm_up()?))?;
+    }
+    let ds = Dataset::bundled()?;
+    let p = ds.programmes.first().context("the bundled dataset has no programme")?;
+    for period in ["2019-Q1", "2019-H2", "2020"] {
+        let other = BriefingData::select(p, period.parse()?, &ds.partners, &ds.sectors);
+        step(&format!("programme for {period}, date A (first time)"), &mut || {
+            renderer.render(&other, &options(0))?;
+            Ok(())
+        })?;
+    }
+    for (what, i) in [
+        ("seed, date A (first time)", 0),
+        ("seed, date A again", 0),
+        ("seed, date A again", 0),
+        ("seed, date B (new data for typst)", 1),
+        ("seed, date C (new data for typst)", 2),
+        ("seed, date A again", 0),
+    ] {
+        step(what, &mut || {
+            renderer.render(&seed, &options(i))?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
 pub fn internal_render(case: &str, runs: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let renderer = Renderer::new()?;

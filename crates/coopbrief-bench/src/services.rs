@@ -1,5 +1,5 @@
-//! Sections 2, 3, 4 and 6: gRPC against the Echo baseline, the queue through the real RabbitMQ,
-//! end to end with 1 and 2 worker processes, and the services' RSS at rest and under load.
+//! Sections 2, 3 and 6: gRPC against the Echo baseline, the queue through the real RabbitMQ, and
+//! the services' RSS; the data service they and the end-to-end runs (`e2e.rs`) use.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,8 +15,8 @@ use futures::StreamExt;
 use tonic::transport::Channel;
 
 use crate::proc::{self, Service};
-use crate::render::{self, mib};
-use crate::stats::{Row, Samples, ms};
+use crate::render::mib;
+use crate::stats::{Row, Samples};
 
 pub const AMQP_URL: &str = coopbrief_queue::DEFAULT_AMQP_URL;
 
@@ -29,7 +29,11 @@ pub struct Plan {
     pub queue_rounds: usize,
     pub e2e_closed: usize,
     pub e2e_saturation: usize,
+    /// Rounds the end-to-end runs alternate with their bare render loop.
+    pub e2e_rounds: usize,
     pub bare_window: Duration,
+    /// `--prefetch` of the benchmarked workers.
+    pub worker_prefetch: u16,
 }
 
 /// Numbers the targets are checked against.
@@ -39,18 +43,22 @@ pub struct Measured {
     pub grpc: Vec<(usize, String, f64, f64)>,
     pub e2e_p50: Option<f64>,
     pub bare_p50: Option<f64>,
-    /// (workers, reports/s, bare loop docs/s with as many threads).
-    pub saturation: Vec<(usize, f64, f64)>,
+    /// (workers, reports/s, bare loop docs/s with as many threads, median per-round ratio).
+    pub saturation: Vec<(usize, f64, f64, f64)>,
+    /// (workers, CPU ms per report summed over all processes, CPU ms per bare render).
+    pub cpu: Vec<(usize, f64, f64)>,
     pub worker_rest_mib: Option<f64>,
     pub data_rest_mib: Option<f64>,
-    /// First job's latency against the steady p50: set-up on the per-job path would show here.
+    /// The worker's own time for its first job, and for later jobs of content it had not
+    /// rendered yet (p50): set-up on the per-job path would show as a slower first job.
     pub first_job_ms: Option<f64>,
+    pub fresh_job_ms: Option<f64>,
 }
 
 #[derive(Clone)]
-struct Clients {
+pub struct Clients {
     data: CooperationServiceClient<Channel>,
-    reports: ReportServiceClient<Channel>,
+    pub reports: ReportServiceClient<Channel>,
     echo: DiagnosticsServiceClient<Channel>,
 }
 
@@ -146,7 +154,7 @@ async fn load(
 }
 
 /// Samples a process's RSS every 50 ms until stopped; the peak in KiB.
-fn sample_peak(pids: Vec<u32>) -> (Arc<AtomicBool>, std::thread::JoinHandle<u64>) {
+pub fn sample_peak(pids: Vec<u32>) -> (Arc<AtomicBool>, std::thread::JoinHandle<u64>) {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     let handle = std::thread::spawn(move || {
@@ -183,7 +191,7 @@ async fn wait_ready(endpoint: &str, svc: &mut Service) -> anyhow::Result<Clients
     }
 }
 
-fn rss_row(case: &str, variant: &str, kib: Option<u64>, note: &str) -> Row {
+pub fn rss_row(case: &str, variant: &str, kib: Option<u64>, note: &str) -> Row {
     let mut r = Row::new("rss", case, variant);
     r.rss_mib = kib.map(mib);
     r.note = note.into();
@@ -232,8 +240,11 @@ pub async fn section(
         &format!("sqlite://{}/coopbrief.db", dir.path().display()),
         "--queue",
         &queue_name,
-        "--artifact-dir",
+        "--artifacts",
         &dir.path().join("pdf").display().to_string(),
+        // Loopback: the benchmark measures the pipeline, not token checks.
+        "--auth",
+        "off",
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -315,127 +326,18 @@ async fn services_with_data(
         return Ok(());
     }
 
-    let worker_args = |_: usize| -> Vec<String> {
-        ["--data-endpoint", endpoint, "--queue", queue_name, "--prefetch", "1"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect()
-    };
-    let mut w1 = Service::start("coopbrief-worker-1", worker_bin, &worker_args(1), dir)?;
-    // The report created above is the worker's first job: its latency includes any per-process warm-up.
-    let t = Instant::now();
-    wait_done(&mut clients, &first.id, Duration::from_secs(120)).await?;
-    m.first_job_ms = Some(ms(t.elapsed()));
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let w_rest = w1.mem();
-    m.worker_rest_mib = w_rest.map(|r| mib(r.rss_kib));
-    rows.push(rss_row("worker", "at rest (after its first job)", w_rest.map(|r| r.rss_kib), "VmRSS"));
-    if !w1.alive() {
-        bail!("the worker exited; see its log in {}", dir.display());
-    }
-
-    // The bare render loop of the same input the worker renders, interleaved with the closed loop.
-    let renderer = Arc::new(Renderer::new()?);
-    let seed = Arc::new(render::seed()?);
-    let opts = coopbrief_render::RenderOptions::new(coopbrief_domain::Lang::Vi, jiff::civil::date(2026, 11, 26));
-    renderer.render(&seed, &opts)?;
-    let mut closed = Samples::default();
-    let mut bare = Samples::default();
-    let halves = 2;
-    for _ in 0..halves {
-        for _ in 0..plan.e2e_closed.div_ceil(halves) {
-            let t = Instant::now();
-            renderer.render(&seed, &opts)?;
-            bare.push(t.elapsed());
-        }
-        for _ in 0..plan.e2e_closed.div_ceil(halves) {
-            let t = Instant::now();
-            let r = clients.reports.create_report(create.clone()).await?.into_inner();
-            wait_done(&mut clients, &r.id, Duration::from_secs(60)).await?;
-            closed.push(t.elapsed());
-        }
-    }
-    m.e2e_p50 = Some(closed.pct_ms(50.0));
-    m.bare_p50 = Some(bare.pct_ms(50.0));
-    let mut r =
-        Row::new("e2e", "seed 2019, 1 in flight", "bare render loop (same input)").with_samples(&bare, "docs/s");
-    r.ratio = Some("baseline".into());
-    rows.push(r);
-    let mut r =
-        Row::new("e2e", "seed 2019, 1 in flight", "CreateReport → SUCCEEDED").with_samples(&closed, "reports/s");
-    r.ratio = Some(format!("+{:.1} ms over bare p50", closed.pct_ms(50.0) - bare.pct_ms(50.0)));
-    r.note = "1 worker, prefetch 1; completion seen by polling GetReport every 2 ms".into();
-    rows.push(r);
-
-    // Saturation: with 1 worker, then 2, against the bare loop on as many threads.
-    let mut workers = vec![w1];
-    for n in 1..=2usize {
-        if n == 2 {
-            let mut w2 = Service::start("coopbrief-worker-2", worker_bin, &worker_args(2), dir)?;
-            // Its first job warms it; wait until it is consuming.
-            let r = clients.reports.create_report(create.clone()).await?.into_inner();
-            wait_done(&mut clients, &r.id, Duration::from_secs(120)).await?;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            if !w2.alive() {
-                bail!("worker 2 exited; see its log in {}", dir.display());
-            }
-            workers.push(w2);
-        }
-        let bare_rate = bare_loop(&renderer, &seed, &opts, n, plan.bare_window).await?;
-        let (stop, peak) = sample_peak(workers.iter().map(Service::pid).collect());
-        let started = Instant::now();
-        let mut ids = Vec::new();
-        for _ in 0..plan.e2e_saturation {
-            ids.push(clients.reports.create_report(create.clone()).await?.into_inner().id);
-        }
-        for id in &ids {
-            wait_done_every(&mut clients, id, Duration::from_secs(300), Duration::from_millis(10)).await?;
-        }
-        let elapsed = started.elapsed().as_secs_f64();
-        stop.store(true, Ordering::Relaxed);
-        let peak = peak.join().unwrap_or(0);
-        let rate = ids.len() as f64 / elapsed;
-        m.saturation.push((n, rate, bare_rate));
-        let mut r = Row::new("e2e", &format!("saturation, {n} worker(s)"), &format!("bare render loop, {n} thread(s)"));
-        r.rate = Some(bare_rate);
-        r.unit = "docs/s".into();
-        r.ratio = Some("baseline".into());
-        rows.push(r);
-        let mut r =
-            Row::new("e2e", &format!("saturation, {n} worker(s)"), &format!("{} reports queued at once", ids.len()));
-        r.runs = ids.len();
-        r.rate = Some(rate);
-        r.unit = "reports/s".into();
-        r.ratio = Some(format!("{:.0}% of bare", 100.0 * rate / bare_rate.max(1e-9)));
-        r.note = "prefetch 1 per worker; data service, RabbitMQ and bench share the 2 cores".into();
-        rows.push(r);
-        rows.push(rss_row(
-            "worker",
-            &format!("under load, {n} worker(s) (peak summed VmRSS)"),
-            Some(peak),
-            "sampled every 50 ms",
-        ));
-    }
-    for w in &workers {
-        rows.push(rss_row("worker", &format!("{} peak (VmHWM)", w.name), w.mem().map(|x| x.hwm_kib), "since start"));
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    for w in &workers {
-        rows.push(rss_row("worker", &format!("{} at rest after load", w.name), w.mem().map(|x| x.rss_kib), "VmRSS"));
-    }
-    rows.push(rss_row("data service", "peak (VmHWM)", data.mem().map(|x| x.hwm_kib), "since start"));
-    rows.push(rss_row("data service", "at rest after load", data.mem().map(|x| x.rss_kib), "VmRSS"));
-    Ok(())
+    let mut ctx = crate::e2e::Ctx { clients, create, endpoint, queue_name, worker_bin, dir, data };
+    crate::e2e::run(plan, &mut ctx, &first.id, rows, m).await
 }
 
-/// Renders on `threads` threads for `window`; documents per second.
-async fn bare_loop(
+/// Renders on `threads` threads for `window`; documents per second and documents.
+pub async fn bare_loop(
     renderer: &Arc<Renderer>,
     seed: &Arc<coopbrief_domain::BriefingData>,
     opts: &coopbrief_render::RenderOptions,
     threads: usize,
     window: Duration,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<(f64, u64)> {
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + window;
     let started = Instant::now();
@@ -453,14 +355,15 @@ async fn bare_loop(
     for h in handles {
         h.await??;
     }
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+    let docs = done.load(Ordering::Relaxed);
+    Ok((docs as f64 / started.elapsed().as_secs_f64(), docs))
 }
 
-async fn wait_done(c: &mut Clients, id: &str, timeout: Duration) -> anyhow::Result<()> {
+pub async fn wait_done(c: &mut Clients, id: &str, timeout: Duration) -> anyhow::Result<()> {
     wait_done_every(c, id, timeout, Duration::from_millis(2)).await
 }
 
-async fn wait_done_every(c: &mut Clients, id: &str, timeout: Duration, every: Duration) -> anyhow::Result<()> {
+pub async fn wait_done_every(c: &mut Clients, id: &str, timeout: Duration, every: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         let r = c.reports.get_report(v1::GetReportRequest { id: id.into() }).await?.into_inner();

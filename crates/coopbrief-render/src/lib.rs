@@ -163,6 +163,29 @@ impl Renderer {
         &self.template_version
     }
 
+    /// Renders sample briefings (the bundled programme for 2015..2018, 2016 and 2017-H1, in
+    /// both languages, dated 2000-01-01) and drops them, so that what typst sets up on first
+    /// use — its lazily built tables, the template's parse, font shaping and subsetting — is
+    /// done once at start and not by the first job. Blocking CPU work (tens of milliseconds):
+    /// call it from `spawn_blocking`.
+    ///
+    /// The samples are dated 2000-01-01, which no report is, so a job's own render is not
+    /// served from the warm-up's caches: only typst's set-up is shared.
+    pub fn warm_up(&self) -> Result<()> {
+        let setup = |what: &str, e: &dyn std::fmt::Display| Error::Setup { message: format!("warm-up {what}: {e}") };
+        let dataset = coopbrief_domain::dataset::Dataset::bundled().map_err(|e| setup("dataset", &e))?;
+        let Some(programme) = dataset.programmes.first() else { return Ok(()) };
+        let date = Date::new(2000, 1, 1).map_err(|e| setup("date", &e))?;
+        // A range and a single year (which has a previous period to compare with), so that
+        // the template's every part is laid out once.
+        for (period, lang) in [("2015..2018", Lang::Vi), ("2016", Lang::En), ("2017-H1", Lang::Vi)] {
+            let period = period.parse().map_err(|e| setup("period", &e))?;
+            let data = BriefingData::select(programme, period, &dataset.partners, &dataset.sectors);
+            self.render(&data, &RenderOptions::new(lang, date))?;
+        }
+        Ok(())
+    }
+
     /// Renders one briefing. Blocking CPU work: run it in `spawn_blocking`.
     pub fn render(&self, data: &BriefingData, options: &RenderOptions) -> Result<RenderedPdf> {
         let input = input::checked_json(data)?;
@@ -293,6 +316,14 @@ programmes:
         .unwrap();
         let pdf = r.render(&empty_data(), &options()).unwrap();
         assert_eq!(pdf.pages, 1);
+    }
+
+    #[test]
+    fn warm_up_renders_the_samples_and_reports_a_template_that_cannot() {
+        Renderer::new().unwrap().warm_up().unwrap();
+        let broken = Renderer::with_templates(&[("/briefing.typ", "#panic(\"no\")")], "t".into()).unwrap();
+        let err = broken.warm_up().unwrap_err();
+        assert!(matches!(err, Error::Compile { .. }), "{err}");
     }
 
     #[test]

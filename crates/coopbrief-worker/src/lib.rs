@@ -4,12 +4,17 @@
 //! data service over gRPC in one call, renders it with typst on a blocking thread, streams the
 //! PDF back, and only then acks. Render and data errors fail the report and ack the job;
 //! an unreachable data service hands the job back to the queue.
+//!
+//! Jobs are pipelined: up to `prefetch` are held at once, but only `render_slots` render at
+//! once (one per core by default). The others meanwhile do their I/O — `StartReport`,
+//! `GetBriefingData`, the upload, the ack — so a render slot does not sit idle while a job
+//! waits on the network.
 
 pub mod settings;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use coopbrief_proto::v1::{self, complete_report_request::Part};
 use coopbrief_proto::{CooperationServiceClient, WorkerServiceClient, convert, report as wire_report};
@@ -18,6 +23,7 @@ use coopbrief_render::{PdfStandard, RenderOptions, Renderer};
 use coopbrief_runtime::GrpcChannel;
 use futures::{FutureExt, StreamExt};
 use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
 use tonic::{Code, Status};
 use tracing::{error, info, warn};
 
@@ -29,6 +35,8 @@ pub enum Outcome {
     Succeeded {
         pages: u32,
         bytes: u64,
+        /// Where the job's time went.
+        stages: Stages,
     },
     /// The report is FAILED with this reason; the job is done.
     Failed(String),
@@ -38,6 +46,21 @@ pub enum Outcome {
     Rejected(String),
     /// A transient failure (data service unreachable): hand the job back to the queue.
     Retry(String),
+}
+
+/// Where one successful job's time went, stage by stage (logged with the outcome).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stages {
+    /// `StartReport`: the report marked RUNNING.
+    pub start: Duration,
+    /// `GetBriefingData`.
+    pub data: Duration,
+    /// Waiting for a render slot (other jobs rendering).
+    pub wait: Duration,
+    /// On the blocking thread: the data converted, the PDF rendered and hashed.
+    pub render: Duration,
+    /// `CompleteReport`: the PDF streamed and stored, the report SUCCEEDED.
+    pub upload: Duration,
 }
 
 /// Errors setting the worker up.
@@ -67,6 +90,9 @@ pub struct WorkerConfig {
     /// Fault injection for tests: reports for this period fail transiently, every time
     /// (a poison job). `None` in production.
     pub fail_period: Option<String>,
+    /// Renders at once: the CPU-bound stage, so one per core. Jobs held beyond it fetch their
+    /// data or upload their PDF meanwhile instead of leaving a core idle.
+    pub render_slots: usize,
 }
 
 impl Default for WorkerConfig {
@@ -77,8 +103,14 @@ impl Default for WorkerConfig {
             shutdown_grace: Duration::from_secs(30),
             render_delay: Duration::ZERO,
             fail_period: None,
+            render_slots: cores(),
         }
     }
+}
+
+/// The CPU cores this process may use (1 if unknown).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 /// Pause before a job is handed back to the broker when even that is all we can do.
@@ -93,6 +125,8 @@ pub struct Worker {
     data: CooperationServiceClient<GrpcChannel>,
     reports: WorkerServiceClient<GrpcChannel>,
     renderer: Arc<Renderer>,
+    /// One permit per render slot; a render holds one until it really ends (even past its deadline).
+    slots: Arc<Semaphore>,
     config: WorkerConfig,
 }
 
@@ -116,6 +150,7 @@ impl Worker {
             data: CooperationServiceClient::new(channel.clone()),
             reports: WorkerServiceClient::new(channel),
             renderer,
+            slots: Arc::new(Semaphore::new(config.render_slots.max(1))),
             config,
         }
     }
@@ -123,6 +158,7 @@ impl Worker {
     /// Handles one job from start to finish and says how it ended.
     pub async fn handle(&self, job: &Job) -> Outcome {
         let id = job.report_id.as_str();
+        let started = Instant::now();
         let start = match self.reports.clone().start_report(v1::StartReportRequest { id: id.to_owned() }).await {
             Ok(r) => r.into_inner(),
             Err(s) if transient(&s) => return Outcome::Retry(format!("data service: {}", s.message())),
@@ -131,7 +167,7 @@ impl Worker {
         let Some(report) = start.report.filter(|_| start.proceed) else {
             return Outcome::Duplicate;
         };
-        match self.produce(&report).await {
+        match self.produce(&report, started.elapsed()).await {
             Ok(outcome) => outcome,
             Err(Failure::Transient(reason)) if job.attempt < self.config.max_attempts => Outcome::Retry(reason),
             Err(Failure::Transient(reason)) => {
@@ -151,22 +187,22 @@ impl Worker {
         }
     }
 
-    async fn produce(&self, report: &v1::Report) -> Result<Outcome, Failure> {
+    async fn produce(&self, report: &v1::Report, start: Duration) -> Result<Outcome, Failure> {
+        let mut stages = Stages { start, ..Stages::default() };
+        let t = Instant::now();
         let req = v1::GetBriefingDataRequest { programme: report.programme.clone(), period: report.period.clone() };
         let data =
             self.data.clone().get_briefing_data(req).await.map_err(|s| Failure::from_status("briefing data", &s))?;
-        let data = convert::to_briefing(data.into_inner())
-            .map_err(|e| Failure::Permanent(format!("the briefing data is invalid: {e}")))?;
+        stages.data = t.elapsed();
+        let data = data.into_inner();
         let lang = wire_report::lang(&report.lang).map_err(|e| Failure::Permanent(e.to_string()))?;
         let standard = match wire_report::pdf_standard(&report.pdf_standard) {
             Ok(coopbrief_domain::PdfStandard::A2b) => PdfStandard::A2b,
             Ok(coopbrief_domain::PdfStandard::None) => PdfStandard::None,
             Err(e) => return Err(Failure::Permanent(e.to_string())),
         };
-        // The date of the data snapshot, so equal data renders to equal bytes; the request's
-        // date only for a data service that does not say.
-        let date = data.as_of.unwrap_or_else(|| local_date(report.create_time.as_ref()));
-        let options = RenderOptions::new(lang, date).with_pdf_standard(standard);
+        // The request's date, used only if the data service does not date the data snapshot.
+        let requested_on = local_date(report.create_time.as_ref());
 
         if self.config.fail_period.as_deref() == Some(report.period.as_str()) {
             return Err(Failure::Transient(format!("injected failure for period {}", report.period)));
@@ -174,34 +210,58 @@ impl Worker {
         if !self.config.render_delay.is_zero() {
             tokio::time::sleep(self.config.render_delay).await;
         }
+        let t = Instant::now();
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Failure::Transient("the render slots are closed".into()))?;
+        stages.wait = t.elapsed();
         let renderer = self.renderer.clone();
-        let started = std::time::Instant::now();
-        let render = tokio::task::spawn_blocking(move || renderer.render(&data, &options));
-        // A render past the deadline fails this attempt; typst cannot be interrupted, so the
-        // blocking thread finishes on its own and its result is dropped.
+        let t = Instant::now();
+        let render = tokio::task::spawn_blocking(move || {
+            // The slot is held until the render ends, even one that outlives its deadline:
+            // typst cannot be interrupted, and a new render would only compete with it.
+            let _slot = permit;
+            // Converting and hashing are CPU work too: here, not on the async runtime.
+            let data = convert::to_briefing(data)
+                .map_err(|e| Failure::Permanent(format!("the briefing data is invalid: {e}")))?;
+            // The date of the data snapshot, so equal data renders to equal bytes.
+            let date = data.as_of.unwrap_or(requested_on);
+            let options = RenderOptions::new(lang, date).with_pdf_standard(standard);
+            let pdf =
+                renderer.render(&data, &options).map_err(|e| Failure::Permanent(format!("rendering failed: {e}")))?;
+            let sha256 = hex::encode(Sha256::digest(&pdf.bytes));
+            Ok::<_, Failure>((pdf, sha256))
+        });
+        // A render past the deadline fails this attempt; its blocking thread finishes on its
+        // own and the result is dropped.
         let deadline = self.config.render_deadline;
-        let pdf = tokio::time::timeout(deadline, render)
+        let (pdf, sha256) = tokio::time::timeout(deadline, render)
             .await
             .map_err(|_| Failure::Transient(format!("rendering took longer than {}s", deadline.as_secs_f64())))?
-            .map_err(|e| Failure::Transient(format!("the renderer crashed: {e}")))?
-            .map_err(|e| Failure::Permanent(format!("rendering failed: {e}")))?;
-        info!(report_id = %report.id, pages = pdf.pages, bytes = pdf.bytes.len(), ms = started.elapsed().as_millis() as u64, "rendered briefing");
+            .map_err(|e| Failure::Transient(format!("the renderer crashed: {e}")))??;
+        stages.render = t.elapsed();
 
+        let t = Instant::now();
         let header = v1::CompleteReportHeader {
             id: report.id.clone(),
             page_count: pdf.pages,
             byte_size: pdf.bytes.len() as u64,
-            sha256: hex::encode(Sha256::digest(&pdf.bytes)),
+            sha256,
             template_version: self.renderer.template_version().to_owned(),
-            data_hash: pdf.data_hash.clone(),
+            data_hash: pdf.data_hash,
         };
         let (pages, bytes) = (pdf.pages, pdf.bytes.len() as u64);
-        let mut parts = vec![v1::CompleteReportRequest { part: Some(Part::Header(header)) }];
+        let mut parts = Vec::with_capacity(1 + pdf.bytes.len().div_ceil(coopbrief_proto::CHUNK_SIZE));
+        parts.push(v1::CompleteReportRequest { part: Some(Part::Header(header)) });
         parts.extend(
             pdf.bytes
                 .chunks(coopbrief_proto::CHUNK_SIZE)
                 .map(|c| v1::CompleteReportRequest { part: Some(Part::Chunk(c.to_vec())) }),
         );
+        drop(pdf.bytes);
         let stored = self
             .reports
             .clone()
@@ -209,11 +269,12 @@ impl Worker {
             .await
             .map_err(|s| Failure::from_status("upload", &s))?
             .into_inner();
+        stages.upload = t.elapsed();
         if stored.state != v1::ReportState::Succeeded as i32 {
             // Cancelled (or finished by a duplicate) while we rendered: nothing more to do.
             return Ok(Outcome::Duplicate);
         }
-        Ok(Outcome::Succeeded { pages, bytes })
+        Ok(Outcome::Succeeded { pages, bytes, stages })
     }
 }
 
@@ -246,8 +307,12 @@ fn local_date(t: Option<&prost_types::Timestamp>) -> jiff::civil::Date {
     jiff::tz::offset(7).to_datetime(ts).date()
 }
 
-/// Consumes jobs until `shutdown` resolves, handling up to `concurrency` at once; each job
-/// is acked only after its outcome is recorded.
+/// Consumes jobs until `shutdown` resolves, holding up to `concurrency` at once (of which the
+/// worker's render slots render, the others do their I/O); each job is acked only after its
+/// outcome is recorded.
+///
+/// Before the first job the renderer is warmed up (a sample briefing rendered and dropped), so
+/// typst's one-time set-up is not paid by a job.
 ///
 /// A supervisor loop: when the broker connection is lost the consumer is started again
 /// (reconnecting, re-declaring the topology and the prefetch) with backoff. On shutdown no
@@ -261,6 +326,14 @@ pub async fn run(
 ) -> Result<()> {
     let shutdown = shutdown.boxed().shared();
     let grace = worker.config.shutdown_grace;
+    let renderer = worker.renderer.clone();
+    let t = Instant::now();
+    match tokio::task::spawn_blocking(move || renderer.warm_up()).await {
+        Ok(Ok(())) => info!(ms = t.elapsed().as_millis() as u64, "renderer warmed up"),
+        // Not fatal: a job shows the same error, with its report, if it is real.
+        Ok(Err(e)) => warn!(error = %e, "renderer warm-up failed"),
+        Err(e) => warn!(error = %e, "renderer warm-up crashed"),
+    }
     let mut backoff = MIN_BACKOFF;
     loop {
         let deliveries = tokio::select! {
@@ -270,7 +343,7 @@ pub async fn run(
         let deliveries = match deliveries {
             Ok(d) => {
                 backoff = MIN_BACKOFF;
-                info!(concurrency, "worker waiting for jobs");
+                info!(concurrency, render_slots = worker.config.render_slots.max(1), "worker waiting for jobs");
                 d
             }
             Err(e) => {
@@ -324,9 +397,24 @@ async fn process(worker: &Worker, queue: &dyn JobQueue, delivery: Delivery) {
     let report_id = job.report_id.as_str();
     let attempt = job.attempt;
     let settled = match &outcome {
-        Outcome::Succeeded { pages, bytes } => {
-            info!(report_id, attempt, pages, bytes, "report succeeded");
-            delivery.ack().await
+        Outcome::Succeeded { pages, bytes, stages } => {
+            let t = Instant::now();
+            let acked = delivery.ack().await;
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            info!(
+                report_id,
+                attempt,
+                pages,
+                bytes,
+                start_ms = ms(stages.start),
+                data_ms = ms(stages.data),
+                wait_ms = ms(stages.wait),
+                render_ms = ms(stages.render),
+                upload_ms = ms(stages.upload),
+                ack_ms = ms(t.elapsed()),
+                "report succeeded"
+            );
+            acked
         }
         Outcome::Failed(reason) => {
             warn!(report_id, attempt, reason, "report failed; job dead-lettered");

@@ -12,9 +12,13 @@ pub struct Settings {
     pub connection: coopbrief_runtime::ClientArgs,
     #[command(flatten)]
     pub broker: coopbrief_runtime::BrokerArgs,
-    /// Jobs held (and rendered) at once.
-    #[arg(long, env = "COOPBRIEF_PREFETCH", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    /// Jobs held at once (the broker's prefetch): rendering, or fetching data and uploading
+    /// around the renders. More than `--renders`, so a render slot never waits on the network.
+    #[arg(long, env = "COOPBRIEF_PREFETCH", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub prefetch: u16,
+    /// Jobs rendered at once (CPU-bound); one per CPU core if unset. At most `--prefetch`.
+    #[arg(long, env = "COOPBRIEF_RENDERS", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub renders: Option<u16>,
     /// Attempts of a job that keeps failing transiently before the report is FAILED.
     #[arg(long, env = "COOPBRIEF_MAX_ATTEMPTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
@@ -60,6 +64,7 @@ impl Settings {
             shutdown_grace: secs(self.shutdown_grace),
             render_delay: std::time::Duration::from_millis(self.debug_render_delay_ms),
             fail_period: self.debug_fail_period.clone(),
+            render_slots: self.renders.map_or_else(crate::cores, usize::from).min(usize::from(self.prefetch)).max(1),
         }
     }
 }
