@@ -109,9 +109,13 @@ impl Store {
                     std::fs::create_dir_all(dir)
                         .map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
                 }
-                // An in-memory database lives as long as its one connection.
-                let max = if url.contains(":memory:") { 1 } else { 8 };
-                (AnyConnectOptions::from_url(&options.to_url_lossy())?, max)
+                if url.contains(":memory:") {
+                    // An in-memory database lives as long as its one connection. (Its options
+                    // do not round-trip through a URL: sqlx would panic building one.)
+                    (AnyConnectOptions::from_str(url)?, 1)
+                } else {
+                    (AnyConnectOptions::from_url(&options.to_url_lossy())?, 8)
+                }
             }
             Backend::Postgres => {
                 let options = sqlx::postgres::PgConnectOptions::from_str(url)?;

@@ -97,6 +97,12 @@ async fn read_all(artifacts: &ArtifactStore, id: coopbrief_domain::ReportId) -> 
 }
 
 #[tokio::test]
+async fn an_in_memory_database_opens() {
+    let store = coopbrief_store::Store::connect("sqlite::memory:").await.unwrap();
+    assert!(store.is_empty().await.unwrap());
+}
+
+#[tokio::test]
 async fn artifacts_are_written_whole() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = ArtifactStore::local(dir.path().join("pdf")).unwrap();
