@@ -56,24 +56,19 @@ impl Store {
         self.require_programme(&spec.programme).await?;
         let id = ScheduleId::new();
         let now = Timestamp::now().to_string();
-        sqlx::query(
-            "INSERT INTO report_schedules (id, programme, cadence, time_zone, lang, template, pdf_standard,
-                 first_period, grace_seconds, enabled, next_period, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        let cursor = spec.first_period.to_string();
+        bind_spec(
+            sqlx::query(
+                "INSERT INTO report_schedules (programme, cadence, time_zone, lang, template, pdf_standard,
+                     first_period, grace_seconds, enabled, next_period, created_at, updated_at, id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            ),
+            spec,
         )
+        .bind(cursor)
+        .bind(&now)
+        .bind(&now)
         .bind(id.to_string())
-        .bind(&spec.programme)
-        .bind(spec.cadence.as_str())
-        .bind(spec.time_zone.name())
-        .bind(spec.lang.code())
-        .bind(&spec.template)
-        .bind(spec.pdf_standard.code())
-        .bind(spec.first_period.to_string())
-        .bind(spec.grace.as_secs() as i64)
-        .bind(i64::from(spec.enabled))
-        .bind(spec.first_period.to_string())
-        .bind(&now)
-        .bind(&now)
         .execute(&self.pool)
         .await?;
         self.schedule(id).await
@@ -109,20 +104,15 @@ impl Store {
         }
         let restart = spec.cadence != old.spec.cadence || spec.first_period != old.spec.first_period;
         let cursor = if restart { spec.first_period } else { old.next_period };
-        sqlx::query(
-            "UPDATE report_schedules SET programme = $1, cadence = $2, time_zone = $3, lang = $4, template = $5,
-                 pdf_standard = $6, first_period = $7, grace_seconds = $8, enabled = $9, next_period = $10, updated_at = $11
-             WHERE id = $12",
+        bind_spec(
+            sqlx::query(
+                "UPDATE report_schedules SET programme = $1, cadence = $2, time_zone = $3, lang = $4, template = $5,
+                     pdf_standard = $6, first_period = $7, grace_seconds = $8, enabled = $9, next_period = $10,
+                     updated_at = $11
+                 WHERE id = $12",
+            ),
+            spec,
         )
-        .bind(&spec.programme)
-        .bind(spec.cadence.as_str())
-        .bind(spec.time_zone.name())
-        .bind(spec.lang.code())
-        .bind(&spec.template)
-        .bind(spec.pdf_standard.code())
-        .bind(spec.first_period.to_string())
-        .bind(spec.grace.as_secs() as i64)
-        .bind(i64::from(spec.enabled))
         .bind(cursor.to_string())
         .bind(Timestamp::now().to_string())
         .bind(id.to_string())
@@ -365,6 +355,23 @@ fn count_due(spec: &ScheduleSpec, from: Period, now: Timestamp) -> u64 {
         p = spec.cadence.next_period(&period);
     }
     n
+}
+
+/// Binds what a person sets of a schedule as `$1`…`$9`, in the column order both writes use.
+fn bind_spec<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    spec: &'q ScheduleSpec,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(&spec.programme)
+        .bind(spec.cadence.as_str())
+        .bind(spec.time_zone.name())
+        .bind(spec.lang.code())
+        .bind(&spec.template)
+        .bind(spec.pdf_standard.code())
+        .bind(spec.first_period.to_string())
+        .bind(spec.grace.as_secs() as i64)
+        .bind(i64::from(spec.enabled))
 }
 
 fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
