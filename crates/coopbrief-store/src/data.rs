@@ -302,7 +302,12 @@ impl BriefingCache {
 
     fn put(&self, key: (String, Period), version: i64, data: BriefingData) {
         let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.retain(|_, (v, _)| *v == version);
+        // Entries of older versions can never be hit again; a late put of an older version
+        // must not evict those of a newer one.
+        map.retain(|_, (v, _)| *v >= version);
+        if map.get(&key).is_some_and(|(v, _)| *v > version) {
+            return;
+        }
         if map.len() >= Self::CAPACITY {
             map.clear();
         }
