@@ -112,7 +112,7 @@ impl Server {
         Server {
             listener,
             auth: AuthLayer::tokens(store.clone()),
-            app: App { store, artifacts, queue, relay: Arc::new(tokio::sync::Notify::new()) },
+            app: App { store, artifacts, queue, relay: Default::default() },
             scheduler: (scheduler::DEFAULT_INTERVAL, scheduler::DEFAULT_CATCH_UP),
             tls: None,
         }
@@ -143,7 +143,7 @@ impl Server {
         let addr = self.local_addr()?;
         info!(%addr, tls = self.tls.is_some(), "data service listening");
         let (tick_interval, catch_up) = self.scheduler;
-        let schedules = scheduler::Scheduler::system(self.app.store.clone(), catch_up, self.app.relay.clone());
+        let schedules = scheduler::Scheduler::system(self.app.store.clone(), catch_up, self.app.relay.wake());
         let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
         let relay =
             tokio::spawn(relay::run(self.app.store.clone(), self.app.queue.clone(), self.app.relay.clone(), async {

@@ -4,12 +4,17 @@
 //! publishes pending jobs and marks one sent only when the broker has acked it (not returned
 //! it). With the broker down, jobs wait in the outbox and go out once it is back. Several
 //! relays (replicas) may publish the same job; workers treat duplicates as done.
+//!
+//! A job this replica has just written comes already claimed, through the [`Handoff`], and is
+//! published without reading the outbox again; the others (schedules, retries, other
+//! replicas' jobs whose lease ran out) are claimed from the outbox. Sent jobs are marked in
+//! one statement per batch.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use coopbrief_queue::{Job, JobQueue};
-use coopbrief_store::Store;
+use coopbrief_store::{OutboxJob, Store};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
@@ -19,17 +24,47 @@ const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const BATCH: u32 = 100;
 
-/// Publishes pending jobs until `stop` resolves. `wake` is notified when a job is written.
+/// How the service reaches the relay: jobs it wrote and claimed for it, and a wake-up for
+/// jobs written unclaimed.
+#[derive(Debug, Default)]
+pub struct Handoff {
+    claimed: Mutex<Vec<OutboxJob>>,
+    wake: Arc<Notify>,
+}
+
+impl Handoff {
+    /// A job written and claimed for this relay: it goes out on the relay's next pass.
+    pub fn claimed(&self, job: OutboxJob) {
+        self.claimed.lock().unwrap_or_else(PoisonError::into_inner).push(job);
+        self.wake.notify_one();
+    }
+
+    /// Jobs were written to the outbox unclaimed: read it now.
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The wake-up alone, for those who write unclaimed jobs (the scheduler).
+    pub fn wake(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    fn take(&self) -> Vec<OutboxJob> {
+        std::mem::take(&mut *self.claimed.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Publishes pending jobs until `stop` resolves.
 pub async fn run(
     store: Store,
     queue: Arc<dyn JobQueue>,
-    wake: Arc<Notify>,
+    handoff: Arc<Handoff>,
     stop: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stop);
     let mut backoff = MIN_BACKOFF;
     loop {
-        let wait = match publish_pending(&store, queue.as_ref()).await {
+        let wait = match publish_pending(&store, queue.as_ref(), &handoff).await {
             Ok(sent) => {
                 if sent > 0 {
                     debug!(sent, "published report jobs");
@@ -51,38 +86,62 @@ pub async fn run(
                 _ = &mut stop => break,
             },
             None => tokio::select! {
-                _ = wake.notified() => {}
+                _ = handoff.wake.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
                 _ = &mut stop => break,
             },
         }
     }
+    // Jobs handed over since the last pass go back to the outbox for the next relay, at once
+    // rather than when their lease runs out.
+    let left: Vec<i64> = handoff.take().iter().map(|j| j.id).collect();
+    if let Err(error) = store.release_jobs(&left).await {
+        warn!(%error, jobs = left.len(), "could not release handed-over jobs; they go out when their lease runs out");
+    }
     info!("outbox relay stopped");
 }
 
-/// Publishes pending jobs in order; stops at the first failure so order is kept.
-async fn publish_pending(store: &Store, queue: &dyn JobQueue) -> Result<usize, String> {
+/// Publishes the jobs handed over, then those waiting in the outbox, in order; stops at the
+/// first failure.
+async fn publish_pending(store: &Store, queue: &dyn JobQueue, handoff: &Handoff) -> Result<usize, String> {
     let mut sent = 0;
     loop {
-        let jobs = store.claim_jobs(BATCH).await.map_err(|e| e.to_string())?;
-        let full = jobs.len() == BATCH as usize;
-        for (i, job) in jobs.iter().enumerate() {
-            match queue.publish(Job::new(job.report_id.to_string())).await {
-                Ok(()) => {
-                    store.job_sent(job.id).await.map_err(|e| e.to_string())?;
-                    sent += 1;
-                }
-                Err(e) => {
-                    let error = e.to_string();
-                    let _ = store.job_not_sent(job.id, &error).await;
-                    let rest: Vec<i64> = jobs[i + 1..].iter().map(|j| j.id).collect();
-                    let _ = store.release_jobs(&rest).await;
-                    return Err(format!("report {}: {error}", job.report_id));
-                }
-            }
+        let handed = handoff.take();
+        if handed.is_empty() {
+            break;
         }
-        if !full {
+        sent += publish_batch(store, queue, &handed).await?;
+    }
+    loop {
+        let jobs = store.claim_jobs(BATCH).await.map_err(|e| e.to_string())?;
+        sent += publish_batch(store, queue, &jobs).await?;
+        if jobs.len() < BATCH as usize {
             return Ok(sent);
         }
     }
+}
+
+/// Publishes claimed jobs one after another, each confirmed by the broker, and marks those
+/// sent in one statement. On a failure the rest of the batch is released for the next pass.
+async fn publish_batch(store: &Store, queue: &dyn JobQueue, jobs: &[OutboxJob]) -> Result<usize, String> {
+    let mut sent = Vec::with_capacity(jobs.len());
+    let mut failed = None;
+    for (i, job) in jobs.iter().enumerate() {
+        match queue.publish(Job::new(job.report_id.to_string())).await {
+            Ok(()) => sent.push(job.id),
+            Err(e) => {
+                failed = Some((i, format!("report {}: {e}", job.report_id), e.to_string()));
+                break;
+            }
+        }
+    }
+    let marked = store.jobs_sent(&sent).await.map_err(|e| e.to_string());
+    if let Some((i, message, error)) = failed {
+        let _ = store.job_not_sent(jobs[i].id, &error).await;
+        let rest: Vec<i64> = jobs[i + 1..].iter().map(|j| j.id).collect();
+        let _ = store.release_jobs(&rest).await;
+        return Err(message);
+    }
+    marked?;
+    Ok(sent.len())
 }

@@ -178,6 +178,8 @@ pub struct Report {
     pub error: Option<String>,
     /// Set once the report has succeeded.
     pub pdf: Option<PdfInfo>,
+    /// The schedule that made it; `None` for a request made by hand.
+    pub schedule: Option<crate::schedule::ScheduleId>,
 }
 
 /// The facts of a finished report's PDF.

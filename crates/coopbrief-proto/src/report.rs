@@ -47,8 +47,7 @@ pub fn report(r: &Report) -> v1::Report {
         template_version: pdf.map(|p| p.template_version.clone()).unwrap_or_default(),
         data_hash: pdf.map(|p| p.data_hash.clone()).unwrap_or_default(),
         pdf_standard: r.pdf_standard.code().to_owned(),
-        // Set by the data service, which knows which schedule made the report.
-        schedule: String::new(),
+        schedule: r.schedule.map(|s| format!("schedules/{s}")).unwrap_or_default(),
     }
 }
 

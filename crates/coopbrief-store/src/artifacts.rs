@@ -69,9 +69,9 @@ impl ArtifactStore {
     }
 
     /// Stores the PDF of a report, replacing any earlier copy whole.
-    pub async fn put(&self, id: ReportId, bytes: &[u8]) -> Result<()> {
+    pub async fn put(&self, id: ReportId, bytes: Vec<u8>) -> Result<()> {
         let path = self.path(id);
-        self.store.put(&path, bytes.to_vec().into()).await.map_err(|e| artifact_error(&self.location, e))?;
+        self.store.put(&path, bytes.into()).await.map_err(|e| artifact_error(&self.location, e))?;
         Ok(())
     }
 

@@ -1,5 +1,7 @@
 //! Cooperation data: partners, sectors, programmes and their records.
 
+use std::sync::Arc;
+
 use coopbrief_domain::dataset::{Dataset, Partner, Programme, Sector};
 use coopbrief_domain::{BriefingData, Period};
 use serde::Serialize;
@@ -217,7 +219,8 @@ impl Store {
 
     /// Everything a briefing of `programme` for `period` needs, dated by its snapshot: the
     /// day this exact data (by its hash) was first asked for — today, if that is now.
-    pub async fn briefing_data(&self, programme: &str, period: Period) -> Result<BriefingData> {
+    /// Shared, not copied: a cache hit hands out the cached data itself.
+    pub async fn briefing_data(&self, programme: &str, period: Period) -> Result<Arc<BriefingData>> {
         // Vietnam keeps UTC+7 all year.
         let today = jiff::tz::offset(7).to_datetime(jiff::Timestamp::now()).date();
         self.briefing_data_on(programme, period, today).await
@@ -229,14 +232,14 @@ impl Store {
         programme: &str,
         period: Period,
         today: jiff::civil::Date,
-    ) -> Result<BriefingData> {
+    ) -> Result<Arc<BriefingData>> {
         // Read the version before the data: an entry is never labelled newer than its data.
         let version = self.data_version().await?;
         let key = (programme.to_owned(), period);
         if let Some(data) = self.briefings.get(&key, version) {
             return Ok(data);
         }
-        let data = self.load_briefing_data(programme, period, today).await?;
+        let data = Arc::new(self.load_briefing_data(programme, period, today).await?);
         self.briefings.put(key, version, data.clone());
         Ok(data)
     }
@@ -288,19 +291,22 @@ impl Store {
 /// date never changes once written, so an entry holds its `as_of` too. Loading and hashing a
 /// programme's whole data is the costly part of `GetBriefingData`; a hit costs one small read.
 #[derive(Debug, Default)]
-pub(crate) struct BriefingCache(std::sync::Mutex<std::collections::HashMap<(String, Period), (i64, BriefingData)>>);
+pub(crate) struct BriefingCache(std::sync::Mutex<std::collections::HashMap<(String, Period), Entry>>);
+
+/// A cached briefing and the `data_version` it was read at.
+type Entry = (i64, Arc<BriefingData>);
 
 impl BriefingCache {
     /// Entries kept at most; beyond, the cache starts afresh (programmes × periods asked for
     /// between two data changes are few).
     const CAPACITY: usize = 256;
 
-    fn get(&self, key: &(String, Period), version: i64) -> Option<BriefingData> {
+    fn get(&self, key: &(String, Period), version: i64) -> Option<Arc<BriefingData>> {
         let map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(key).filter(|(v, _)| *v == version).map(|(_, data)| data.clone())
     }
 
-    fn put(&self, key: (String, Period), version: i64, data: BriefingData) {
+    fn put(&self, key: (String, Period), version: i64, data: Arc<BriefingData>) {
         let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         // Entries of older versions can never be hit again; a late put of an older version
         // must not evict those of a newer one.

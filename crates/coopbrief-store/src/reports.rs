@@ -14,11 +14,33 @@ pub const MAX_PAGE: u32 = 500;
 impl Store {
     /// Records a new report request as QUEUED together with its job in the outbox, in one
     /// transaction. With a `request_id` seen before, returns that report instead (AIP-155);
-    /// the flag says whether a report was created.
+    /// the flag says whether a report was created. The job waits for any relay's next pass.
     pub async fn create_report(&self, new: &NewReport<'_>, request_id: Option<&str>) -> Result<(Report, bool)> {
+        let (report, job) = self.create(new, request_id, false).await?;
+        Ok((report, job.is_some()))
+    }
+
+    /// Like [`Store::create_report`], with the new job already claimed for the caller's relay
+    /// (for [`OUTBOX_LEASE`]), which can publish it at once without claiming it again. Should
+    /// the caller die before it is sent, any relay takes it once the lease runs out. `None`:
+    /// the request was a repeat and no job was written.
+    pub async fn create_report_claimed(
+        &self,
+        new: &NewReport<'_>,
+        request_id: Option<&str>,
+    ) -> Result<(Report, Option<OutboxJob>)> {
+        self.create(new, request_id, true).await
+    }
+
+    async fn create(
+        &self,
+        new: &NewReport<'_>,
+        request_id: Option<&str>,
+        claim: bool,
+    ) -> Result<(Report, Option<OutboxJob>)> {
         let programme = new.programme;
         if let Some(existing) = self.report_by_request_id(request_id).await? {
-            return Ok((existing, false));
+            return Ok((existing, None));
         }
         let exists: Option<String> = sqlx::query_scalar("SELECT code FROM programmes WHERE code = $1")
             .bind(programme)
@@ -28,19 +50,36 @@ impl Store {
             return Err(Error::NotFound { what: "programme", key: programme.to_owned() });
         }
         let id = ReportId::new();
-        let now = jiff::Timestamp::now().to_string();
+        let at = jiff::Timestamp::now();
+        let now = at.to_string();
         let mut tx = self.pool.begin().await?;
         if !insert_report(&mut tx, id, new, request_id, None, &now).await? {
             // A concurrent request with the same id won the race: return its report.
             drop(tx);
             return match self.report_by_request_id(request_id).await? {
-                Some(existing) => Ok((existing, false)),
+                Some(existing) => Ok((existing, None)),
                 None => Err(Error::Aborted(format!("report {id} collided with another; send the request again"))),
             };
         }
-        enqueue(&mut tx, id, &now).await?;
+        let claimed_until = claim.then(|| at.as_millisecond() + OUTBOX_LEASE.as_millis() as i64);
+        let outbox_id = enqueue_claimed(&mut tx, id, &now, claimed_until).await?;
         tx.commit().await?;
-        Ok((self.report(id).await?, true))
+        // What was just written, without reading it back.
+        let report = Report {
+            id,
+            programme: programme.to_owned(),
+            period: new.period,
+            lang: new.lang,
+            pdf_standard: new.pdf_standard,
+            state: ReportState::Queued,
+            created_at: at,
+            updated_at: at,
+            attempt: 0,
+            error: None,
+            pdf: None,
+            schedule: None,
+        };
+        Ok((report, Some(OutboxJob { id: outbox_id, report_id: id, tries: 0 })))
     }
 
     async fn report_by_request_id(&self, request_id: Option<&str>) -> Result<Option<Report>> {
@@ -96,22 +135,35 @@ impl Store {
 
     /// Gives claimed jobs back unpublished (a batch cut short), for the next relay pass.
     pub async fn release_jobs(&self, outbox_ids: &[i64]) -> Result<()> {
-        for id in outbox_ids {
-            sqlx::query("UPDATE outbox SET claimed_until = NULL WHERE id = $1 AND sent_at IS NULL")
-                .bind(*id)
-                .execute(&self.pool)
-                .await?;
+        if outbox_ids.is_empty() {
+            return Ok(());
         }
+        sqlx::query(&format!(
+            "UPDATE outbox SET claimed_until = NULL WHERE sent_at IS NULL AND id IN ({})",
+            id_list(outbox_ids)
+        ))
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// The broker acked the job: it will not be published again.
     pub async fn job_sent(&self, outbox_id: i64) -> Result<()> {
-        sqlx::query("UPDATE outbox SET sent_at = $1, tries = tries + 1, last_error = NULL WHERE id = $2")
-            .bind(jiff::Timestamp::now().to_string())
-            .bind(outbox_id)
-            .execute(&self.pool)
-            .await?;
+        self.jobs_sent(&[outbox_id]).await
+    }
+
+    /// The broker acked these jobs: none will be published again. One statement for them all.
+    pub async fn jobs_sent(&self, outbox_ids: &[i64]) -> Result<()> {
+        if outbox_ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(&format!(
+            "UPDATE outbox SET sent_at = $1, tries = tries + 1, last_error = NULL WHERE id IN ({})",
+            id_list(outbox_ids)
+        ))
+        .bind(jiff::Timestamp::now().to_string())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -243,15 +295,18 @@ impl Store {
     /// A worker takes the report: RUNNING, one more attempt. Returns the report and whether
     /// the worker should go on (false when it is already finished: a duplicate job).
     pub async fn start_report(&self, id: ReportId) -> Result<(Report, bool)> {
-        let changed = self
-            .transition(
-                id,
-                "UPDATE reports SET state = 'RUNNING', attempt = attempt + 1, updated_at = $1
-                 WHERE id = $2 AND state IN ('QUEUED', 'RUNNING')",
-            )
-            .await?;
-        let report = self.report(id).await?;
-        Ok((report, changed == 1))
+        let started = sqlx::query(
+            "UPDATE reports SET state = 'RUNNING', attempt = attempt + 1, updated_at = $1
+             WHERE id = $2 AND state IN ('QUEUED', 'RUNNING') RETURNING *",
+        )
+        .bind(jiff::Timestamp::now().to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        match started {
+            Some(row) => Ok((report_from_row(&row)?, true)),
+            None => Ok((self.report(id).await?, false)),
+        }
     }
 
     /// Runs a state change `sql` whose two parameters are the time now and the report's id;
@@ -262,43 +317,51 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Marks a QUEUED or RUNNING report SUCCEEDED with its PDF's facts. Finishing it twice,
-    /// or finishing a cancelled one, changes nothing (but counts the upload).
+    /// Marks a QUEUED or RUNNING report SUCCEEDED with its PDF's facts, and counts the upload,
+    /// in one statement. Finishing it twice, or finishing a cancelled one, changes nothing
+    /// (but counts the upload). (In an `UPDATE`, every `CASE` sees the row as it was.)
     pub async fn complete_report(&self, id: ReportId, pdf: &PdfInfo) -> Result<Report> {
-        let now = jiff::Timestamp::now().to_string();
-        sqlx::query("UPDATE reports SET uploads = uploads + 1 WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await?;
-        sqlx::query(
-            "UPDATE reports SET state = 'SUCCEEDED', error = NULL, updated_at = $1,
-                 page_count = $2, byte_size = $3, sha256 = $4, template_version = $5, data_hash = $6
-             WHERE id = $7 AND state IN ('QUEUED', 'RUNNING')",
+        let row = sqlx::query(
+            "UPDATE reports SET uploads = uploads + 1,
+                 state = CASE WHEN state IN ('QUEUED', 'RUNNING') THEN 'SUCCEEDED' ELSE state END,
+                 error = CASE WHEN state IN ('QUEUED', 'RUNNING') THEN NULL ELSE error END,
+                 updated_at = CASE WHEN state IN ('QUEUED', 'RUNNING') THEN $1 ELSE updated_at END,
+                 page_count = CASE WHEN state IN ('QUEUED', 'RUNNING') THEN $2 ELSE page_count END,
+                 byte_size = CASE WHEN state IN ('QUEUED', 'RUNNING') THEN $3 ELSE byte_size END,
+                 sha256 = CASE WHEN state IN ('QUEUED', 'RUNNING') THEN $4 ELSE sha256 END,
+                 template_version = CASE WHEN state IN ('QUEUED', 'RUNNING') THEN $5 ELSE template_version END,
+                 data_hash = CASE WHEN state IN ('QUEUED', 'RUNNING') THEN $6 ELSE data_hash END
+             WHERE id = $7 RETURNING *",
         )
-        .bind(&now)
+        .bind(jiff::Timestamp::now().to_string())
         .bind(i64::from(pdf.pages))
         .bind(pdf.bytes as i64)
         .bind(&pdf.sha256)
         .bind(&pdf.template_version)
         .bind(&pdf.data_hash)
         .bind(id.to_string())
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        self.report(id).await
+        row.map(|r| report_from_row(&r))
+            .transpose()?
+            .ok_or_else(|| Error::NotFound { what: "report", key: id.to_string() })
     }
 
     /// Marks a QUEUED or RUNNING report FAILED with a readable reason; a finished one stays.
     pub async fn fail_report(&self, id: ReportId, error: &str) -> Result<Report> {
-        let now = jiff::Timestamp::now().to_string();
-        sqlx::query(
-            "UPDATE reports SET state = 'FAILED', error = $1, updated_at = $2 WHERE id = $3 AND state IN ('QUEUED', 'RUNNING')",
+        let failed = sqlx::query(
+            "UPDATE reports SET state = 'FAILED', error = $1, updated_at = $2
+             WHERE id = $3 AND state IN ('QUEUED', 'RUNNING') RETURNING *",
         )
         .bind(error)
-        .bind(&now)
+        .bind(jiff::Timestamp::now().to_string())
         .bind(id.to_string())
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        self.report(id).await
+        match failed {
+            Some(row) => report_from_row(&row),
+            None => self.report(id).await,
+        }
     }
 }
 
@@ -366,12 +429,33 @@ pub struct OutboxJob {
 }
 
 pub(crate) async fn enqueue(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: ReportId, now: &str) -> Result<()> {
-    sqlx::query("INSERT INTO outbox (report_id, created_at) VALUES ($1, $2)")
-        .bind(id.to_string())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    enqueue_claimed(tx, id, now, None).await?;
     Ok(())
+}
+
+/// Writes a report's job to the outbox, claimed until `claimed_until` (Unix milliseconds) if
+/// given; its outbox id.
+async fn enqueue_claimed(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: ReportId,
+    now: &str,
+    claimed_until: Option<i64>,
+) -> Result<i64> {
+    let outbox_id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (report_id, created_at, claimed_until) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(id.to_string())
+    .bind(now)
+    .bind(claimed_until)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(outbox_id)
+}
+
+/// Outbox ids as an SQL list (`1,2,3`): integers only, so nothing to escape, and one
+/// statement for a whole batch on both engines.
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
 pub(crate) fn report_from_row(row: &AnyRow) -> Result<Report> {
@@ -404,5 +488,9 @@ pub(crate) fn report_from_row(row: &AnyRow) -> Result<Report> {
         attempt: row.try_get::<i64, _>("attempt")? as u32,
         error: row.try_get("error")?,
         pdf,
+        schedule: row
+            .try_get::<Option<String>, _>("schedule_id")?
+            .map(|s| coopbrief_domain::schedule::ScheduleId::from_str(&s))
+            .transpose()?,
     })
 }

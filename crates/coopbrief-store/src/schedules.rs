@@ -6,7 +6,6 @@
 //! stale cursor changes nothing, and the unique index on `(schedule_id, scheduled_period)`
 //! refuses a second report for a period whatever happens to the cursor.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -311,24 +310,6 @@ impl Store {
         row.map(|r| report_from_row(&r))
             .transpose()?
             .ok_or_else(|| Error::NotFound { what: "succeeded report of programme", key: programme.to_owned() })
-    }
-
-    /// The schedule each of these reports was made by, for those a schedule made.
-    pub async fn report_schedules(&self, ids: &[ReportId]) -> Result<HashMap<ReportId, ScheduleId>> {
-        if ids.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let ids: Vec<String> = ids.iter().map(ReportId::to_string).collect();
-        let ids =
-            serde_json::to_string(&ids).map_err(|e| Error::Corrupt { what: "report ids", message: e.to_string() })?;
-        let rows: Vec<(String, String)> = sqlx::query_as(&format!(
-            "SELECT id, schedule_id FROM reports WHERE schedule_id IS NOT NULL AND id IN ({})",
-            crate::sql::json_values(self.backend, "$1")
-        ))
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(|(id, sid)| Ok((ReportId::from_str(&id)?, ScheduleId::from_str(&sid)?))).collect()
     }
 
     async fn require_programme(&self, programme: &str) -> Result<()> {
@@ -647,8 +628,7 @@ mod tests {
         store.fail_report(tick.created[2].2, "boom").await.unwrap();
         let latest = store.latest_report(PROGRAMME, Some(s.id)).await.unwrap();
         assert_eq!(latest.id, tick.created[0].2, "finished last");
-        let map = store.report_schedules(&[latest.id]).await.unwrap();
-        assert_eq!(map.get(&latest.id), Some(&s.id));
+        assert_eq!(latest.schedule, Some(s.id), "a scheduled report names its schedule");
     }
 
     crate::on_both_backends!(

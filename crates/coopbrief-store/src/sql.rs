@@ -64,11 +64,3 @@ pub(crate) fn json_array_has(backend: Backend, column: &str, key: &str, value: &
         }
     }
 }
-
-/// The rows of a JSON array of text given as one bound parameter (`$n`): a table of `value`.
-pub(crate) fn json_values(backend: Backend, param: &str) -> String {
-    match backend {
-        Backend::Sqlite => format!("SELECT value FROM json_each({param})"),
-        Backend::Postgres => format!("SELECT jsonb_array_elements_text({param}::jsonb) AS value"),
-    }
-}

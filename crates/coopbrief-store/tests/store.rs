@@ -108,8 +108,8 @@ async fn artifacts_are_written_whole() {
     let artifacts = ArtifactStore::local(dir.path().join("pdf")).unwrap();
     let id = coopbrief_domain::ReportId::new();
     assert!(matches!(artifacts.open(id).await.err(), Some(Error::NotFound { .. })));
-    artifacts.put(id, b"%PDF-1.7 test").await.unwrap();
-    artifacts.put(id, b"%PDF-1.7 again").await.unwrap();
+    artifacts.put(id, b"%PDF-1.7 test".to_vec()).await.unwrap();
+    artifacts.put(id, b"%PDF-1.7 again".to_vec()).await.unwrap();
     assert_eq!(read_all(&artifacts, id).await, b"%PDF-1.7 again");
     let names: Vec<_> = std::fs::read_dir(dir.path().join("pdf")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, [std::ffi::OsString::from(format!("{id}.pdf"))], "no staging file left");
@@ -120,10 +120,10 @@ async fn artifact_stores_are_chosen_by_url() {
     let dir = tempfile::tempdir().unwrap();
     let by_url = ArtifactStore::open_location(&format!("file://{}/pdf", dir.path().display())).unwrap();
     let id = coopbrief_domain::ReportId::new();
-    by_url.put(id, b"%PDF").await.unwrap();
+    by_url.put(id, b"%PDF".to_vec()).await.unwrap();
     assert!(dir.path().join(format!("pdf/{id}.pdf")).is_file());
     let memory = ArtifactStore::open_location("memory://").unwrap();
-    memory.put(id, &vec![7u8; 300_000]).await.unwrap();
+    memory.put(id, vec![7u8; 300_000]).await.unwrap();
     assert_eq!(read_all(&memory, id).await.len(), 300_000);
     // An S3 store is configured from the URL and AWS_* settings without touching the network.
     let s3 = ArtifactStore::open_location("s3://coopbrief-pdfs/briefings").unwrap();
@@ -297,7 +297,32 @@ async fn briefing_data_sees_changes_made_by_another_replica(db: &TestDb) {
     assert_eq!(after, b.briefing_data("hanoi-hanam", period).await.unwrap());
 }
 
+/// A report created for this replica's relay comes with its job already claimed: no relay
+/// (of this replica or another) claims it from the outbox until it is sent or released; a
+/// repeated request writes no job; sending a batch marks each job once.
+async fn a_job_created_claimed_is_handed_over_not_claimed(db: &TestDb) {
+    let a = db.store().await;
+    a.import_dataset(&seed()).await.unwrap();
+    let b = db.store().await;
+    let new = NewReport::new("hanoi-hanam", "2019".parse().unwrap(), Lang::Vi);
+    let (report, job) = a.create_report_claimed(&new, Some("handoff-1")).await.unwrap();
+    let job = job.expect("a new report comes with its claimed job");
+    assert_eq!(job.report_id, report.id);
+    assert_eq!(report, a.report(report.id).await.unwrap(), "the report returned is the one stored");
+    assert!(a.create_report_claimed(&new, Some("handoff-1")).await.unwrap().1.is_none(), "a repeat writes no job");
+    assert_eq!(a.pending_jobs(10).await.unwrap().len(), 1, "the job is in the outbox");
+    assert!(b.claim_jobs(10).await.unwrap().is_empty(), "claimed at creation");
+    a.release_jobs(&[job.id]).await.unwrap();
+    let (_, other) = a.create_report_claimed(&new, None).await.unwrap();
+    let claimed = b.claim_jobs(10).await.unwrap();
+    assert_eq!(claimed.iter().map(|j| j.id).collect::<Vec<_>>(), vec![job.id], "released, then claimed by b");
+    let other = other.unwrap();
+    a.jobs_sent(&[job.id, other.id]).await.unwrap();
+    assert!(a.pending_jobs(10).await.unwrap().is_empty(), "both sent in one statement");
+}
+
 coopbrief_store::on_both_backends!(
+    a_job_created_claimed_is_handed_over_not_claimed,
     import_is_idempotent_and_round_trips,
     a_broken_import_changes_nothing,
     briefing_data_for_a_period,

@@ -34,8 +34,8 @@ pub struct App {
     pub store: Store,
     pub artifacts: ArtifactStore,
     pub queue: Arc<dyn JobQueue>,
-    /// Wakes the outbox relay when a job has been written.
-    pub relay: Arc<tokio::sync::Notify>,
+    /// Reaches the outbox relay when a job has been written.
+    pub relay: Arc<crate::relay::Handoff>,
 }
 
 /// A required string field, trimmed; empty is `INVALID_ARGUMENT` naming the field.

@@ -27,24 +27,6 @@ fn rename(e: coopbrief_domain::Error, field: &str) -> coopbrief_domain::Error {
     }
 }
 
-impl App {
-    /// Wire reports, each naming the schedule that made it (if one did).
-    async fn with_schedules(&self, reports: &[coopbrief_domain::Report]) -> Result<Vec<v1::Report>, Status> {
-        let ids: Vec<_> = reports.iter().map(|r| r.id).collect();
-        let schedules = self.store.report_schedules(&ids).await.map_err(Error::from)?;
-        Ok(reports
-            .iter()
-            .map(|r| {
-                let mut wire = report::report(r);
-                if let Some(s) = schedules.get(&r.id) {
-                    wire.schedule = format!("schedules/{s}");
-                }
-                wire
-            })
-            .collect())
-    }
-}
-
 type DownloadStream = Pin<Box<dyn Stream<Item = Result<v1::DownloadReportResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -61,9 +43,9 @@ impl coopbrief_proto::ReportService for App {
         // The report and its job are committed together; the relay publishes the job.
         let pdf_standard = report::pdf_standard(&req.pdf_standard).map_err(Error::from)?;
         let new = NewReport { programme, period, lang, pdf_standard };
-        let (report, created) = self.store.create_report(&new, request_id).await.map_err(Error::from)?;
-        if created {
-            self.relay.notify_one();
+        let (report, job) = self.store.create_report_claimed(&new, request_id).await.map_err(Error::from)?;
+        if let Some(job) = job {
+            self.relay.claimed(job);
             info!(report_id = %report.id, programme, %period, %lang, "report queued");
         } else {
             info!(report_id = %report.id, request_id, "repeated request; returning the first report");
@@ -74,7 +56,7 @@ impl coopbrief_proto::ReportService for App {
     async fn get_report(&self, req: Request<v1::GetReportRequest>) -> Result<Response<v1::Report>, Status> {
         let id = report_id(&req.get_ref().id)?;
         let report = self.store.report(id).await.map_err(Error::from)?;
-        Ok(Response::new(self.with_schedules(std::slice::from_ref(&report)).await?.remove(0)))
+        Ok(Response::new(report::report(&report)))
     }
 
     async fn get_latest_report(
@@ -88,7 +70,7 @@ impl coopbrief_proto::ReportService for App {
             .map(|s| ScheduleId::from_str(s).map_err(|e| Error::from(rename(e, "schedule"))))
             .transpose()?;
         let report = self.store.latest_report(programme, schedule).await.map_err(Error::from)?;
-        Ok(Response::new(self.with_schedules(std::slice::from_ref(&report)).await?.remove(0)))
+        Ok(Response::new(report::report(&report)))
     }
 
     async fn list_reports(
@@ -114,7 +96,7 @@ impl coopbrief_proto::ReportService for App {
             .transpose()?;
         let filter = ReportFilter { programme, state, schedule };
         let reports = self.store.list_reports_by(&filter, size as u32).await.map_err(Error::from)?;
-        Ok(Response::new(v1::ListReportsResponse { reports: self.with_schedules(&reports).await? }))
+        Ok(Response::new(v1::ListReportsResponse { reports: reports.iter().map(report::report).collect() }))
     }
 
     type DownloadReportStream = DownloadStream;
@@ -171,7 +153,7 @@ impl coopbrief_proto::ReportService for App {
     async fn retry_report(&self, req: Request<v1::RetryReportRequest>) -> Result<Response<v1::Report>, Status> {
         let id = report_id(&req.get_ref().id)?;
         let report = self.store.retry_report(id).await.map_err(Error::from)?;
-        self.relay.notify_one();
+        self.relay.notify();
         info!(report_id = %id, "report queued again");
         self.audit(&caller(&req), &format!("reports/{id}"), serde_json::json!({ "state": report.state })).await;
         Ok(Response::new(report::report(&report)))

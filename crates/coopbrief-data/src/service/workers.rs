@@ -76,7 +76,7 @@ impl coopbrief_proto::WorkerService for App {
             info!(report_id = %id, state = %current.state, "report already finished; upload ignored");
             return Ok(Response::new(report::report(&current)));
         }
-        self.artifacts.put(id, &pdf).await.map_err(Error::from)?;
+        self.artifacts.put(id, pdf).await.map_err(Error::from)?;
         let report = self.store.complete_report(id, &info).await.map_err(Error::from)?;
         info!(report_id = %id, pages = info.pages, bytes = info.bytes, "report succeeded");
         Ok(Response::new(report::report(&report)))
