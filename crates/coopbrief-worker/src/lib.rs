@@ -8,7 +8,8 @@
 //! Jobs are pipelined: up to `prefetch` are held at once, but only `render_slots` render at
 //! once (one per core by default). The others meanwhile do their I/O — `StartReport`,
 //! `GetBriefingData`, the upload, the ack — so a render slot does not sit idle while a job
-//! waits on the network.
+//! waits on the network. Each slot is a long-lived render thread: a render lands on a thread
+//! whose caches (typst's thread-local ones, the CPU's) the previous render left warm.
 
 pub mod settings;
 
@@ -23,7 +24,6 @@ use coopbrief_render::{PdfStandard, RenderOptions, Renderer};
 use coopbrief_runtime::GrpcChannel;
 use futures::{FutureExt, StreamExt};
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 use tonic::{Code, Status};
 use tracing::{error, info, warn};
 
@@ -125,8 +125,8 @@ pub struct Worker {
     data: CooperationServiceClient<GrpcChannel>,
     reports: WorkerServiceClient<GrpcChannel>,
     renderer: Arc<Renderer>,
-    /// One permit per render slot; a render holds one until it really ends (even past its deadline).
-    slots: Arc<Semaphore>,
+    /// The render slots; a render holds its thread until it really ends (even past its deadline).
+    threads: RenderThreads,
     config: WorkerConfig,
 }
 
@@ -150,7 +150,7 @@ impl Worker {
             data: CooperationServiceClient::new(channel.clone()),
             reports: WorkerServiceClient::new(channel),
             renderer,
-            slots: Arc::new(Semaphore::new(config.render_slots.max(1))),
+            threads: RenderThreads::new(config.render_slots.max(1)),
             config,
         }
     }
@@ -210,20 +210,10 @@ impl Worker {
         if !self.config.render_delay.is_zero() {
             tokio::time::sleep(self.config.render_delay).await;
         }
-        let t = Instant::now();
-        let permit = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Failure::Transient("the render slots are closed".into()))?;
-        stages.wait = t.elapsed();
         let renderer = self.renderer.clone();
-        let t = Instant::now();
-        let render = tokio::task::spawn_blocking(move || {
-            // The slot is held until the render ends, even one that outlives its deadline:
-            // typst cannot be interrupted, and a new render would only compete with it.
-            let _slot = permit;
+        let queued = Instant::now();
+        let render = self.threads.run(move || {
+            let began = Instant::now();
             // Converting and hashing are CPU work too: here, not on the async runtime.
             let data = convert::to_briefing(data)
                 .map_err(|e| Failure::Permanent(format!("the briefing data is invalid: {e}")))?;
@@ -233,16 +223,17 @@ impl Worker {
             let pdf =
                 renderer.render(&data, &options).map_err(|e| Failure::Permanent(format!("rendering failed: {e}")))?;
             let sha256 = hex::encode(Sha256::digest(&pdf.bytes));
-            Ok::<_, Failure>((pdf, sha256))
+            Ok::<_, Failure>((pdf, sha256, began))
         });
-        // A render past the deadline fails this attempt; its blocking thread finishes on its
-        // own and the result is dropped.
+        // A render past the deadline fails this attempt; its thread finishes it on its own
+        // (typst cannot be interrupted) and the result is dropped.
         let deadline = self.config.render_deadline;
-        let (pdf, sha256) = tokio::time::timeout(deadline, render)
+        let (pdf, sha256, began) = tokio::time::timeout(deadline, render)
             .await
             .map_err(|_| Failure::Transient(format!("rendering took longer than {}s", deadline.as_secs_f64())))?
-            .map_err(|e| Failure::Transient(format!("the renderer crashed: {e}")))??;
-        stages.render = t.elapsed();
+            .map_err(|_| Failure::Transient("the renderer crashed".into()))??;
+        stages.wait = began.duration_since(queued);
+        stages.render = began.elapsed();
 
         let t = Instant::now();
         let header = v1::CompleteReportHeader {
@@ -275,6 +266,57 @@ impl Worker {
             return Ok(Outcome::Duplicate);
         }
         Ok(Outcome::Succeeded { pages, bytes, stages })
+    }
+}
+
+/// The render slots: long-lived threads taking closures from one queue, so that renders do
+/// not wander over the runtime's blocking pool. They end when the last [`Worker`] clone goes.
+#[derive(Clone)]
+struct RenderThreads {
+    queue: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
+    count: usize,
+}
+
+impl RenderThreads {
+    fn new(count: usize) -> RenderThreads {
+        let (queue, jobs) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        let jobs = Arc::new(std::sync::Mutex::new(jobs));
+        for i in 0..count {
+            let jobs = jobs.clone();
+            let spawned = std::thread::Builder::new().name(format!("render-{i}")).spawn(move || {
+                loop {
+                    // The lock is held only while waiting for the next job, not while rendering.
+                    let job = match jobs.lock() {
+                        Ok(jobs) => jobs.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                error!(error = %e, "could not start a render thread");
+            }
+        }
+        RenderThreads { queue, count }
+    }
+
+    /// Runs `f` on the next free render thread. The error: the thread panicked (or none runs).
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> impl Future<Output = Result<T, tokio::sync::oneshot::error::RecvError>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        // A panic drops `tx`, which the caller sees as an error; the thread itself goes on.
+        let job = Box::new(move || {
+            if let Ok(out) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                let _ = tx.send(out);
+            }
+        });
+        let _ = self.queue.send(job);
+        rx
     }
 }
 
@@ -326,14 +368,21 @@ pub async fn run(
 ) -> Result<()> {
     let shutdown = shutdown.boxed().shared();
     let grace = worker.config.shutdown_grace;
-    let renderer = worker.renderer.clone();
     let t = Instant::now();
-    match tokio::task::spawn_blocking(move || renderer.warm_up()).await {
-        Ok(Ok(())) => info!(ms = t.elapsed().as_millis() as u64, "renderer warmed up"),
-        // Not fatal: a job shows the same error, with its report, if it is real.
-        Ok(Err(e)) => warn!(error = %e, "renderer warm-up failed"),
-        Err(e) => warn!(error = %e, "renderer warm-up crashed"),
+    // On every render thread, so that each has laid the template out once.
+    let warm_ups = (0..worker.threads.count).map(|_| {
+        let renderer = worker.renderer.clone();
+        worker.threads.run(move || renderer.warm_up())
+    });
+    for warmed in futures::future::join_all(warm_ups).await {
+        match warmed {
+            Ok(Ok(())) => {}
+            // Not fatal: a job shows the same error, with its report, if it is real.
+            Ok(Err(e)) => warn!(error = %e, "renderer warm-up failed"),
+            Err(_) => warn!("renderer warm-up crashed"),
+        }
     }
+    info!(ms = t.elapsed().as_millis() as u64, threads = worker.threads.count, "renderer warmed up");
     let mut backoff = MIN_BACKOFF;
     loop {
         let deliveries = tokio::select! {
