@@ -95,7 +95,7 @@ async fn a_schedule_created_over_grpc_makes_each_period_once_as_the_clock_moves(
     // The scheduler, on a manual clock, against the service's database.
     let store = Store::connect(&format!("sqlite://{}", app.path("coopbrief.db").display())).await.expect("store");
     let clock = ManualClock::new(ts("2030-02-01T16:59:59Z"));
-    let scheduler = Scheduler::new(store, Arc::new(clock.clone()), 24, Arc::new(tokio::sync::Notify::new()));
+    let scheduler = Scheduler::new(store, Arc::new(clock.clone()), 24, Default::default());
     assert!(scheduler.tick().await.expect("tick").created.is_empty(), "one second before the grace ends");
     clock.set(ts("2030-02-01T17:00:00Z"));
     assert_eq!(scheduler.tick().await.expect("tick").created.len(), 1);
@@ -214,7 +214,7 @@ async fn a_weekly_cron_schedule_makes_each_week_once_over_eight_weeks_with_an_ou
 
     let store = Store::connect(&format!("sqlite://{}", app.path("coopbrief.db").display())).await.expect("store");
     let clock = ManualClock::new(ts("2030-01-07T00:00:00Z"));
-    let scheduler = Scheduler::new(store, Arc::new(clock.clone()), 24, Arc::new(tokio::sync::Notify::new()));
+    let scheduler = Scheduler::new(store, Arc::new(clock.clone()), 24, Default::default());
     // Down from Saturday 26 January to Tuesday 12 February: weeks 3, 4 and 5 close meanwhile.
     let (outage_from, outage_to) = (ts("2030-01-26T00:00:00Z"), ts("2030-02-12T06:00:00Z"));
     let end = ts("2030-03-05T00:00:00Z");

@@ -143,7 +143,7 @@ impl Server {
         let addr = self.local_addr()?;
         info!(%addr, tls = self.tls.is_some(), "data service listening");
         let (tick_interval, catch_up) = self.scheduler;
-        let schedules = scheduler::Scheduler::system(self.app.store.clone(), catch_up, self.app.relay.wake());
+        let schedules = scheduler::Scheduler::system(self.app.store.clone(), catch_up, self.app.relay.clone());
         let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
         let relay =
             tokio::spawn(relay::run(self.app.store.clone(), self.app.queue.clone(), self.app.relay.clone(), async {

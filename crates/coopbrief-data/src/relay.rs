@@ -7,9 +7,11 @@
 //!
 //! A job this replica has just written comes already claimed, through the [`Handoff`], and is
 //! published without reading the outbox again; the others (schedules, retries, other
-//! replicas' jobs whose lease ran out) are claimed from the outbox. Sent jobs are marked in
-//! one statement per batch.
+//! replicas' jobs whose lease ran out) are claimed from the outbox — when one was written
+//! unclaimed, after a failure, and on every poll, not on each hand-over. Sent jobs are marked
+//! in one statement per batch.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -26,10 +28,19 @@ const BATCH: u32 = 100;
 
 /// How the service reaches the relay: jobs it wrote and claimed for it, and a wake-up for
 /// jobs written unclaimed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Handoff {
     claimed: Mutex<Vec<OutboxJob>>,
-    wake: Arc<Notify>,
+    /// Jobs may wait unclaimed in the outbox: the next pass claims from it.
+    outbox: AtomicBool,
+    wake: Notify,
+}
+
+impl Default for Handoff {
+    fn default() -> Self {
+        // At start, the outbox may hold jobs from before.
+        Handoff { claimed: Mutex::default(), outbox: AtomicBool::new(true), wake: Notify::new() }
+    }
 }
 
 impl Handoff {
@@ -39,14 +50,10 @@ impl Handoff {
         self.wake.notify_one();
     }
 
-    /// Jobs were written to the outbox unclaimed: read it now.
+    /// Jobs were written to the outbox unclaimed (schedules, retries): read it now.
     pub fn notify(&self) {
+        self.outbox.store(true, Ordering::SeqCst);
         self.wake.notify_one();
-    }
-
-    /// The wake-up alone, for those who write unclaimed jobs (the scheduler).
-    pub fn wake(&self) -> Arc<Notify> {
-        self.wake.clone()
     }
 
     fn take(&self) -> Vec<OutboxJob> {
@@ -81,13 +88,17 @@ pub async fn run(
         };
         match wait {
             // Failing: back off; new jobs wait in the outbox meanwhile.
-            Some(wait) => tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = &mut stop => break,
-            },
+            Some(wait) => {
+                handoff.outbox.store(true, Ordering::SeqCst);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = &mut stop => break,
+                }
+            }
             None => tokio::select! {
                 _ = handoff.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
+                // Other replicas' jobs whose lease ran out, and anything missed.
+                _ = tokio::time::sleep(POLL) => handoff.outbox.store(true, Ordering::SeqCst),
                 _ = &mut stop => break,
             },
         }
@@ -111,6 +122,9 @@ async fn publish_pending(store: &Store, queue: &dyn JobQueue, handoff: &Handoff)
             break;
         }
         sent += publish_batch(store, queue, &handed).await?;
+    }
+    if !handoff.outbox.swap(false, Ordering::SeqCst) {
+        return Ok(sent);
     }
     loop {
         let jobs = store.claim_jobs(BATCH).await.map_err(|e| e.to_string())?;

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use coopbrief_domain::schedule::{Clock, SystemClock};
 use coopbrief_store::{Store, TickSummary};
-use tokio::sync::Notify;
 use tracing::{debug, info, warn};
+
+use crate::relay::Handoff;
 
 /// Most reports one schedule makes in one tick when catching up after downtime.
 pub const DEFAULT_CATCH_UP: u32 = 24;
@@ -26,16 +27,16 @@ pub struct Scheduler {
     clock: Arc<dyn Clock>,
     /// Caps a catch-up so a long outage does not flood the workers in one go.
     catch_up: u32,
-    relay: Arc<Notify>,
+    relay: Arc<Handoff>,
 }
 
 impl Scheduler {
-    pub fn new(store: Store, clock: Arc<dyn Clock>, catch_up: u32, relay: Arc<Notify>) -> Scheduler {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, catch_up: u32, relay: Arc<Handoff>) -> Scheduler {
         Scheduler { store, clock, catch_up: catch_up.max(1), relay }
     }
 
     /// With the system clock.
-    pub fn system(store: Store, catch_up: u32, relay: Arc<Notify>) -> Scheduler {
+    pub fn system(store: Store, catch_up: u32, relay: Arc<Handoff>) -> Scheduler {
         Scheduler::new(store, Arc::new(SystemClock), catch_up, relay)
     }
 
@@ -44,7 +45,7 @@ impl Scheduler {
         let now = self.clock.now();
         let summary = self.store.run_schedules(now, self.catch_up).await?;
         if !summary.created.is_empty() {
-            self.relay.notify_one();
+            self.relay.notify();
             info!(%now, created = summary.created.len(), caught_up = summary.caught_up,
                   backlog = summary.backlog, "scheduled reports queued");
         }
