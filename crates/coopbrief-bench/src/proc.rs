@@ -123,6 +123,8 @@ impl Service {
         let child = Command::new(bin)
             .args(args)
             .env("RUST_LOG", "warn")
+            // As deployed (deploy/Dockerfile): mimalloc hands freed memory back at once.
+            .env("MIMALLOC_PURGE_DELAY", "0")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

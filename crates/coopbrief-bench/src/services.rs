@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use coopbrief_proto::ReportServiceClient;
 use coopbrief_proto::v1;
-use coopbrief_proto::{CooperationServiceClient, DiagnosticsServiceClient, ReportServiceClient};
 use coopbrief_queue::{AmqpQueue, AmqpSettings, Job, JobQueue};
 use coopbrief_render::Renderer;
 use futures::StreamExt;
@@ -57,9 +57,9 @@ pub struct Measured {
 
 #[derive(Clone)]
 pub struct Clients {
-    data: CooperationServiceClient<Channel>,
+    /// For the gRPC section's load, which counts replies rather than decoding them.
+    channel: Channel,
     pub reports: ReportServiceClient<Channel>,
-    echo: DiagnosticsServiceClient<Channel>,
 }
 
 impl Clients {
@@ -68,11 +68,7 @@ impl Clients {
             .connect_timeout(Duration::from_secs(2))
             .connect()
             .await?;
-        Ok(Clients {
-            data: CooperationServiceClient::new(channel.clone()),
-            reports: ReportServiceClient::new(channel.clone()),
-            echo: DiagnosticsServiceClient::new(channel),
-        })
+        Ok(Clients { reports: ReportServiceClient::new(channel.clone()), channel })
     }
 }
 
@@ -100,24 +96,71 @@ struct Fixture {
     report_id: String,
 }
 
-async fn call(c: &mut Clients, kind: Call, f: &Fixture) -> Result<(), tonic::Status> {
+/// One call of `kind`; the size of its reply in bytes.
+async fn call(c: &Clients, kind: Call, f: &Fixture) -> Result<usize, tonic::Status> {
+    let ch = &c.channel;
     match kind {
-        Call::Echo => c.echo.echo(v1::EchoRequest { payload: Vec::new() }).await.map(drop),
-        Call::BriefingData => c
-            .data
-            .get_briefing_data(v1::GetBriefingDataRequest { programme: f.programme.clone(), period: "2019".into() })
-            .await
-            .map(drop),
-        Call::ListActivities => c
-            .data
-            .list_activities(v1::ListActivitiesRequest {
-                programme: f.programme.clone(),
-                page_size: 50,
-                ..Default::default()
-            })
-            .await
-            .map(drop),
-        Call::GetReport => c.reports.get_report(v1::GetReportRequest { id: f.report_id.clone() }).await.map(drop),
+        Call::Echo => {
+            counted(ch, "/coopbrief.v1.DiagnosticsService/Echo", v1::EchoRequest { payload: Vec::new() }).await
+        }
+        Call::BriefingData => {
+            let req = v1::GetBriefingDataRequest { programme: f.programme.clone(), period: "2019".into() };
+            counted(ch, "/coopbrief.v1.CooperationService/GetBriefingData", req).await
+        }
+        Call::ListActivities => {
+            let req = v1::ListActivitiesRequest { programme: f.programme.clone(), page_size: 50, ..Default::default() };
+            counted(ch, "/coopbrief.v1.CooperationService/ListActivities", req).await
+        }
+        Call::GetReport => {
+            counted(ch, "/coopbrief.v1.ReportService/GetReport", v1::GetReportRequest { id: f.report_id.clone() }).await
+        }
+    }
+}
+
+/// A unary call whose reply is counted, not decoded: the load generator shares the machine's
+/// two cores with the data service, and decoding (allocating every string of a programme) would
+/// charge the service for the client's work. All four calls, echo included, go this way.
+async fn counted<T: prost::Message + Send + Sync + 'static>(
+    channel: &Channel,
+    path: &'static str,
+    request: T,
+) -> Result<usize, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
+    let codec = CountReplies(std::marker::PhantomData);
+    Ok(grpc.unary(tonic::Request::new(request), path, codec).await?.into_inner())
+}
+
+/// Encodes requests of type `T` with prost; a reply decodes to its length.
+struct CountReplies<T>(std::marker::PhantomData<T>);
+
+impl<T: prost::Message + Send + 'static> tonic::codec::Codec for CountReplies<T> {
+    type Encode = T;
+    type Decode = usize;
+    type Encoder = tonic_prost::ProstEncoder<T>;
+    type Decoder = ReplyLength;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        tonic_prost::ProstEncoder::new(tonic::codec::BufferSettings::default())
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ReplyLength
+    }
+}
+
+struct ReplyLength;
+
+impl tonic::codec::Decoder for ReplyLength {
+    type Item = usize;
+    type Error = tonic::Status;
+
+    fn decode(&mut self, src: &mut tonic::codec::DecodeBuf<'_>) -> Result<Option<usize>, tonic::Status> {
+        use bytes::Buf;
+        let n = src.remaining();
+        src.advance(n);
+        Ok(Some(n))
     }
 }
 
@@ -133,13 +176,13 @@ async fn load(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..inflight {
-        let mut c = clients.clone();
+        let c = clients.clone();
         let f = f.clone();
         tasks.push(tokio::spawn(async move {
             let mut s = Samples::default();
             while Instant::now() < deadline {
                 let t = Instant::now();
-                call(&mut c, kind, &f).await?;
+                call(&c, kind, &f).await?;
                 s.push(t.elapsed());
             }
             Ok::<_, tonic::Status>(s)
@@ -179,8 +222,10 @@ async fn wait_ready(endpoint: &str, svc: &mut Service) -> anyhow::Result<Clients
         if !svc.alive() {
             bail!("{} exited at start-up; see its log", svc.name);
         }
-        if let Ok(mut c) = Clients::connect(endpoint).await
-            && c.echo.echo(v1::EchoRequest { payload: Vec::new() }).await.is_ok()
+        if let Ok(c) = Clients::connect(endpoint).await
+            && counted(&c.channel, "/coopbrief.v1.DiagnosticsService/Echo", v1::EchoRequest { payload: Vec::new() })
+                .await
+                .is_ok()
         {
             return Ok(c);
         }
@@ -299,6 +344,10 @@ async fn services_with_data(
     if sections.grpc {
         let (stop, peak) = sample_peak(vec![data.pid()]);
         let kinds = [Call::Echo, Call::BriefingData, Call::ListActivities, Call::GetReport];
+        let mut reply_bytes = Vec::new();
+        for k in kinds {
+            reply_bytes.push(call(&clients, k, &fixture).await.with_context(|| format!("{} failed", k.name()))?);
+        }
         for &c in &plan.concurrency {
             let mut samples: Vec<Samples> = vec![Samples::default(); kinds.len()];
             let mut rates: Vec<f64> = vec![0.0; kinds.len()];
@@ -314,6 +363,7 @@ async fn services_with_data(
                 let mut r = Row::new("grpc", &format!("{c} in flight"), k.name()).with_samples(&samples[i], "req/s");
                 r.rate = Some(rates[i]);
                 r.ratio = Some(format!("{:.2}× echo", rates[i] / rates[0].max(1e-9)));
+                r.note = format!("reply {} bytes, counted by the client, not decoded", reply_bytes[i]);
                 rows.push(r);
                 m.grpc.push((c, k.name().to_owned(), rates[i], samples[i].pct_ms(99.0)));
             }
