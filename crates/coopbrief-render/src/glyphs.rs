@@ -14,13 +14,55 @@ fn is_invisible(c: char) -> bool {
         || matches!(c, '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}')
 }
 
-/// Fails on the first character of any string in `view` that one of `fonts` lacks.
-///
-/// The template may write any string in any of the faces (bold, italic …), so a character must be
-/// in all of them.
-pub(crate) fn check_view(view: &Value, fonts: &[Font]) -> Result<()> {
-    let covered = |c: char| is_invisible(c) || fonts.iter().all(|f| f.info().coverage.contains(u32::from(c)));
-    walk(view, &mut String::new(), &covered)
+/// The characters that can be drawn: those every face has (the template may write any string in
+/// any of them: bold, italic …) and the invisible ones. A bitmap of the Basic Multilingual Plane,
+/// built once per renderer, answers for nearly all text with one lookup; the fonts are asked
+/// about the rest.
+#[derive(Debug)]
+pub(crate) struct Drawable {
+    fonts: Vec<Font>,
+    bmp: Box<[u64]>,
+}
+
+impl Drawable {
+    /// Asks the fonts about every character of the plane once (a few milliseconds, at set-up).
+    pub(crate) fn new(fonts: &[Font]) -> Drawable {
+        let mut drawable = Drawable { fonts: fonts.to_vec(), bmp: Box::new([]) };
+        let mut bits = vec![0u64; 0x10000 / 64];
+        for c in (0..0x10000u32).filter_map(char::from_u32).filter(|c| drawable.asked(*c)) {
+            let i = c as usize;
+            bits[i / 64] |= 1 << (i % 64);
+        }
+        drawable.bmp = bits.into_boxed_slice();
+        drawable
+    }
+
+    fn asked(&self, c: char) -> bool {
+        is_invisible(c) || self.fonts.iter().all(|f| f.info().coverage.contains(u32::from(c)))
+    }
+
+    pub(crate) fn contains(&self, c: char) -> bool {
+        match self.bmp.get(c as usize / 64) {
+            Some(word) => word & (1 << (c as usize % 64)) != 0,
+            None => self.asked(c),
+        }
+    }
+}
+
+/// Fails on the first character of any string in `view` that cannot be drawn, naming its field.
+pub(crate) fn check_view(view: &Value, drawable: &Drawable) -> Result<()> {
+    let covered = |c: char| drawable.contains(c);
+    // The path of fields is built only once a character is missing.
+    if all_covered(view, &covered) { Ok(()) } else { walk(view, &mut String::new(), &covered) }
+}
+
+fn all_covered(value: &Value, covered: &dyn Fn(char) -> bool) -> bool {
+    match value {
+        Value::String(s) => s.chars().all(covered),
+        Value::Array(items) => items.iter().all(|item| all_covered(item, covered)),
+        Value::Object(map) => map.values().all(|item| all_covered(item, covered)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => true,
+    }
 }
 
 fn walk(value: &Value, path: &mut String, covered: &dyn Fn(char) -> bool) -> Result<()> {

@@ -192,7 +192,7 @@ impl Renderer {
         let data_hash = input::data_hash(&input);
         let view = View::new(data, options.lang, options.generated_on, &data_hash);
         let view = serde_json::to_value(&view).map_err(|e| Error::Data { message: e.to_string() })?;
-        glyphs::check_view(&view, &self.assets.fonts)?;
+        glyphs::check_view(&view, &self.assets.drawable)?;
         let json = serde_json::to_vec(&view).map_err(|e| Error::Data { message: e.to_string() })?;
         let d = options.generated_on;
         let today = date_time(d, false)?;

@@ -37,6 +37,8 @@ pub(crate) struct Assets {
     pub(crate) library: LazyHash<Library>,
     pub(crate) book: LazyHash<FontBook>,
     pub(crate) fonts: Vec<Font>,
+    /// What the fonts can draw, for the view-model check.
+    pub(crate) drawable: crate::glyphs::Drawable,
     /// The template files; the first one is `main`.
     pub(crate) templates: Vec<Source>,
     pub(crate) data_id: FileId,
@@ -61,6 +63,7 @@ impl Assets {
         Ok(Assets {
             library: LazyHash::new(library),
             book: LazyHash::new(book),
+            drawable: crate::glyphs::Drawable::new(&fonts),
             fonts,
             templates: sources,
             data_id: project_file(DATA_PATH)?,
