@@ -201,7 +201,16 @@ async fn a_poison_job_fails_after_the_configured_attempts_into_the_dead_letter_q
     assert!(failed.error.contains("gave up after 3 attempts"), "{}", failed.error);
     assert!(failed.error.contains("injected failure"), "{}", failed.error);
     let queue = AmqpQueue::connect(amqp_settings(&env.queue, 1)).await.expect("broker");
-    assert_eq!(queue.dead_letter_count().await.expect("count"), 1, "the poison job waits in the dead-letter queue");
+    // The worker records the failure first, then dead-letters the job: give it a moment.
+    let mut dead = 0;
+    for _ in 0..50 {
+        dead = queue.dead_letter_count().await.expect("count");
+        if dead > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(dead, 1, "the poison job waits in the dead-letter queue");
 
     // An operator replays it once the cause is gone: here, with a healthy worker.
     worker.stop().await;
