@@ -114,11 +114,7 @@ impl Store {
                     // do not round-trip through a URL: sqlx would panic building one.)
                     (AnyConnectOptions::from_str(url)?, 1)
                 } else {
-                    // Each SQLite connection is a thread of its own, and SQLite writes one at a
-                    // time: connections beyond the cores only add thread switches (on 2 cores,
-                    // 8 connections served GetBriefingData at p99 13.6 ms, 3 at 7.4 ms).
-                    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-                    (AnyConnectOptions::from_url(&options.to_url_lossy())?, cores as u32 + 1)
+                    (AnyConnectOptions::from_url(&options.to_url_lossy())?, 8)
                 }
             }
             Backend::Postgres => {
