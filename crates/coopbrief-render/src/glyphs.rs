@@ -119,3 +119,24 @@ fn check_frame(frame: &Frame) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use typst::LibraryExt;
+
+    use crate::world::Assets;
+
+    #[test]
+    fn the_bitmap_agrees_with_the_fonts_over_the_whole_plane_and_asks_them_beyond() {
+        let assets = Assets::new(typst::Library::default(), &[("/briefing.typ", "")]).unwrap();
+        let drawable = &assets.drawable;
+        let disagree: Vec<char> = (0..0x10000u32)
+            .filter_map(char::from_u32)
+            .filter(|c| drawable.contains(*c) != drawable.asked(*c))
+            .collect();
+        assert!(disagree.is_empty(), "{disagree:?}");
+        assert!("Hà Nội, Hà Nam: Đường Vành đai 5, Nhuệ–Đáy, ắằẳẵặ ỡợ ữự".chars().all(|c| drawable.contains(c)));
+        assert!(!drawable.contains('中'), "CJK is not in Liberation Serif");
+        assert!(!drawable.contains('😀'), "beyond the plane, the fonts are asked");
+    }
+}
