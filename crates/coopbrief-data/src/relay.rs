@@ -140,21 +140,21 @@ async fn publish_pending(store: &Store, queue: &dyn JobQueue, handoff: &Handoff)
 async fn publish_batch(store: &Store, queue: &dyn JobQueue, jobs: &[OutboxJob]) -> Result<usize, String> {
     let mut sent = Vec::with_capacity(jobs.len());
     let mut failed = None;
-    for (i, job) in jobs.iter().enumerate() {
+    for job in jobs {
         match queue.publish(Job::new(job.report_id.to_string())).await {
             Ok(()) => sent.push(job.id),
             Err(e) => {
-                failed = Some((i, format!("report {}: {e}", job.report_id), e.to_string()));
+                failed = Some((job, e.to_string()));
                 break;
             }
         }
     }
     let marked = store.jobs_sent(&sent).await.map_err(|e| e.to_string());
-    if let Some((i, message, error)) = failed {
-        let _ = store.job_not_sent(jobs[i].id, &error).await;
-        let rest: Vec<i64> = jobs[i + 1..].iter().map(|j| j.id).collect();
+    if let Some((job, error)) = failed {
+        let _ = store.job_not_sent(job.id, &error).await;
+        let rest: Vec<i64> = jobs[sent.len() + 1..].iter().map(|j| j.id).collect();
         let _ = store.release_jobs(&rest).await;
-        return Err(message);
+        return Err(format!("report {}: {error}", job.report_id));
     }
     marked?;
     Ok(sent.len())

@@ -179,15 +179,18 @@ impl Store {
 
     /// Cancels a QUEUED or RUNNING report. A finished one cannot be cancelled.
     pub async fn cancel_report(&self, id: ReportId) -> Result<Report> {
-        let changed = self
+        let cancelled = self
             .transition(
                 id,
                 "UPDATE reports SET state = 'CANCELLED', error = NULL, updated_at = $1
-                 WHERE id = $2 AND state IN ('QUEUED', 'RUNNING')",
+                 WHERE id = $2 AND state IN ('QUEUED', 'RUNNING') RETURNING *",
             )
             .await?;
+        if let Some(report) = cancelled {
+            return Ok(report);
+        }
         let report = self.report(id).await?;
-        if changed == 0 && report.state != ReportState::Cancelled {
+        if report.state != ReportState::Cancelled {
             return Err(Error::FailedPrecondition(format!(
                 "report {id} is {}; only QUEUED or RUNNING reports can be cancelled",
                 report.state
@@ -295,26 +298,26 @@ impl Store {
     /// A worker takes the report: RUNNING, one more attempt. Returns the report and whether
     /// the worker should go on (false when it is already finished: a duplicate job).
     pub async fn start_report(&self, id: ReportId) -> Result<(Report, bool)> {
-        let started = sqlx::query(
-            "UPDATE reports SET state = 'RUNNING', attempt = attempt + 1, updated_at = $1
-             WHERE id = $2 AND state IN ('QUEUED', 'RUNNING') RETURNING *",
-        )
-        .bind(jiff::Timestamp::now().to_string())
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
+        let started = self
+            .transition(
+                id,
+                "UPDATE reports SET state = 'RUNNING', attempt = attempt + 1, updated_at = $1
+                 WHERE id = $2 AND state IN ('QUEUED', 'RUNNING') RETURNING *",
+            )
+            .await?;
         match started {
-            Some(row) => Ok((report_from_row(&row)?, true)),
+            Some(report) => Ok((report, true)),
             None => Ok((self.report(id).await?, false)),
         }
     }
 
-    /// Runs a state change `sql` whose two parameters are the time now and the report's id;
-    /// returns how many rows it changed (0: the report was not in a state that allows it).
-    async fn transition(&self, id: ReportId, sql: &'static str) -> Result<u64> {
+    /// Runs a state change `sql` (an `UPDATE … RETURNING *`) whose two parameters are the time
+    /// now and the report's id; the report as changed, or `None` when it was not in a state that
+    /// allows the change (or does not exist).
+    async fn transition(&self, id: ReportId, sql: &'static str) -> Result<Option<Report>> {
         let now = jiff::Timestamp::now().to_string();
-        let done = sqlx::query(sql).bind(now).bind(id.to_string()).execute(&self.pool).await?;
-        Ok(done.rows_affected())
+        let row = sqlx::query(sql).bind(now).bind(id.to_string()).fetch_optional(&self.pool).await?;
+        row.map(|r| report_from_row(&r)).transpose()
     }
 
     /// Marks a QUEUED or RUNNING report SUCCEEDED with its PDF's facts, and counts the upload,
