@@ -274,6 +274,7 @@ impl Worker {
 #[derive(Clone)]
 struct RenderThreads {
     queue: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
+    /// How many threads run.
     count: usize,
 }
 
@@ -281,6 +282,7 @@ impl RenderThreads {
     fn new(count: usize) -> RenderThreads {
         let (queue, jobs) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
         let jobs = Arc::new(std::sync::Mutex::new(jobs));
+        let mut started = 0;
         for i in 0..count {
             let jobs = jobs.clone();
             let spawned = std::thread::Builder::new().name(format!("render-{i}")).spawn(move || {
@@ -296,11 +298,12 @@ impl RenderThreads {
                     }
                 }
             });
-            if let Err(e) = spawned {
-                error!(error = %e, "could not start a render thread");
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => error!(error = %e, "could not start a render thread"),
             }
         }
-        RenderThreads { queue, count }
+        RenderThreads { queue, count: started }
     }
 
     /// Runs `f` on the next free render thread. The error: the thread panicked (or none runs).
@@ -369,17 +372,24 @@ pub async fn run(
     let shutdown = shutdown.boxed().shared();
     let grace = worker.config.shutdown_grace;
     let t = Instant::now();
-    // On every render thread, so that each has laid the template out once.
+    // On every render thread, so that each has laid the template out once: a thread that has
+    // warmed up waits for the others, so none takes two warm-ups.
+    let all_warm = Arc::new(std::sync::Barrier::new(worker.threads.count));
     let warm_ups = (0..worker.threads.count).map(|_| {
-        let renderer = worker.renderer.clone();
-        worker.threads.run(move || renderer.warm_up())
+        let (renderer, all_warm) = (worker.renderer.clone(), all_warm.clone());
+        worker.threads.run(move || {
+            // Even a warm-up that panics reaches the barrier, lest the others wait for ever.
+            let warmed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| renderer.warm_up()));
+            all_warm.wait();
+            warmed
+        })
     });
     for warmed in futures::future::join_all(warm_ups).await {
         match warmed {
-            Ok(Ok(())) => {}
+            Ok(Ok(Ok(()))) => {}
             // Not fatal: a job shows the same error, with its report, if it is real.
-            Ok(Err(e)) => warn!(error = %e, "renderer warm-up failed"),
-            Err(_) => warn!("renderer warm-up crashed"),
+            Ok(Ok(Err(e))) => warn!(error = %e, "renderer warm-up failed"),
+            Ok(Err(_)) | Err(_) => warn!("renderer warm-up crashed"),
         }
     }
     info!(ms = t.elapsed().as_millis() as u64, threads = worker.threads.count, "renderer warmed up");
