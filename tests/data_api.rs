@@ -63,26 +63,22 @@ fn list_activities(page_size: i32, page_token: &str) -> v1::ListActivitiesReques
 async fn programmes_are_listed() {
     let app = spawn_app(false).await;
     let mut data = client(&app).await;
-    let list = data.list_programmes(v1::ListProgrammesRequest {}).await.expect("list").into_inner();
+    let list = data.list_programmes(v1::ListProgrammesRequest::default()).await.expect("list").into_inner();
     assert_eq!(list.programmes.iter().map(|p| p.code.as_str()).collect::<Vec<_>>(), ["hanoi-hanam"]);
     let filtered = data
-        .list_programmes_filtered(v1::ListProgrammesFilteredRequest { partner: "hoabinh".into(), ..Default::default() })
+        .list_programmes(v1::ListProgrammesRequest { partner: "hoabinh".into(), ..Default::default() })
         .await
         .expect("filtered")
         .into_inner();
     assert!(filtered.programmes.is_empty(), "Hòa Bình is not a programme partner");
     let filtered = data
-        .list_programmes_filtered(v1::ListProgrammesFilteredRequest { status: "active".into(), ..Default::default() })
+        .list_programmes(v1::ListProgrammesRequest { status: "active".into(), ..Default::default() })
         .await
         .expect("filtered")
         .into_inner();
     assert_eq!(filtered.programmes.len(), 1);
     assert_status(
-        data.list_programmes_filtered(v1::ListProgrammesFilteredRequest {
-            status: "dormant".into(),
-            ..Default::default()
-        })
-        .await,
+        data.list_programmes(v1::ListProgrammesRequest { status: "dormant".into(), ..Default::default() }).await,
         Code::InvalidArgument,
         Some("status"),
     );

@@ -124,7 +124,7 @@ async fn health_and_reflection_answer() {
         assert_eq!(resp.into_inner().status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
     }
     let mut data = CooperationServiceClient::connect(app.endpoint.clone()).await.expect("connect");
-    let list = data.list_programmes(v1::ListProgrammesRequest {}).await.expect("list").into_inner();
+    let list = data.list_programmes(v1::ListProgrammesRequest::default()).await.expect("list").into_inner();
     assert_eq!(list.programmes.len(), 1);
     assert_eq!(list.programmes[0].code, "hanoi-hanam");
     app.stop().await;

@@ -229,7 +229,9 @@ async fn the_same_request_id_sent_concurrently_makes_one_report() {
     let calls: Vec<_> = (0..10)
         .map(|_| {
             let client = env.client.clone();
-            tokio::spawn(async move { client.request_with_id("hanoi-hanam", "2019", "vi", Some("office-42")).await })
+            tokio::spawn(async move {
+                client.request_with_id("hanoi-hanam", "2019", "vi", Some("5f0c7c1e-42a1-4b7e-9a57-0ff1ce000042")).await
+            })
         })
         .collect();
     let mut ids = Vec::new();

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use coopbrief_proto::v1;
 
-use crate::client::{Client, status};
+use crate::connection::{Client, status};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {

@@ -17,7 +17,8 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::DemoArgs;
-use crate::client::{Client, finish};
+use crate::connection::Client;
+use crate::reports::finish;
 
 /// Runs the demo and returns the finished report.
 pub async fn run(args: DemoArgs) -> anyhow::Result<v1::Report> {

@@ -1,8 +1,9 @@
 //! The `coopbrief` command: a gRPC client for people, and the one-process demo.
 
 mod access;
-mod client;
+mod connection;
 mod demo;
+mod reports;
 mod resources;
 mod schedules;
 
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-pub use client::Client;
+pub use connection::Client;
 
 /// Records inter-provincial cooperation and turns it into briefing PDFs.
 #[derive(Debug, Parser)]

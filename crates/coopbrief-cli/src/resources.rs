@@ -10,16 +10,17 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
+use coopbrief_domain::Lang;
 use coopbrief_domain::dataset as d;
-use coopbrief_domain::{Lang, Text};
-use coopbrief_proto::convert;
+use coopbrief_domain::format::integer;
+use coopbrief_domain::resource::Kind;
+use coopbrief_proto::resource::{Key, ListQuery, Method, WireResource, path};
 use coopbrief_proto::v1;
 use prost_types::FieldMask;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::client::{Client, status};
+use crate::connection::{Client, status};
 
 /// Commands on cooperation data, flattened into the top level of `coopbrief`.
 #[derive(Debug, Subcommand)]
@@ -161,443 +162,30 @@ pub enum DataCommand {
     },
 }
 
-type Data = coopbrief_proto::CooperationServiceClient<coopbrief_runtime::GrpcChannel>;
-
-/// One kind of resource as the CLI sees it.
-trait Resource {
-    type D: Serialize + DeserializeOwned;
-    type W: Clone + Default;
-    const NAME: &'static str;
-    /// Whether it belongs to a programme (and needs --programme).
-    const RECORD: bool = true;
-    const HEADERS: &'static [&'static str];
-    fn to_domain(w: Self::W) -> coopbrief_domain::Result<Self::D>;
-    fn to_wire(d: &Self::D) -> Self::W;
-    fn row(d: &Self::D) -> Vec<String>;
-    fn meta(w: &Self::W) -> (String, String, String);
-    fn set_meta(w: &mut Self::W, programme: &str, code: &str, etag: &str);
-    async fn list(c: &mut Data, l: &ListArgs) -> Result<(Vec<Self::W>, String), tonic::Status>;
-    async fn get(c: &mut Data, programme: &str, code: &str) -> Result<Self::W, tonic::Status>;
-    async fn create(c: &mut Data, w: Self::W, request_id: String) -> Result<Self::W, tonic::Status>;
-    async fn update(c: &mut Data, w: Self::W, mask: FieldMask) -> Result<Self::W, tonic::Status>;
-    async fn delete(c: &mut Data, programme: &str, code: &str, etag: String) -> Result<(), tonic::Status>;
-}
-
-fn vi(t: &Text) -> String {
-    t.get(Lang::Vi).to_owned()
-}
-
-fn opt<T: ToString>(x: &Option<T>) -> String {
-    x.as_ref().map(ToString::to_string).unwrap_or_default()
-}
-
-/// The snake_case name serde gives an enum value.
-fn name<T: Serialize>(x: &T) -> String {
-    serde_json::to_value(x).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
-macro_rules! record_resource {
-    ($T:ident, $D:ty, $W:ty, $name:literal, $to_wire:expr, $to_domain:path, $one:ident, $many:ident,
-     $list:ident, $ListReq:ident, $get:ident, $GetReq:ident, $create:ident, $CreateReq:ident,
-     $update:ident, $UpdateReq:ident, $delete:ident, $DeleteReq:ident,
-     headers = $headers:expr, row = $row:expr) => {
-        struct $T;
-        impl Resource for $T {
-            type D = $D;
-            type W = $W;
-            const NAME: &'static str = $name;
-            const HEADERS: &'static [&'static str] = $headers;
-            fn to_domain(w: $W) -> coopbrief_domain::Result<$D> {
-                $to_domain(w, $name)
-            }
-            fn to_wire(d: &$D) -> $W {
-                $to_wire(d)
-            }
-            fn row(d: &$D) -> Vec<String> {
-                $row(d)
-            }
-            fn meta(w: &$W) -> (String, String, String) {
-                (w.programme.clone(), w.code.clone(), w.etag.clone())
-            }
-            fn set_meta(w: &mut $W, programme: &str, code: &str, etag: &str) {
-                w.programme = programme.to_owned();
-                w.code = code.to_owned();
-                w.etag = etag.to_owned();
-            }
-            async fn list(c: &mut Data, l: &ListArgs) -> Result<(Vec<$W>, String), tonic::Status> {
-                let r = c
-                    .$list(v1::$ListReq {
-                        programme: l.programme.clone().unwrap_or_default(),
-                        sector: l.sector.clone().unwrap_or_default(),
-                        period: l.period.clone().unwrap_or_default(),
-                        status: l.status.clone().unwrap_or_default(),
-                        page_size: l.page_size,
-                        page_token: l.page_token.clone(),
-                    })
-                    .await?
-                    .into_inner();
-                Ok((r.$many, r.next_page_token))
-            }
-            async fn get(c: &mut Data, programme: &str, code: &str) -> Result<$W, tonic::Status> {
-                let r = v1::$GetReq { programme: programme.to_owned(), code: code.to_owned() };
-                Ok(c.$get(r).await?.into_inner())
-            }
-            async fn create(c: &mut Data, w: $W, request_id: String) -> Result<$W, tonic::Status> {
-                let r = v1::$CreateReq { $one: Some(w), request_id };
-                Ok(c.$create(r).await?.into_inner())
-            }
-            async fn update(c: &mut Data, w: $W, mask: FieldMask) -> Result<$W, tonic::Status> {
-                let r = v1::$UpdateReq { $one: Some(w), update_mask: Some(mask) };
-                Ok(c.$update(r).await?.into_inner())
-            }
-            async fn delete(c: &mut Data, programme: &str, code: &str, etag: String) -> Result<(), tonic::Status> {
-                let r = v1::$DeleteReq { programme: programme.to_owned(), code: code.to_owned(), etag };
-                c.$delete(r).await.map(|_| ())
-            }
-        }
-    };
-}
-
-/// A line of text for a table cell: the Vietnamese, on one line.
-fn cell(t: &Text) -> String {
-    vi(t).split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-record_resource!(
-    Indicators,
-    d::Indicator,
-    v1::Indicator,
-    "indicator",
-    convert::indicator,
-    convert::to_indicator,
-    indicator,
-    indicators,
-    list_indicators,
-    ListIndicatorsRequest,
-    get_indicator,
-    GetIndicatorRequest,
-    create_indicator,
-    CreateIndicatorRequest,
-    update_indicator,
-    UpdateIndicatorRequest,
-    delete_indicator,
-    DeleteIndicatorRequest,
-    headers = &["CODE", "UNIT", "AGGREGATION", "LATEST", "NAME"],
-    row = |x: &d::Indicator| {
-        let latest = x.values.iter().max_by_key(|v| v.period.end()).map(|v| format!("{}: {}", v.period, v.value));
-        vec![x.code.clone(), cell(&x.unit), name(&x.aggregation), latest.unwrap_or_default(), cell(&x.name)]
-    }
-);
-record_resource!(
-    Activities,
-    d::Activity,
-    v1::Activity,
-    "activity",
-    convert::activity,
-    convert::to_activity,
-    activity,
-    activities,
-    list_activities,
-    ListActivitiesRequest,
-    get_activity,
-    GetActivityRequest,
-    create_activity,
-    CreateActivityRequest,
-    update_activity,
-    UpdateActivityRequest,
-    delete_activity,
-    DeleteActivityRequest,
-    headers = &["CODE", "PERIOD", "KIND", "SECTOR", "COUNT", "TITLE"],
-    row = |x: &d::Activity| vec![
-        x.code.clone(),
-        x.period.to_string(),
-        name(&x.kind),
-        opt(&x.sector),
-        opt(&x.occurrences),
-        cell(&x.title)
-    ]
-);
-record_resource!(
-    Projects,
-    d::Project,
-    v1::Project,
-    "project",
-    convert::project,
-    convert::to_project,
-    project,
-    projects,
-    list_projects,
-    ListProjectsRequest,
-    get_project,
-    GetProjectRequest,
-    create_project,
-    CreateProjectRequest,
-    update_project,
-    UpdateProjectRequest,
-    delete_project,
-    DeleteProjectRequest,
-    headers = &["CODE", "STATUS", "PROGRESS", "SECTOR", "PERIOD", "NAME"],
-    row = |x: &d::Project| vec![
-        x.code.clone(),
-        name(&x.status),
-        x.progress.map(|p| format!("{p}%")).unwrap_or_default(),
-        opt(&x.sector),
-        opt(&x.period),
-        cell(&x.name)
-    ]
-);
-record_resource!(
-    Contributions,
-    d::Contribution,
-    v1::Contribution,
-    "contribution",
-    convert::contribution,
-    convert::to_contribution,
-    contribution,
-    contributions,
-    list_contributions,
-    ListContributionsRequest,
-    get_contribution,
-    GetContributionRequest,
-    create_contribution,
-    CreateContributionRequest,
-    update_contribution,
-    UpdateContributionRequest,
-    delete_contribution,
-    DeleteContributionRequest,
-    headers = &["CODE", "PERIOD", "FROM", "TO", "AMOUNT", "PURPOSE"],
-    row = |x: &d::Contribution| {
-        let amount = match (&x.amount, &x.currency) {
-            (Some(a), Some(c)) => format!("{a} {c}"),
-            _ => format!("{} VND", coopbrief_domain::format::integer(x.amount_vnd, Lang::Vi)),
-        };
-        vec![x.code.clone(), x.period.to_string(), x.from.clone(), x.to.clone(), amount, cell(&x.purpose)]
-    }
-);
-record_resource!(
-    Assessments,
-    d::Assessment,
-    v1::Assessment,
-    "assessment",
-    |x: &d::Assessment| convert::assessment(x, ""),
-    convert::to_assessment,
-    assessment,
-    assessments,
-    list_assessments,
-    ListAssessmentsRequest,
-    get_assessment,
-    GetAssessmentRequest,
-    create_assessment,
-    CreateAssessmentRequest,
-    update_assessment,
-    UpdateAssessmentRequest,
-    delete_assessment,
-    DeleteAssessmentRequest,
-    headers = &["CODE", "PERIOD", "KIND", "SECTOR", "TEXT"],
-    row = |x: &d::Assessment| vec![opt(&x.code), x.period.to_string(), name(&x.kind), opt(&x.sector), cell(&x.text)]
-);
-record_resource!(
-    Directions,
-    d::Direction,
-    v1::Direction,
-    "direction",
-    |x: &d::Direction| convert::direction(x, ""),
-    convert::to_direction,
-    direction,
-    directions,
-    list_directions,
-    ListDirectionsRequest,
-    get_direction,
-    GetDirectionRequest,
-    create_direction,
-    CreateDirectionRequest,
-    update_direction,
-    UpdateDirectionRequest,
-    delete_direction,
-    DeleteDirectionRequest,
-    headers = &["CODE", "PERIOD", "SECTOR", "TEXT"],
-    row = |x: &d::Direction| vec![opt(&x.code), x.period.to_string(), opt(&x.sector), cell(&x.text)]
-);
-
-struct Partners;
-impl Resource for Partners {
-    type D = d::Partner;
-    type W = v1::Partner;
-    const NAME: &'static str = "partner";
-    const RECORD: bool = false;
-    const HEADERS: &'static [&'static str] = &["CODE", "KIND", "NAME"];
-    fn to_domain(w: v1::Partner) -> coopbrief_domain::Result<d::Partner> {
-        convert::to_partner(w, "partner")
-    }
-    fn to_wire(d: &d::Partner) -> v1::Partner {
-        convert::partner(d)
-    }
-    fn row(x: &d::Partner) -> Vec<String> {
-        vec![x.code.clone(), name(&x.kind), cell(&x.name)]
-    }
-    fn meta(w: &v1::Partner) -> (String, String, String) {
-        (String::new(), w.code.clone(), w.etag.clone())
-    }
-    fn set_meta(w: &mut v1::Partner, _: &str, code: &str, etag: &str) {
-        w.code = code.to_owned();
-        w.etag = etag.to_owned();
-    }
-    async fn list(c: &mut Data, l: &ListArgs) -> Result<(Vec<v1::Partner>, String), tonic::Status> {
-        let r = c
-            .list_partners(v1::ListPartnersRequest {
-                programme: l.programme.clone().unwrap_or_default(),
-                kind: l.kind.clone().unwrap_or_default(),
-                page_size: l.page_size,
-                page_token: l.page_token.clone(),
-            })
-            .await?
-            .into_inner();
-        Ok((r.partners, r.next_page_token))
-    }
-    async fn get(c: &mut Data, _: &str, code: &str) -> Result<v1::Partner, tonic::Status> {
-        Ok(c.get_partner(v1::GetPartnerRequest { code: code.to_owned() }).await?.into_inner())
-    }
-    async fn create(c: &mut Data, w: v1::Partner, request_id: String) -> Result<v1::Partner, tonic::Status> {
-        Ok(c.create_partner(v1::CreatePartnerRequest { partner: Some(w), request_id }).await?.into_inner())
-    }
-    async fn update(c: &mut Data, w: v1::Partner, mask: FieldMask) -> Result<v1::Partner, tonic::Status> {
-        Ok(c.update_partner(v1::UpdatePartnerRequest { partner: Some(w), update_mask: Some(mask) }).await?.into_inner())
-    }
-    async fn delete(c: &mut Data, _: &str, code: &str, etag: String) -> Result<(), tonic::Status> {
-        c.delete_partner(v1::DeletePartnerRequest { code: code.to_owned(), etag }).await.map(|_| ())
-    }
-}
-
-struct Sectors;
-impl Resource for Sectors {
-    type D = d::Sector;
-    type W = v1::Sector;
-    const NAME: &'static str = "sector";
-    const RECORD: bool = false;
-    const HEADERS: &'static [&'static str] = &["CODE", "PROGRAMME", "NAME"];
-    fn to_domain(w: v1::Sector) -> coopbrief_domain::Result<d::Sector> {
-        convert::to_sector(w, "sector")
-    }
-    fn to_wire(d: &d::Sector) -> v1::Sector {
-        convert::sector(d)
-    }
-    fn row(x: &d::Sector) -> Vec<String> {
-        vec![x.code.clone(), opt(&x.programme), cell(&x.name)]
-    }
-    fn meta(w: &v1::Sector) -> (String, String, String) {
-        (String::new(), w.code.clone(), w.etag.clone())
-    }
-    fn set_meta(w: &mut v1::Sector, _: &str, code: &str, etag: &str) {
-        w.code = code.to_owned();
-        w.etag = etag.to_owned();
-    }
-    async fn list(c: &mut Data, l: &ListArgs) -> Result<(Vec<v1::Sector>, String), tonic::Status> {
-        let r = c
-            .list_sectors(v1::ListSectorsRequest {
-                programme: l.programme.clone().unwrap_or_default(),
-                page_size: l.page_size,
-                page_token: l.page_token.clone(),
-            })
-            .await?
-            .into_inner();
-        Ok((r.sectors, r.next_page_token))
-    }
-    async fn get(c: &mut Data, _: &str, code: &str) -> Result<v1::Sector, tonic::Status> {
-        Ok(c.get_sector(v1::GetSectorRequest { code: code.to_owned() }).await?.into_inner())
-    }
-    async fn create(c: &mut Data, w: v1::Sector, request_id: String) -> Result<v1::Sector, tonic::Status> {
-        Ok(c.create_sector(v1::CreateSectorRequest { sector: Some(w), request_id }).await?.into_inner())
-    }
-    async fn update(c: &mut Data, w: v1::Sector, mask: FieldMask) -> Result<v1::Sector, tonic::Status> {
-        Ok(c.update_sector(v1::UpdateSectorRequest { sector: Some(w), update_mask: Some(mask) }).await?.into_inner())
-    }
-    async fn delete(c: &mut Data, _: &str, code: &str, etag: String) -> Result<(), tonic::Status> {
-        c.delete_sector(v1::DeleteSectorRequest { code: code.to_owned(), etag }).await.map(|_| ())
-    }
-}
-
-struct Programmes;
-impl Resource for Programmes {
-    type D = d::Programme;
-    type W = v1::Programme;
-    const NAME: &'static str = "programme";
-    const RECORD: bool = false;
-    const HEADERS: &'static [&'static str] = &["CODE", "STATUS", "PARTNERS", "TITLE"];
-    fn to_domain(w: v1::Programme) -> coopbrief_domain::Result<d::Programme> {
-        convert::to_programme(w, "programme")
-    }
-    fn to_wire(d: &d::Programme) -> v1::Programme {
-        convert::programme(d)
-    }
-    fn row(x: &d::Programme) -> Vec<String> {
-        let partners: Vec<&str> = x.partners.iter().map(|p| p.partner.as_str()).collect();
-        vec![x.code.clone(), name(&x.status), partners.join(", "), cell(&x.title)]
-    }
-    fn meta(w: &v1::Programme) -> (String, String, String) {
-        (String::new(), w.code.clone(), w.etag.clone())
-    }
-    fn set_meta(w: &mut v1::Programme, _: &str, code: &str, etag: &str) {
-        w.code = code.to_owned();
-        w.etag = etag.to_owned();
-    }
-    async fn list(c: &mut Data, l: &ListArgs) -> Result<(Vec<v1::Programme>, String), tonic::Status> {
-        let r = c
-            .list_programmes_filtered(v1::ListProgrammesFilteredRequest {
-                partner: l.partner.clone().unwrap_or_default(),
-                status: l.status.clone().unwrap_or_default(),
-                page_size: l.page_size,
-                page_token: l.page_token.clone(),
-            })
-            .await?
-            .into_inner();
-        Ok((r.programmes, r.next_page_token))
-    }
-    async fn get(c: &mut Data, _: &str, code: &str) -> Result<v1::Programme, tonic::Status> {
-        Ok(c.get_programme(v1::GetProgrammeRequest { code: code.to_owned() }).await?.into_inner())
-    }
-    async fn create(c: &mut Data, w: v1::Programme, request_id: String) -> Result<v1::Programme, tonic::Status> {
-        Ok(c.create_programme(v1::CreateProgrammeRequest { programme: Some(w), request_id }).await?.into_inner())
-    }
-    async fn update(c: &mut Data, w: v1::Programme, mask: FieldMask) -> Result<v1::Programme, tonic::Status> {
-        let r = v1::UpdateProgrammeRequest { programme: Some(w), update_mask: Some(mask) };
-        Ok(c.update_programme(r).await?.into_inner())
-    }
-    async fn delete(c: &mut Data, _: &str, code: &str, etag: String) -> Result<(), tonic::Status> {
-        c.delete_programme(v1::DeleteProgrammeRequest { code: code.to_owned(), etag }).await.map(|_| ())
-    }
-}
-
-pub async fn run(cmd: ResourceCommand, client: &Client) -> anyhow::Result<()> {
-    match cmd {
-        ResourceCommand::Partner(a) => verb::<Partners>(a, client).await,
-        ResourceCommand::Programme(a) => verb::<Programmes>(a, client).await,
-        ResourceCommand::Sector(a) => verb::<Sectors>(a, client).await,
-        ResourceCommand::Indicator(a) => verb::<Indicators>(a, client).await,
-        ResourceCommand::Activity(a) => verb::<Activities>(a, client).await,
-        ResourceCommand::Project(a) => verb::<Projects>(a, client).await,
-        ResourceCommand::Contribution(a) => verb::<Contributions>(a, client).await,
-        ResourceCommand::Assessment(a) => verb::<Assessments>(a, client).await,
-        ResourceCommand::Direction(a) => verb::<Directions>(a, client).await,
-        ResourceCommand::Data(cmd) => data(cmd, client).await,
-    }
-}
-
-fn programme_of<R: Resource>(target: &Target) -> anyhow::Result<String> {
-    match (&target.programme, R::RECORD) {
-        (Some(p), true) => Ok(p.clone()),
-        (None, true) => bail!("a {} belongs to a programme: give --programme (or COOPBRIEF_PROGRAMME)", R::NAME),
-        _ => Ok(String::new()),
-    }
-}
-
-async fn verb<R: Resource>(args: ResourceArgs, client: &Client) -> anyhow::Result<()> {
-    let mut c = client.data.clone();
+/// The verbs of a resource, whichever it is.
+async fn verb<R: WireResource>(args: ResourceArgs, client: &Client) -> anyhow::Result<()> {
     let out = args.output;
+    let get = |programme: String, code: String| {
+        client
+            .call::<R::Get, R::Wire>(path::<R>(Method::Get), R::get_request(Key { programme, code, ..Key::default() }))
+    };
     match args.verb {
-        Verb::List(mut l) => {
+        Verb::List(l) => {
+            let mut q = ListQuery {
+                programme: l.programme.unwrap_or_default(),
+                sector: l.sector.unwrap_or_default(),
+                period: l.period.unwrap_or_default(),
+                status: l.status.unwrap_or_default(),
+                kind: l.kind.unwrap_or_default(),
+                partner: l.partner.unwrap_or_default(),
+                page_size: l.page_size,
+                page_token: l.page_token,
+            };
             let mut all = Vec::new();
             loop {
-                let (items, next) = R::list(&mut c, &l).await.map_err(status)?;
+                let page: R::Page =
+                    client.call(path::<R>(Method::List), R::list_request(q.clone())).await.map_err(status)?;
+                let (items, next) = R::page_parts(page);
                 all.extend(items);
                 if !l.all || next.is_empty() {
                     if !next.is_empty() {
@@ -605,29 +193,25 @@ async fn verb<R: Resource>(args: ResourceArgs, client: &Client) -> anyhow::Resul
                     }
                     break;
                 }
-                l.page_token = next;
+                q.page_token = next;
             }
             print_many::<R>(all, out)
         }
-        Verb::Get(t) => {
-            let w = R::get(&mut c, &programme_of::<R>(&t)?, &t.code).await.map_err(status)?;
-            print_one::<R>(w, out)
-        }
+        Verb::Get(t) => print_one::<R>(get(programme_of::<R>(&t)?, t.code).await.map_err(status)?, out),
         Verb::Create { target, values, request_id } => {
             let programme = programme_of::<R>(&target)?;
             let mut fields = values.read()?;
             fields.insert("code".into(), Value::String(target.code.clone()));
-            let value: R::D = from_fields(fields, R::NAME)?;
-            let mut w = R::to_wire(&value);
-            R::set_meta(&mut w, &programme, &target.code, "");
-            let w = R::create(&mut c, w, request_id.unwrap_or_default()).await.map_err(status)?;
-            print_one::<R>(w, out)
+            let value: R = from_fields(fields, R::NAME)?;
+            let key = Key { programme, code: target.code, etag: String::new() };
+            let req = R::create_request(R::to_wire(&value, &key), request_id.unwrap_or_default());
+            print_one::<R>(client.call(path::<R>(Method::Create), req).await.map_err(status)?, out)
         }
         Verb::Update { target, values, etag } => {
             let programme = programme_of::<R>(&target)?;
-            let current = R::get(&mut c, &programme, &target.code).await.map_err(status)?;
-            let (_, code, current_etag) = R::meta(&current);
-            let domain = R::to_domain(current).context("the service sent a value this CLI cannot read")?;
+            let current = get(programme.clone(), target.code.clone()).await.map_err(status)?;
+            let key = R::key(&current);
+            let domain = R::from_wire(current).context("the service sent a value this CLI cannot read")?;
             let Value::Object(mut fields) = serde_json::to_value(&domain)? else {
                 bail!("{} is not an object", R::NAME)
             };
@@ -637,19 +221,44 @@ async fn verb<R: Resource>(args: ResourceArgs, client: &Client) -> anyhow::Resul
             }
             let paths: BTreeSet<String> = changes.keys().cloned().collect();
             fields.extend(changes);
-            let value: R::D = from_fields(fields, R::NAME)?;
-            let mut w = R::to_wire(&value);
-            R::set_meta(&mut w, &programme, &code, &etag.unwrap_or(current_etag));
+            let value: R = from_fields(fields, R::NAME)?;
+            let key = Key { programme, etag: etag.unwrap_or(key.etag), ..key };
             let mask = FieldMask { paths: paths.into_iter().collect() };
-            let w = R::update(&mut c, w, mask).await.map_err(status)?;
-            print_one::<R>(w, out)
+            let req = R::update_request(R::to_wire(&value, &key), mask);
+            print_one::<R>(client.call(path::<R>(Method::Update), req).await.map_err(status)?, out)
         }
         Verb::Delete { target, etag } => {
             let programme = programme_of::<R>(&target)?;
-            R::delete(&mut c, &programme, &target.code, etag.unwrap_or_default()).await.map_err(status)?;
+            let key = Key { programme, code: target.code.clone(), etag: etag.unwrap_or_default() };
+            client.call::<R::Delete, ()>(path::<R>(Method::Delete), R::delete_request(key)).await.map_err(status)?;
             eprintln!("deleted {} {}", R::NAME, target.code);
             Ok(())
         }
+    }
+}
+
+pub async fn run(cmd: ResourceCommand, client: &Client) -> anyhow::Result<()> {
+    match cmd {
+        ResourceCommand::Partner(a) => verb::<d::Partner>(a, client).await,
+        ResourceCommand::Programme(a) => verb::<d::Programme>(a, client).await,
+        ResourceCommand::Sector(a) => verb::<d::Sector>(a, client).await,
+        ResourceCommand::Indicator(a) => verb::<d::Indicator>(a, client).await,
+        ResourceCommand::Activity(a) => verb::<d::Activity>(a, client).await,
+        ResourceCommand::Project(a) => verb::<d::Project>(a, client).await,
+        ResourceCommand::Contribution(a) => verb::<d::Contribution>(a, client).await,
+        ResourceCommand::Assessment(a) => verb::<d::Assessment>(a, client).await,
+        ResourceCommand::Direction(a) => verb::<d::Direction>(a, client).await,
+        ResourceCommand::Data(cmd) => data(cmd, client).await,
+    }
+}
+
+fn programme_of<R: WireResource>(target: &Target) -> anyhow::Result<String> {
+    match (&target.programme, R::KIND) {
+        (Some(p), Kind::Record) => Ok(p.clone()),
+        (None, Kind::Record) => {
+            bail!("a {} belongs to a programme: give --programme (or COOPBRIEF_PROGRAMME)", R::NAME)
+        }
+        _ => Ok(String::new()),
     }
 }
 
@@ -698,77 +307,58 @@ fn read_input(path: &std::path::Path) -> anyhow::Result<String> {
     }
 }
 
-/// A resource as JSON: its fields as in data/, with its programme and etag.
-fn document<R: Resource>(w: R::W) -> anyhow::Result<Value> {
-    let (programme, _, etag) = R::meta(&w);
-    let d = R::to_domain(w).context("the service sent a value this CLI cannot read")?;
+/// A resource as JSON: its fields as in data/, under its key, with its programme and etag.
+fn document<R: WireResource>(w: R::Wire) -> anyhow::Result<Value> {
+    let key = R::key(&w);
+    let d = R::from_wire(w).context("the service sent a value this CLI cannot read")?;
     let mut v = serde_json::to_value(&d)?;
     if let Value::Object(map) = &mut v {
-        if !programme.is_empty() {
-            map.insert("programme".into(), Value::String(programme));
+        map.insert("code".into(), Value::String(key.code));
+        if !key.programme.is_empty() {
+            map.insert("programme".into(), Value::String(key.programme));
         }
-        map.insert("etag".into(), Value::String(etag));
+        map.insert("etag".into(), Value::String(key.etag));
     }
     Ok(v)
 }
 
-fn print_one<R: Resource>(w: R::W, out: Output) -> anyhow::Result<()> {
+fn print_one<R: WireResource>(w: R::Wire, out: Output) -> anyhow::Result<()> {
+    let doc = document::<R>(w)?;
     match out {
-        Output::Table => {
-            let (programme, key, etag) = R::meta(&w);
-            let d = R::to_domain(w).context("the service sent a value this CLI cannot read")?;
-            let mut v = serde_json::to_value(&d)?;
-            if let Value::Object(map) = &mut v {
-                map.insert("code".into(), Value::String(key));
-            }
-            let mut text = serde_yaml_ng::to_string(&v)?;
-            if !programme.is_empty() {
-                text = format!("programme: {programme}\n{text}");
-            }
-            println!("{text}etag: {etag}");
-            Ok(())
-        }
-        Output::Json => {
-            println!("{}", serde_json::to_string_pretty(&document::<R>(w)?)?);
-            Ok(())
-        }
-        Output::Yaml => {
-            print!("{}", serde_yaml_ng::to_string(&document::<R>(w)?)?);
-            Ok(())
-        }
+        Output::Table | Output::Yaml => print!("{}", serde_yaml_ng::to_string(&doc)?),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
     }
+    Ok(())
 }
 
-fn print_many<R: Resource>(items: Vec<R::W>, out: Output) -> anyhow::Result<()> {
+fn print_many<R: WireResource>(items: Vec<R::Wire>, out: Output) -> anyhow::Result<()> {
+    let docs = items.into_iter().map(document::<R>).collect::<anyhow::Result<Vec<_>>>()?;
     match out {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&docs)?),
+        Output::Yaml => print!("{}", serde_yaml_ng::to_string(&docs)?),
         Output::Table => {
-            let mut rows = vec![R::HEADERS.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>()];
-            let with_programme = R::RECORD;
-            if with_programme {
-                rows[0].insert(0, "PROGRAMME".into());
-            }
-            for w in items {
-                let (programme, key, _) = R::meta(&w);
-                let d = R::to_domain(w).context("the service sent a value this CLI cannot read")?;
-                let mut row = R::row(&d);
-                row[0] = key;
-                if with_programme {
-                    row.insert(0, programme);
-                }
-                rows.push(row);
-            }
+            let records = R::KIND == Kind::Record;
+            let columns: Vec<&str> =
+                records.then_some("programme").into_iter().chain(R::COLUMNS.iter().copied()).collect();
+            let mut rows = vec![columns.iter().map(|c| c.to_uppercase()).collect::<Vec<_>>()];
+            rows.extend(docs.iter().map(|doc| columns.iter().map(|c| cell(&doc[c])).collect()));
             print!("{}", table(&rows));
-            Ok(())
         }
-        Output::Json | Output::Yaml => {
-            let docs = items.into_iter().map(document::<R>).collect::<anyhow::Result<Vec<_>>>()?;
-            if out == Output::Json {
-                println!("{}", serde_json::to_string_pretty(&docs)?);
-            } else {
-                print!("{}", serde_yaml_ng::to_string(&docs)?);
-            }
-            Ok(())
-        }
+    }
+    Ok(())
+}
+
+/// A value as one line of a table cell: text in Vietnamese, whole numbers as 10.900, lists
+/// joined, an object by its first field (a programme's partner by its code).
+fn cell(v: &Value) -> String {
+    let line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => line(s),
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(", "),
+        Value::Object(map) => map.get("vi").or_else(|| map.values().next()).map(cell).unwrap_or_default(),
+        Value::Number(n) => n.as_i64().map(|i| integer(i, Lang::Vi)).unwrap_or_else(|| n.to_string()),
+        other => other.to_string(),
     }
 }
 

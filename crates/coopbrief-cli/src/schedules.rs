@@ -6,7 +6,7 @@ use coopbrief_domain::schedule::{format_grace, parse_grace};
 use coopbrief_proto::v1;
 use prost_types::FieldMask;
 
-use crate::client::{Client, status};
+use crate::connection::{Client, status};
 
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {

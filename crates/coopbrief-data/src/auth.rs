@@ -50,55 +50,11 @@ impl Rule {
 /// Services anyone may call: probes and tools need them without a token.
 pub const OPEN_SERVICES: [&str; 2] = ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"];
 
-/// Every method of every Coopbrief service with who may call it: `(service, method, rule)`.
+/// Every method of every Coopbrief service with who may call it: `(service, method, rule)`,
+/// besides the standard methods of the cooperation resources ([`rules`] adds those: people
+/// read from viewer up and change from editor up).
 #[rustfmt::skip]
 pub const RULES: &[(&str, &str, Rule)] = &[
-    ("CooperationService", "ListPartners", VIEWER),
-    ("CooperationService", "GetPartner", VIEWER),
-    ("CooperationService", "CreatePartner", EDITOR),
-    ("CooperationService", "UpdatePartner", EDITOR),
-    ("CooperationService", "DeletePartner", EDITOR),
-    ("CooperationService", "ListSectors", VIEWER),
-    ("CooperationService", "GetSector", VIEWER),
-    ("CooperationService", "CreateSector", EDITOR),
-    ("CooperationService", "UpdateSector", EDITOR),
-    ("CooperationService", "DeleteSector", EDITOR),
-    ("CooperationService", "ListProgrammes", VIEWER),
-    ("CooperationService", "ListProgrammesFiltered", VIEWER),
-    ("CooperationService", "GetProgramme", VIEWER),
-    ("CooperationService", "CreateProgramme", EDITOR),
-    ("CooperationService", "UpdateProgramme", EDITOR),
-    ("CooperationService", "DeleteProgramme", EDITOR),
-    ("CooperationService", "ListIndicators", VIEWER),
-    ("CooperationService", "GetIndicator", VIEWER),
-    ("CooperationService", "CreateIndicator", EDITOR),
-    ("CooperationService", "UpdateIndicator", EDITOR),
-    ("CooperationService", "DeleteIndicator", EDITOR),
-    ("CooperationService", "ListActivities", VIEWER),
-    ("CooperationService", "GetActivity", VIEWER),
-    ("CooperationService", "CreateActivity", EDITOR),
-    ("CooperationService", "UpdateActivity", EDITOR),
-    ("CooperationService", "DeleteActivity", EDITOR),
-    ("CooperationService", "ListProjects", VIEWER),
-    ("CooperationService", "GetProject", VIEWER),
-    ("CooperationService", "CreateProject", EDITOR),
-    ("CooperationService", "UpdateProject", EDITOR),
-    ("CooperationService", "DeleteProject", EDITOR),
-    ("CooperationService", "ListContributions", VIEWER),
-    ("CooperationService", "GetContribution", VIEWER),
-    ("CooperationService", "CreateContribution", EDITOR),
-    ("CooperationService", "UpdateContribution", EDITOR),
-    ("CooperationService", "DeleteContribution", EDITOR),
-    ("CooperationService", "ListAssessments", VIEWER),
-    ("CooperationService", "GetAssessment", VIEWER),
-    ("CooperationService", "CreateAssessment", EDITOR),
-    ("CooperationService", "UpdateAssessment", EDITOR),
-    ("CooperationService", "DeleteAssessment", EDITOR),
-    ("CooperationService", "ListDirections", VIEWER),
-    ("CooperationService", "GetDirection", VIEWER),
-    ("CooperationService", "CreateDirection", EDITOR),
-    ("CooperationService", "UpdateDirection", EDITOR),
-    ("CooperationService", "DeleteDirection", EDITOR),
     ("CooperationService", "ExportProgramme", VIEWER),
     ("CooperationService", "ImportProgramme", EDITOR),
     ("CooperationService", "GetBriefingData", VIEWER_AND_WORKER),
@@ -129,9 +85,16 @@ pub const RULES: &[(&str, &str, Rule)] = &[
 /// The package of every Coopbrief service.
 const PACKAGE: &str = "coopbrief.v1";
 
-/// [`RULES`] by request path (`/coopbrief.v1.CooperationService/GetPartner`).
+/// Every method with its rule: [`RULES`] and the resources' standard methods.
+pub fn rules() -> Vec<(&'static str, String, Rule)> {
+    use coopbrief_proto::resource::{SERVICE, rpcs};
+    let standard = rpcs().into_iter().map(|(rpc, m)| (SERVICE, rpc, if m.reads() { VIEWER } else { EDITOR }));
+    RULES.iter().map(|(service, method, rule)| (*service, (*method).to_owned(), *rule)).chain(standard).collect()
+}
+
+/// [`rules`] by request path (`/coopbrief.v1.CooperationService/GetPartner`).
 static BY_PATH: LazyLock<HashMap<String, Rule>> = LazyLock::new(|| {
-    RULES.iter().map(|(service, method, rule)| (format!("/{PACKAGE}.{service}/{method}"), *rule)).collect()
+    rules().into_iter().map(|(service, method, rule)| (format!("/{PACKAGE}.{service}/{method}"), rule)).collect()
 });
 
 /// Who is calling, for the handlers (a request extension): the token's name and role.
@@ -335,7 +298,7 @@ mod tests {
         let rpcs: BTreeSet<String> = coopbrief_proto::method_paths().unwrap().into_iter().collect();
         assert!(rpcs.contains("/coopbrief.v1.WorkerService/StartReport"), "{rpcs:?}");
         let table: BTreeSet<String> = BY_PATH.keys().cloned().collect();
-        assert_eq!(table.len(), RULES.len(), "a method is listed twice in RULES");
+        assert_eq!(table.len(), rules().len(), "a method is listed twice in RULES");
         let open: Vec<_> = rpcs.difference(&table).collect();
         assert!(open.is_empty(), "RPCs without a rule in auth::RULES (nobody may call them): {open:?}");
         let stale: Vec<_> = table.difference(&rpcs).collect();
@@ -344,7 +307,7 @@ mod tests {
 
     #[test]
     fn worker_rpcs_are_for_workers_only_and_people_roles_are_ordered() {
-        let rule = |method: &str| RULES.iter().find(|(_, m, _)| *m == method).map(|(_, _, r)| *r).unwrap();
+        let rule = |method: &str| rules().into_iter().find(|(_, m, _)| m == method).map(|(_, _, r)| r).unwrap();
         for method in ["StartReport", "CompleteReport", "FailReport"] {
             let allowed: Vec<_> = Role::ALL.into_iter().filter(|r| rule(method).allows(*r)).collect();
             assert_eq!(allowed, [Role::Worker], "{method}");

@@ -10,6 +10,7 @@ pub mod exchange;
 pub mod format;
 mod period;
 mod report;
+pub mod resource;
 pub mod schedule;
 mod text;
 

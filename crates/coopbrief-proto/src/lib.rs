@@ -10,6 +10,7 @@ pub mod v1 {
 
 pub mod convert;
 pub mod report;
+pub mod resource;
 
 /// The encoded file descriptor set of every Coopbrief service, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/coopbrief_descriptor.bin"));

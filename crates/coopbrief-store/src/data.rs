@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use coopbrief_domain::dataset::{Dataset, Partner, Programme, Sector};
 use coopbrief_domain::{BriefingData, Period};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Transaction};
 
-use crate::resources::{Record, columns, write_programme_partners};
+use coopbrief_domain::resource::{Kind, Resource};
+
+use crate::resources::{columns, json, parse, write_programme_partners};
 use crate::{Error, Result, Store};
 
 /// What an import did.
@@ -61,9 +62,9 @@ struct Row_ {
     body: String,
 }
 
-fn row<R: Record>(r: &R, code: String) -> Result<Row_> {
+fn row<R: Resource>(r: &R, code: String) -> Result<Row_> {
     let c = columns(r);
-    Ok(Row_ { kind: R::KIND, code, sector: c.sector, start: c.start, end: c.end, status: c.status, body: json(r)? })
+    Ok(Row_ { kind: R::NAME, code, sector: c.sector, start: c.start, end: c.end, status: c.status, body: json(r)? })
 }
 
 impl Store {
@@ -91,8 +92,9 @@ impl Store {
                 .await?;
         }
         for p in &dataset.programmes {
-            upsert(&mut tx, "programmes", &p.code, &json(&header(p))?, &mut report).await?;
-            write_programme_partners(&mut tx, p).await?;
+            upsert(&mut tx, "programmes", &p.code, &json(&*p.header())?, &mut report).await?;
+            let partners: Vec<&str> = p.refs().into_iter().filter(|r| r.to == Kind::Partner).map(|r| r.code).collect();
+            write_programme_partners(&mut tx, &p.code, &partners).await?;
             let rows = rows(p)?;
             let old: Vec<(String, String, String)> =
                 sqlx::query_as("SELECT kind, code, body FROM records WHERE programme = $1 ORDER BY position")
@@ -172,49 +174,6 @@ impl Store {
     /// Programmes without their records.
     pub async fn programmes(&self) -> Result<Vec<Programme>> {
         self.bodies("SELECT body FROM programmes ORDER BY position, code", "programme").await
-    }
-
-    /// A programme with all its records.
-    pub async fn programme(&self, code: &str) -> Result<Programme> {
-        let body: Option<String> = sqlx::query_scalar("SELECT body FROM programmes WHERE code = $1")
-            .bind(code)
-            .fetch_optional(&self.pool)
-            .await?;
-        let body = body.ok_or_else(|| Error::NotFound { what: "programme", key: code.to_owned() })?;
-        let mut p: Programme = parse(&body, "programme")?;
-        let rows = sqlx::query("SELECT kind, code, body FROM records WHERE programme = $1 ORDER BY position")
-            .bind(code)
-            .fetch_all(&self.pool)
-            .await?;
-        for row in rows {
-            let kind: String = row.try_get("kind")?;
-            let body: String = row.try_get("body")?;
-            let code: String = row.try_get("code")?;
-            // A record keyed by its place keeps that key only while it stays in that place.
-            let keep = |place: String| if place == code { None } else { Some(code.clone()) };
-            match kind.as_str() {
-                "indicator" => p.indicators.push(parse(&body, "indicator")?),
-                "activity" => p.activities.push(parse(&body, "activity")?),
-                "project" => p.projects.push(parse(&body, "project")?),
-                "contribution" => p.contributions.push(parse(&body, "contribution")?),
-                "assessment" => {
-                    let mut a: coopbrief_domain::dataset::Assessment = parse(&body, "assessment")?;
-                    if a.code.is_none() {
-                        a.code = keep(format!("assessment-{}", p.assessments.len() + 1));
-                    }
-                    p.assessments.push(a);
-                }
-                "direction" => {
-                    let mut d: coopbrief_domain::dataset::Direction = parse(&body, "direction")?;
-                    if d.code.is_none() {
-                        d.code = keep(format!("direction-{}", p.directions.len() + 1));
-                    }
-                    p.directions.push(d);
-                }
-                other => return Err(Error::Corrupt { what: "record", message: format!("unknown kind {other:?}") }),
-            }
-        }
-        Ok(p)
     }
 
     /// Everything a briefing of `programme` for `period` needs, dated by its snapshot: the
@@ -356,19 +315,6 @@ async fn upsert(
     Ok(())
 }
 
-/// The programme without its records, as stored in `programmes.body`.
-pub(crate) fn header(p: &Programme) -> Programme {
-    Programme {
-        indicators: vec![],
-        activities: vec![],
-        projects: vec![],
-        contributions: vec![],
-        assessments: vec![],
-        directions: vec![],
-        ..p.clone()
-    }
-}
-
 fn rows(p: &Programme) -> Result<Vec<Row_>> {
     let mut out = Vec::new();
     for x in &p.indicators {
@@ -391,12 +337,4 @@ fn rows(p: &Programme) -> Result<Vec<Row_>> {
         out.push(row(x, x.key(i))?);
     }
     Ok(out)
-}
-
-pub(crate) fn json<T: Serialize>(value: &T) -> Result<String> {
-    serde_json::to_string(value).map_err(|e| Error::Corrupt { what: "value", message: e.to_string() })
-}
-
-pub(crate) fn parse<T: DeserializeOwned>(body: &str, what: &'static str) -> Result<T> {
-    serde_json::from_str(body).map_err(|e| Error::Corrupt { what, message: e.to_string() })
 }

@@ -25,7 +25,7 @@ pub use access::{AuditEntry, MAX_AUDIT_PAGE, NewAuditEntry, StoredToken, TokenRe
 pub use artifacts::ArtifactStore;
 pub use data::{ImportReport, ImportSummary};
 pub use reports::{NewReport, OUTBOX_LEASE, OutboxJob};
-pub use resources::{Filter, Page, PageRequest, Record, Versioned};
+pub use resources::{Filter, Page, PageRequest, Versioned};
 pub use schedules::{ReportFilter, TickSummary};
 
 /// Errors of the store. The data service maps them to gRPC codes in one place.

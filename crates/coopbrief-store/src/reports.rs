@@ -16,7 +16,7 @@ impl Store {
     /// transaction. With a `request_id` seen before, returns that report instead (AIP-155);
     /// the flag says whether a report was created. The job waits for any relay's next pass.
     pub async fn create_report(&self, new: &NewReport<'_>, request_id: Option<&str>) -> Result<(Report, bool)> {
-        let (report, job) = self.create(new, request_id, false).await?;
+        let (report, job) = self.new_report(new, request_id, false).await?;
         Ok((report, job.is_some()))
     }
 
@@ -29,10 +29,10 @@ impl Store {
         new: &NewReport<'_>,
         request_id: Option<&str>,
     ) -> Result<(Report, Option<OutboxJob>)> {
-        self.create(new, request_id, true).await
+        self.new_report(new, request_id, true).await
     }
 
-    async fn create(
+    async fn new_report(
         &self,
         new: &NewReport<'_>,
         request_id: Option<&str>,

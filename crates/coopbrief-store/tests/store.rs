@@ -261,13 +261,13 @@ async fn concurrent_updates_with_one_etag_make_one_change(db: &TestDb) {
     let a = db.store().await;
     a.import_dataset(&seed()).await.unwrap();
     let b = db.store().await;
-    let current = a.get_partner("hanam").await.unwrap();
+    let current = a.get::<coopbrief_domain::dataset::Partner>("", "hanam").await.unwrap();
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let store = if i % 2 == 0 { a.clone() } else { b.clone() };
             let (mut partner, etag) = (current.value.clone(), current.etag.clone());
             partner.name = coopbrief_domain::Text::vi(format!("Hà Nam {i}"));
-            tokio::spawn(async move { store.update_partner(&partner, Some(&etag)).await })
+            tokio::spawn(async move { store.update("", "hanam", &partner, Some(&etag)).await })
         })
         .collect();
     let mut won = 0;

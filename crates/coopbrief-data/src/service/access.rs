@@ -96,7 +96,7 @@ impl coopbrief_proto::AccessService for App {
         };
         let before = match r.page_token.trim() {
             "" => None,
-            t => Some(t.parse::<i64>().map_err(|_| invalid("page_token", &format!("{t:?} is not a page token")))?),
+            t => Some(t.parse::<i64>().map_err(|_| invalid::<Status>("page_token", "is not a page token"))?),
         };
         let (entries, next) = self.store.audit_entries(size, before).await.map_err(Error::from)?;
         Ok(Response::new(v1::ListAuditEntriesResponse {

@@ -14,7 +14,7 @@ impl coopbrief_proto::DiagnosticsService for App {
     async fn echo(&self, req: Request<v1::EchoRequest>) -> Result<Response<v1::EchoResponse>, Status> {
         let payload = req.into_inner().payload;
         if payload.len() > MAX_ECHO_BYTES {
-            return Err(super::invalid("payload", &format!("is {} bytes, more than {MAX_ECHO_BYTES}", payload.len())));
+            return Err(super::invalid("payload", format!("is {} bytes, more than {MAX_ECHO_BYTES}", payload.len())));
         }
         Ok(Response::new(v1::EchoResponse { payload }))
     }

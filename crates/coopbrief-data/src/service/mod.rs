@@ -20,7 +20,6 @@ use std::sync::Arc;
 use coopbrief_domain::ReportId;
 use coopbrief_queue::JobQueue;
 use coopbrief_store::{ArtifactStore, Store};
-use tonic::Status;
 
 use crate::error::{Error, Result};
 
@@ -48,7 +47,38 @@ pub(crate) fn report_id(value: &str) -> Result<ReportId> {
     Ok(ReportId::from_str(required(value, "id")?)?)
 }
 
-/// An `INVALID_ARGUMENT` status naming the field.
-pub(crate) fn invalid(field: &str, message: &str) -> Status {
-    Error::from(coopbrief_domain::Error::invalid(field, message)).into()
+/// `INVALID_ARGUMENT` naming the field, as this crate's error or as a status.
+pub(crate) fn invalid<E: From<Error>>(field: impl Into<String>, message: impl Into<String>) -> E {
+    E::from(Error::from(coopbrief_domain::Error::invalid(field, message)))
+}
+
+/// Page size when the request gives none (AIP-158).
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Largest page of every list; a larger request gets this many.
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// AIP-158: a page size of 0 is the default, above the maximum is the maximum, negative is an error.
+pub(crate) fn page_size(size: i32) -> Result<u32> {
+    match size {
+        s if s < 0 => Err(invalid("page_size", format!("{s} is negative"))),
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        s => Ok((s as u32).min(MAX_PAGE_SIZE)),
+    }
+}
+
+/// The page a list request asks for.
+pub(crate) fn page(size: i32, token: &str) -> Result<coopbrief_store::PageRequest> {
+    let token = Some(token.trim()).filter(|t| !t.is_empty()).map(str::to_owned);
+    Ok(coopbrief_store::PageRequest { size: page_size(size)?, token })
+}
+
+/// AIP-155, for every create: a request id is a UUID; empty means the client does not ask for
+/// idempotency.
+pub(crate) fn request_id(value: &str) -> Result<Option<String>> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    let id = uuid::Uuid::parse_str(v).map_err(|_| invalid::<Error>("request_id", "is not a UUID"))?;
+    Ok(Some(id.hyphenated().to_string()))
 }

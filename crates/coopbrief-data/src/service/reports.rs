@@ -14,10 +14,8 @@ use futures::StreamExt;
 use tonic::{Request, Response, Status};
 use tracing::info;
 
-use super::{App, caller, invalid, report_id, required};
+use super::{App, caller, page_size, report_id, request_id, required};
 use crate::error::Error;
-
-const DEFAULT_PAGE: i32 = 50;
 
 /// A domain error about `id` renamed to the request's field.
 fn rename(e: coopbrief_domain::Error, field: &str) -> coopbrief_domain::Error {
@@ -36,10 +34,8 @@ impl coopbrief_proto::ReportService for App {
         let programme = required(&req.programme, "programme")?;
         let period = convert::period(required(&req.period, "period")?, "period").map_err(Error::from)?;
         let lang = report::lang(&req.lang).map_err(Error::from)?;
-        let request_id = Some(req.request_id.trim()).filter(|r| !r.is_empty());
-        if request_id.is_some_and(|r| r.len() > 128) {
-            return Err(invalid("request_id", "is longer than 128 characters"));
-        }
+        let request_id = request_id(&req.request_id)?;
+        let request_id = request_id.as_deref();
         // The report and its job are committed together; the relay publishes the job.
         let pdf_standard = report::pdf_standard(&req.pdf_standard).map_err(Error::from)?;
         let new = NewReport { programme, period, lang, pdf_standard };
@@ -78,13 +74,7 @@ impl coopbrief_proto::ReportService for App {
         req: Request<v1::ListReportsRequest>,
     ) -> Result<Response<v1::ListReportsResponse>, Status> {
         let req = req.into_inner();
-        let size = match req.page_size {
-            n if n < 0 => {
-                return Err(Error::from(coopbrief_domain::Error::invalid("page_size", "must not be negative")).into());
-            }
-            0 => DEFAULT_PAGE,
-            n => n,
-        };
+        let size = page_size(req.page_size)?;
         let programme = Some(req.programme.trim()).filter(|p| !p.is_empty());
         let state = match req.state {
             0 => None,
@@ -95,7 +85,7 @@ impl coopbrief_proto::ReportService for App {
             .map(|s| ScheduleId::from_str(s).map_err(|e| Error::from(rename(e, "schedule"))))
             .transpose()?;
         let filter = ReportFilter { programme, state, schedule };
-        let reports = self.store.list_reports_by(&filter, size as u32).await.map_err(Error::from)?;
+        let reports = self.store.list_reports_by(&filter, size).await.map_err(Error::from)?;
         Ok(Response::new(v1::ListReportsResponse { reports: reports.iter().map(report::report).collect() }))
     }
 

@@ -40,7 +40,7 @@ impl coopbrief_proto::WorkerService for App {
         if header.byte_size > MAX_PDF_BYTES {
             return Err(invalid(
                 "header.byte_size",
-                &format!("{} bytes is over the limit of {MAX_PDF_BYTES}", header.byte_size),
+                format!("{} bytes is over the limit of {MAX_PDF_BYTES}", header.byte_size),
             ));
         }
         let mut pdf = Vec::with_capacity(header.byte_size as usize);
@@ -59,7 +59,7 @@ impl coopbrief_proto::WorkerService for App {
         }
         let sha256 = hex::encode(Sha256::digest(&pdf));
         if !sha256.eq_ignore_ascii_case(&header.sha256) {
-            return Err(invalid("header.sha256", &format!("the pdf's sha256 is {sha256}, not {}", header.sha256)));
+            return Err(invalid("header.sha256", format!("the pdf's sha256 is {sha256}, not {}", header.sha256)));
         }
         let info = PdfInfo {
             pages: header.page_count,

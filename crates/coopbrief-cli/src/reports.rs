@@ -1,63 +1,17 @@
-//! The gRPC client behind `coopbrief report …` and `coopbrief programme …`.
+//! `coopbrief report …`: request, follow, list and download briefings.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use coopbrief_proto::v1::{self, ReportState};
-use coopbrief_proto::{AccessServiceClient, CooperationServiceClient, ReportServiceClient, ScheduleServiceClient};
-use coopbrief_runtime::{ClientArgs, GrpcChannel};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use tonic::Status;
 
+use crate::connection::{Client, status};
 use crate::{CreateArgs, ReportOptions};
 
-/// A connection to the data service (TLS for an https:// endpoint, the token on every call).
-#[derive(Clone, Debug)]
-pub struct Client {
-    pub(crate) reports: ReportServiceClient<GrpcChannel>,
-    pub(crate) data: CooperationServiceClient<GrpcChannel>,
-    pub(crate) schedules: ScheduleServiceClient<GrpcChannel>,
-    pub(crate) access: AccessServiceClient<GrpcChannel>,
-}
-
-/// A gRPC status as a person reads it: `NOT_FOUND: programme "x" not found`.
-pub(crate) fn status(s: Status) -> anyhow::Error {
-    anyhow::anyhow!("{}: {}", code_name(s.code()), s.message())
-}
-
-fn code_name(code: tonic::Code) -> String {
-    let debug = format!("{code:?}");
-    let mut out = String::new();
-    for (i, c) in debug.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            out.push('_');
-        }
-        out.push(c.to_ascii_uppercase());
-    }
-    out
-}
-
 impl Client {
-    /// Connects without a token or CA file (a data service with access control off).
-    pub async fn connect(endpoint: &str) -> anyhow::Result<Client> {
-        Client::connect_with(endpoint, &ClientArgs::default()).await
-    }
-
-    /// Connects with a token and, for an https:// endpoint, the CA file.
-    pub async fn connect_with(endpoint: &str, args: &ClientArgs) -> anyhow::Result<Client> {
-        let channel = coopbrief_runtime::client::connect(endpoint, args)
-            .await
-            .context("set --endpoint or COOPBRIEF_ENDPOINT (and --ca-file for https://)")?;
-        Ok(Client {
-            reports: ReportServiceClient::new(channel.clone()),
-            data: CooperationServiceClient::new(channel.clone()),
-            schedules: ScheduleServiceClient::new(channel.clone()),
-            access: AccessServiceClient::new(channel),
-        })
-    }
-
     /// Requests a report and returns it as created.
     pub async fn request(&self, programme: &str, period: &str, lang: &str) -> anyhow::Result<v1::Report> {
         self.request_with_id(programme, period, lang, None).await

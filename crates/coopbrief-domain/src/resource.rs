@@ -1,0 +1,344 @@
+//! One description of each cooperation resource — its names, where it lives, what it refers to
+//! and how it is listed — from which the store, the gRPC service, the CLI and the access rules
+//! all follow. Adding a resource is an `impl Resource` here plus its wire row and its SQL.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::dataset::{Activity, Assessment, Contribution, Direction, Indicator, Partner, Programme, Project, Sector};
+use crate::{Error, Period, Result};
+
+/// Where a resource is kept: a table of its own, or among the records of a programme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Partner,
+    Sector,
+    Programme,
+    /// A record of a programme (indicator, activity …): every one belongs to a programme.
+    Record,
+}
+
+/// A reference from one resource to another: the field that holds it, what it names, the code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ref<'a> {
+    pub field: String,
+    pub to: Kind,
+    pub code: &'a str,
+}
+
+impl<'a> Ref<'a> {
+    fn new(field: impl Into<String>, to: Kind, code: &'a str) -> Self {
+        Ref { field: field.into(), to, code }
+    }
+}
+
+/// A cooperation resource with standard methods (AIP-131..135).
+pub trait Resource: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sync + 'static {
+    /// Singular and lowercase (`activity`): messages, field paths, audit and `records.kind`.
+    const NAME: &'static str;
+    /// Plural (`activities`): collection in resource names, and the table of a top-level one.
+    const PLURAL: &'static str;
+    const KIND: Kind;
+    /// The fields a list shows as columns, named as in `data/`.
+    const COLUMNS: &'static [&'static str];
+    /// Values of the list's `status` filter; empty: it has none.
+    const STATUSES: &'static [&'static str] = &[];
+    /// Values of the list's `kind` filter; empty: it has none.
+    const KINDS: &'static [&'static str] = &[];
+
+    /// The code it is stored under, when the value carries one.
+    fn code(&self) -> Option<&str>;
+    /// Sets the code a value without one is stored under (assessments and directions).
+    fn set_code(&mut self, _code: Option<String>) {}
+    /// What it names, for the store to check inside the write.
+    fn refs(&self) -> Vec<Ref<'_>> {
+        Vec::new()
+    }
+    /// The days it covers, for the period filter.
+    fn period(&self) -> Option<Period> {
+        None
+    }
+    /// Its status, for the status filter.
+    fn status(&self) -> Option<&'static str> {
+        None
+    }
+    /// The programme a programme-specific resource belongs to (a sector); fixed once created.
+    fn owner(&self) -> Option<&str> {
+        None
+    }
+    /// What is stored of it: a programme without its records (they are resources of their own).
+    fn header(&self) -> Cow<'_, Self> {
+        Cow::Borrowed(self)
+    }
+    /// Checks what the value says by itself; errors name fields under `at`.
+    fn check(&self, at: &str) -> Result<()>;
+    /// Checks a value about to be created (a programme comes without records).
+    fn check_new(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The records' sector reference, the same for every kind of record.
+fn sector(code: &Option<String>) -> Option<Ref<'_>> {
+    code.as_deref().map(|c| Ref::new("sector", Kind::Sector, c))
+}
+
+impl Resource for Partner {
+    const NAME: &'static str = "partner";
+    const PLURAL: &'static str = "partners";
+    const KIND: Kind = Kind::Partner;
+    const COLUMNS: &'static [&'static str] = &["code", "kind", "name"];
+    const KINDS: &'static [&'static str] = &["city", "province", "central_agency", "other"];
+    fn code(&self) -> Option<&str> {
+        Some(&self.code)
+    }
+    fn check(&self, at: &str) -> Result<()> {
+        Partner::check(self, at)
+    }
+}
+
+impl Resource for Sector {
+    const NAME: &'static str = "sector";
+    const PLURAL: &'static str = "sectors";
+    const KIND: Kind = Kind::Sector;
+    const COLUMNS: &'static [&'static str] = &["code", "programme", "name"];
+    fn code(&self) -> Option<&str> {
+        Some(&self.code)
+    }
+    fn refs(&self) -> Vec<Ref<'_>> {
+        self.programme.iter().map(|p| Ref::new("programme", Kind::Programme, p)).collect()
+    }
+    fn owner(&self) -> Option<&str> {
+        self.programme.as_deref()
+    }
+    fn check(&self, at: &str) -> Result<()> {
+        Sector::check(self, at)
+    }
+}
+
+/// A programme's records, as its fields name them.
+pub const PROGRAMME_RECORDS: &[&str] =
+    &["indicators", "activities", "projects", "contributions", "assessments", "directions"];
+
+impl Resource for Programme {
+    const NAME: &'static str = "programme";
+    const PLURAL: &'static str = "programmes";
+    const KIND: Kind = Kind::Programme;
+    const COLUMNS: &'static [&'static str] = &["code", "status", "partners", "title"];
+    const STATUSES: &'static [&'static str] = &["planned", "active", "completed", "suspended"];
+    fn code(&self) -> Option<&str> {
+        Some(&self.code)
+    }
+    fn refs(&self) -> Vec<Ref<'_>> {
+        let at = |j| format!("partners[{j}].partner");
+        self.partners.iter().enumerate().map(|(j, p)| Ref::new(at(j), Kind::Partner, &p.partner)).collect()
+    }
+    fn status(&self) -> Option<&'static str> {
+        use crate::dataset::ProgrammeStatus as S;
+        Some(match self.status {
+            S::Planned => "planned",
+            S::Active => "active",
+            S::Completed => "completed",
+            S::Suspended => "suspended",
+        })
+    }
+    fn header(&self) -> Cow<'_, Self> {
+        Cow::Owned(Programme {
+            indicators: Vec::new(),
+            activities: Vec::new(),
+            projects: Vec::new(),
+            contributions: Vec::new(),
+            assessments: Vec::new(),
+            directions: Vec::new(),
+            ..self.clone()
+        })
+    }
+    fn check(&self, at: &str) -> Result<()> {
+        Programme::check(self, at)
+    }
+    fn check_new(&self) -> Result<()> {
+        let has = [
+            !self.indicators.is_empty(),
+            !self.activities.is_empty(),
+            !self.projects.is_empty(),
+            !self.contributions.is_empty(),
+            !self.assessments.is_empty(),
+            !self.directions.is_empty(),
+        ];
+        match PROGRAMME_RECORDS.iter().zip(has).find(|(_, has)| *has) {
+            Some((field, _)) => Err(Error::invalid(
+                format!("programme.{field}"),
+                "records are created one by one (CreateActivity …) or imported with ImportProgramme",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Resource for Indicator {
+    const NAME: &'static str = "indicator";
+    const PLURAL: &'static str = "indicators";
+    const KIND: Kind = Kind::Record;
+    const COLUMNS: &'static [&'static str] = &["code", "unit", "aggregation", "sector", "name"];
+    fn code(&self) -> Option<&str> {
+        Some(&self.code)
+    }
+    fn refs(&self) -> Vec<Ref<'_>> {
+        sector(&self.sector).into_iter().collect()
+    }
+    /// From its first value to its last.
+    fn period(&self) -> Option<Period> {
+        let start = self.values.iter().map(|v| v.period.start()).min()?;
+        let end = self.values.iter().map(|v| v.period.end()).max()?;
+        Period::range(start, end).ok()
+    }
+    fn check(&self, at: &str) -> Result<()> {
+        Indicator::check(self, at)
+    }
+}
+
+impl Resource for Activity {
+    const NAME: &'static str = "activity";
+    const PLURAL: &'static str = "activities";
+    const KIND: Kind = Kind::Record;
+    const COLUMNS: &'static [&'static str] = &["code", "period", "kind", "sector", "occurrences", "title"];
+    fn code(&self) -> Option<&str> {
+        Some(&self.code)
+    }
+    fn refs(&self) -> Vec<Ref<'_>> {
+        let organiser = self.organiser.iter().map(|o| Ref::new("organiser", Kind::Partner, o));
+        organiser.chain(sector(&self.sector)).collect()
+    }
+    fn period(&self) -> Option<Period> {
+        Some(self.period)
+    }
+    fn check(&self, at: &str) -> Result<()> {
+        Activity::check(self, at)
+    }
+}
+
+impl Resource for Project {
+    const NAME: &'static str = "project";
+    const PLURAL: &'static str = "projects";
+    const KIND: Kind = Kind::Record;
+    const COLUMNS: &'static [&'static str] = &["code", "status", "progress", "sector", "period", "name"];
+    const STATUSES: &'static [&'static str] = &["planned", "in_progress", "completed", "suspended"];
+    fn code(&self) -> Option<&str> {
+        Some(&self.code)
+    }
+    fn refs(&self) -> Vec<Ref<'_>> {
+        let partners = self.partners.iter().enumerate();
+        let partners = partners.map(|(i, p)| Ref::new(format!("partners[{i}]"), Kind::Partner, p));
+        partners.chain(sector(&self.sector)).collect()
+    }
+    fn period(&self) -> Option<Period> {
+        self.period
+    }
+    fn status(&self) -> Option<&'static str> {
+        use crate::dataset::ProjectStatus as S;
+        Some(match self.status {
+            S::Planned => "planned",
+            S::InProgress => "in_progress",
+            S::Completed => "completed",
+            S::Suspended => "suspended",
+        })
+    }
+    fn check(&self, at: &str) -> Result<()> {
+        Project::check(self, at)
+    }
+}
+
+impl Resource for Contribution {
+    const NAME: &'static str = "contribution";
+    const PLURAL: &'static str = "contributions";
+    const KIND: Kind = Kind::Record;
+    const COLUMNS: &'static [&'static str] = &["code", "period", "from", "to", "amount_vnd", "purpose"];
+    fn code(&self) -> Option<&str> {
+        Some(&self.code)
+    }
+    fn refs(&self) -> Vec<Ref<'_>> {
+        let ends = [Ref::new("from", Kind::Partner, &self.from), Ref::new("to", Kind::Partner, &self.to)];
+        ends.into_iter().chain(sector(&self.sector)).collect()
+    }
+    fn period(&self) -> Option<Period> {
+        Some(self.period)
+    }
+    fn check(&self, at: &str) -> Result<()> {
+        Contribution::check(self, at)
+    }
+}
+
+impl Resource for Assessment {
+    const NAME: &'static str = "assessment";
+    const PLURAL: &'static str = "assessments";
+    const KIND: Kind = Kind::Record;
+    const COLUMNS: &'static [&'static str] = &["code", "period", "kind", "sector", "text"];
+    fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+    fn set_code(&mut self, code: Option<String>) {
+        self.code = code;
+    }
+    fn refs(&self) -> Vec<Ref<'_>> {
+        sector(&self.sector).into_iter().collect()
+    }
+    fn period(&self) -> Option<Period> {
+        Some(self.period)
+    }
+    fn check(&self, at: &str) -> Result<()> {
+        Assessment::check(self, at)
+    }
+}
+
+impl Resource for Direction {
+    const NAME: &'static str = "direction";
+    const PLURAL: &'static str = "directions";
+    const KIND: Kind = Kind::Record;
+    const COLUMNS: &'static [&'static str] = &["code", "period", "sector", "text"];
+    fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+    fn set_code(&mut self, code: Option<String>) {
+        self.code = code;
+    }
+    fn refs(&self) -> Vec<Ref<'_>> {
+        sector(&self.sector).into_iter().collect()
+    }
+    fn period(&self) -> Option<Period> {
+        Some(self.period)
+    }
+    fn check(&self, at: &str) -> Result<()> {
+        Direction::check(self, at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::Dataset;
+
+    #[test]
+    fn a_programme_is_stored_without_its_records_and_created_without_them() {
+        let seed = Dataset::bundled().unwrap();
+        let p = &seed.programmes[0];
+        let err = p.check_new().unwrap_err();
+        assert_eq!(err.field(), Some("programme.indicators"), "{err}");
+        let head = p.header();
+        assert!(PROGRAMME_RECORDS.iter().all(|f| !serde_json::to_value(&*head).unwrap()[f].is_array()));
+        head.check_new().unwrap();
+        assert_eq!(head.title, p.title);
+    }
+
+    #[test]
+    fn references_name_their_fields() {
+        let seed = Dataset::bundled().unwrap();
+        let c = &seed.programmes[0].contributions[0];
+        let fields: Vec<String> = c.refs().into_iter().map(|r| r.field).collect();
+        assert_eq!(&fields[..2], ["from", "to"]);
+        let p = &seed.programmes[0];
+        assert_eq!(p.refs()[1].field, "partners[1].partner");
+        assert_eq!(p.refs()[1].to, Kind::Partner);
+    }
+}
