@@ -54,7 +54,7 @@ impl Client {
     }
 
     /// A unary call by its path, for generic callers (the resources' standard methods).
-    pub(crate) async fn call<Req, Resp>(&self, path: PathAndQuery, request: Req) -> Result<Resp, Status>
+    pub async fn call<Req, Resp>(&self, path: PathAndQuery, request: Req) -> Result<Resp, Status>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + 'static,

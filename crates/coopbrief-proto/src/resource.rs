@@ -56,7 +56,7 @@ pub const SERVICE: &str = "CooperationService";
 
 /// A resource as it travels: conversions both ways and its requests taken apart and built.
 pub trait WireResource: Resource {
-    type Wire: prost::Message + Default + Clone + Send + Sync + 'static;
+    type Wire: prost::Message + std::fmt::Debug + Default + Clone + Send + Sync + 'static;
     type List: prost::Message + Default + Send + 'static;
     type Page: prost::Message + Default + Send + 'static;
     type Get: prost::Message + Default + Send + 'static;
@@ -67,6 +67,8 @@ pub trait WireResource: Resource {
     const FIELDS: &'static [&'static str];
 
     fn to_wire(value: &Self, key: &Key) -> Self::Wire;
+    /// Sets the ids of a wire value (programme, code, etag) from `key`.
+    fn set_key(w: &mut Self::Wire, key: &Key);
     /// Parses and checks a wire value; errors name fields under the resource's name.
     fn from_wire(w: Self::Wire) -> Result<Self>;
     /// The ids a wire value carries (programme, code, etag).
@@ -143,8 +145,11 @@ macro_rules! resources {
             fn to_wire(value: &Self, key: &Key) -> $wire {
                 #[allow(clippy::redundant_closure_call, reason = "a table cell is a function or a closure")]
                 let mut w: $wire = ($to)(value);
-                $(w.$id = key.$id.clone();)*
+                Self::set_key(&mut w, key);
                 w
+            }
+            fn set_key(w: &mut $wire, key: &Key) {
+                $(w.$id = key.$id.clone();)*
             }
             fn from_wire(w: $wire) -> Result<Self> {
                 let v = $from(w, <$dom as Resource>::NAME)?;
