@@ -373,6 +373,7 @@ impl Dataset {
 
     /// Parses one YAML (or JSON, which is YAML) document, without the cross-file checks.
     pub fn parse(text: &str) -> Result<Dataset> {
+        crate::yaml::check(text)?;
         serde_yaml_ng::from_str(text).map_err(|e| Error::Dataset { path: "<input>".into(), message: e.to_string() })
     }
 

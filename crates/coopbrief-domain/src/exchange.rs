@@ -18,8 +18,7 @@ pub fn to_yaml(dataset: &Dataset) -> Result<String> {
 /// Reads and checks a document. Syntax errors carry serde's line and column; a value that fails
 /// a check is looked up in the text so that the error names its line too.
 pub fn from_yaml(text: &str) -> Result<Dataset> {
-    let dataset: Dataset =
-        serde_yaml_ng::from_str(text).map_err(|e| Error::Dataset { path: "<input>".into(), message: e.to_string() })?;
+    let dataset = Dataset::parse(text)?;
     dataset.validate().map_err(|e| match e {
         Error::Invalid { field, message } => {
             let line = locate(text, &field, &message).map(|n| format!("line {n}: ")).unwrap_or_default();

@@ -13,6 +13,7 @@ mod report;
 pub mod resource;
 pub mod schedule;
 mod text;
+pub mod yaml;
 
 pub use access::Role;
 pub use briefing::BriefingData;
