@@ -76,10 +76,12 @@ pub fn check(text: &str) -> Result<()> {
                     }
                 }
                 b'}' | b']' => depth = depth.saturating_sub(1),
-                b'&' | b'*' if node_start && (spaced || after_flow) => {
-                    if bytes.get(i + 1).is_some_and(|c| !c.is_ascii_whitespace()) {
-                        return Err(refuse(n, "anchors and aliases (& and *) are not accepted".into()));
-                    }
+                b'&' | b'*'
+                    if node_start
+                        && (spaced || after_flow)
+                        && bytes.get(i + 1).is_some_and(|c| !c.is_ascii_whitespace()) =>
+                {
+                    return Err(refuse(n, "anchors and aliases (& and *) are not accepted".into()));
                 }
                 b'|' | b'>' if node_start && depth == 0 => {
                     let rest = line[i + 1..].split('#').next().unwrap_or("");
