@@ -7,6 +7,7 @@
 //! fails with [`Error::MissingGlyph`]; input sizes are capped ([`Error::TooLarge`]).
 
 mod glyphs;
+mod i18n;
 mod input;
 mod view;
 mod world;
