@@ -10,13 +10,6 @@ mod render;
 mod services;
 mod stats;
 
-#[allow(dead_code, reason = "the render crate's own view model, compiled here unchanged; only View::new is used")]
-#[path = "../../coopbrief-render/src/view.rs"]
-mod view;
-
-#[path = "../../coopbrief-render/tests/support/synthetic.rs"]
-mod synthetic;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

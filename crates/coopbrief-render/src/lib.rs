@@ -6,6 +6,8 @@
 //! timestamp); every character shown is in the embedded fonts (Liberation Serif), or the render
 //! fails with [`Error::MissingGlyph`]; input sizes are capped ([`Error::TooLarge`]).
 
+#[cfg(feature = "bench")]
+pub mod bench;
 mod glyphs;
 mod i18n;
 mod input;
