@@ -5,6 +5,7 @@
 //!  target/release/coopbrief-bench --json bench.json` (add `--quick` for a smoke run in CI).
 
 mod e2e;
+mod harness;
 mod proc;
 mod render;
 mod services;
@@ -115,11 +116,11 @@ fn main() -> anyhow::Result<()> {
         rows.extend(r);
         render_results = res;
     }
-    let mut measured = services::Measured::default();
+    let mut measured = harness::Measured::default();
     if s.grpc || s.queue || s.e2e {
         eprintln!("services: gRPC, queue, end to end …");
         let plan = if q {
-            services::Plan {
+            harness::Plan {
                 grpc_rounds: 1,
                 grpc_window: Duration::from_millis(200),
                 concurrency: vec![1, 16, 64],
@@ -132,7 +133,7 @@ fn main() -> anyhow::Result<()> {
                 worker_prefetch: args.worker_prefetch,
             }
         } else {
-            services::Plan {
+            harness::Plan {
                 grpc_rounds: 3,
                 grpc_window: Duration::from_secs(1),
                 concurrency: vec![1, 16, 64],
@@ -175,7 +176,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn targets(rows: &[Row], render: &[render::CaseResult], m: &services::Measured) -> Vec<Target> {
+fn targets(rows: &[Row], render: &[render::CaseResult], m: &harness::Measured) -> Vec<Target> {
     let mut t = Vec::new();
     for c in render {
         let r = c.ours_p50 / c.engine_p50.max(1e-9);
