@@ -1,4 +1,4 @@
-//! `coopbrief-bench`: Coopbrief beside its peers and against its limits (issue 8) — render,
+//! `coopbrief-bench`: Coopbrief beside its peers and against its limits — render,
 //! gRPC, queue, end to end, growth and RSS — printed as a table with ratios and written as JSON.
 //!
 //! `cargo build --release -p coopbrief-data -p coopbrief-worker -p coopbrief-bench &&
@@ -27,7 +27,7 @@ use crate::stats::{Row, Target};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
-#[command(name = "coopbrief-bench", about = "Coopbrief performance benchmark (issue 8)")]
+#[command(name = "coopbrief-bench", about = "Coopbrief performance benchmark")]
 struct Args {
     /// Tiny counts: checks that every section works (for CI), not a measurement.
     #[arg(long)]
