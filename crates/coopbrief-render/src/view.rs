@@ -376,10 +376,7 @@ impl Ctx<'_> {
         if activities.is_empty() && indicators.is_empty() && projects.is_empty() && contributions.is_empty() {
             return None;
         }
-        let name = match code {
-            Some(_) => self.sector_name(code).unwrap_or_default(),
-            None => self.t.other_matters.to_owned(),
-        };
+        let name = self.sector_name(code).unwrap_or_else(|| self.t.other_matters.to_owned());
         Some(SectorView { name, activities, indicators, projects, contributions })
     }
 
@@ -471,11 +468,7 @@ fn change(c: indicators::Change, lang: Lang) -> Change {
         Ordering::Equal => "=",
     };
     let amount = c.percent.map(|pct| format::percent(pct, lang)).unwrap_or_else(|| format::number(c.diff.abs(), lang));
-    let tone = match c.good {
-        None => "flat",
-        Some(true) => "good",
-        Some(false) => "bad",
-    };
+    let tone = c.good.map_or("flat", |good| if good { "good" } else { "bad" });
     Change { text: format!("{arrow} {amount}"), tone }
 }
 
