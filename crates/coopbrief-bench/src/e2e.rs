@@ -13,9 +13,9 @@ use coopbrief_proto::v1;
 use coopbrief_render::{RenderOptions, Renderer};
 use futures::StreamExt;
 
+use crate::harness::{Clients, Measured, Plan, bare_loop, rss_row, sample_peak, wait_done, wait_done_every};
 use crate::proc::{self, Service};
 use crate::render::{self, mib};
-use crate::services::{Clients, Measured, Plan, bare_loop, rss_row, sample_peak, wait_done, wait_done_every};
 use crate::stats::{Row, Samples, ms};
 
 /// A bench worker renders one job at a time (whatever it holds), so that n workers compare

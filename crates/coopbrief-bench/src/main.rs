@@ -1,21 +1,15 @@
-//! `coopbrief-bench`: Coopbrief beside its peers and against its limits (issue 8) — render,
+//! `coopbrief-bench`: Coopbrief beside its peers and against its limits — render,
 //! gRPC, queue, end to end, growth and RSS — printed as a table with ratios and written as JSON.
 //!
 //! `cargo build --release -p coopbrief-data -p coopbrief-worker -p coopbrief-bench &&
 //!  target/release/coopbrief-bench --json bench.json` (add `--quick` for a smoke run in CI).
 
 mod e2e;
+mod harness;
 mod proc;
 mod render;
 mod services;
 mod stats;
-
-#[allow(dead_code, reason = "the render crate's own view model, compiled here unchanged; only View::new is used")]
-#[path = "../../coopbrief-render/src/view.rs"]
-mod view;
-
-#[path = "../../coopbrief-render/tests/support/synthetic.rs"]
-mod synthetic;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -33,7 +27,7 @@ use crate::stats::{Row, Target};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
-#[command(name = "coopbrief-bench", about = "Coopbrief performance benchmark (issue 8)")]
+#[command(name = "coopbrief-bench", about = "Coopbrief performance benchmark")]
 struct Args {
     /// Tiny counts: checks that every section works (for CI), not a measurement.
     #[arg(long)]
@@ -122,11 +116,11 @@ fn main() -> anyhow::Result<()> {
         rows.extend(r);
         render_results = res;
     }
-    let mut measured = services::Measured::default();
+    let mut measured = harness::Measured::default();
     if s.grpc || s.queue || s.e2e {
         eprintln!("services: gRPC, queue, end to end …");
         let plan = if q {
-            services::Plan {
+            harness::Plan {
                 grpc_rounds: 1,
                 grpc_window: Duration::from_millis(200),
                 concurrency: vec![1, 16, 64],
@@ -139,7 +133,7 @@ fn main() -> anyhow::Result<()> {
                 worker_prefetch: args.worker_prefetch,
             }
         } else {
-            services::Plan {
+            harness::Plan {
                 grpc_rounds: 3,
                 grpc_window: Duration::from_secs(1),
                 concurrency: vec![1, 16, 64],
@@ -182,7 +176,7 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn targets(rows: &[Row], render: &[render::CaseResult], m: &services::Measured) -> Vec<Target> {
+fn targets(rows: &[Row], render: &[render::CaseResult], m: &harness::Measured) -> Vec<Target> {
     let mut t = Vec::new();
     for c in render {
         let r = c.ours_p50 / c.engine_p50.max(1e-9);

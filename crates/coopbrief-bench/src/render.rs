@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use coopbrief_domain::dataset::Dataset;
 use coopbrief_domain::{BriefingData, Lang};
+use coopbrief_render::bench::synthetic;
 use coopbrief_render::{RenderOptions, Renderer};
 use jiff::civil::Date;
 use serde_json::Value;
@@ -19,8 +20,8 @@ use typst::utils::LazyHash;
 use typst::{Library, LibraryExt, World};
 use typst_layout::PagedDocument;
 
+use crate::proc;
 use crate::stats::{Row, Samples};
-use crate::{proc, synthetic, view};
 
 const TEMPLATE: &str = include_str!("../../coopbrief-render/templates/briefing.typ");
 const FONTS: &[(&str, &[u8])] = &[
@@ -54,8 +55,8 @@ pub fn cases(renderer: &Renderer) -> anyhow::Result<Vec<Case>> {
     let mut out = Vec::new();
     for (name, data) in [
         ("seed 2019".to_owned(), seed()?),
-        (format!("synthetic ~4p ({} act)", SYN4.0), synthetic::synthetic(SYN4.0, SYN4.1, SYN4.2)),
-        (format!("synthetic ~20p ({} act)", SYN20.0), synthetic::synthetic(SYN20.0, SYN20.1, SYN20.2)),
+        (format!("synthetic ~4p ({} act)", SYN4.0), synthetic(SYN4.0, SYN4.1, SYN4.2)?),
+        (format!("synthetic ~20p ({} act)", SYN20.0), synthetic(SYN20.0, SYN20.1, SYN20.2)?),
     ] {
         let pdf = renderer.render(&data, &options(0))?;
         out.push(Case { name, data, data_hash: pdf.data_hash });
@@ -76,8 +77,7 @@ fn date(i: usize) -> Date {
 
 /// The view model JSON our renderer hands the template, for run `i`.
 pub fn view_json(case: &Case, i: usize) -> anyhow::Result<Vec<u8>> {
-    let v = view::View::new(&case.data, Lang::Vi, date(i), &case.data_hash);
-    Ok(serde_json::to_vec(&v)?)
+    Ok(coopbrief_render::bench::view_json(&case.data, Lang::Vi, date(i), &case.data_hash)?)
 }
 
 /// typst with nothing of ours around it: the same template and JSON, compiled and exported.
@@ -407,10 +407,10 @@ pub fn internal_render(case: &str, runs: usize) -> anyhow::Result<()> {
     let setup_ms = crate::stats::ms(started.elapsed());
     let data = match case {
         "seed" => seed()?,
-        "syn4" => synthetic::synthetic(SYN4.0, SYN4.1, SYN4.2),
-        "syn20" => synthetic::synthetic(SYN20.0, SYN20.1, SYN20.2),
+        "syn4" => synthetic(SYN4.0, SYN4.1, SYN4.2)?,
+        "syn20" => synthetic(SYN20.0, SYN20.1, SYN20.2)?,
         other => match other.strip_prefix("growth-").map(str::parse::<usize>) {
-            Some(Ok(n)) => synthetic::synthetic(n, GROWTH_FIXED.0, GROWTH_FIXED.1),
+            Some(Ok(n)) => synthetic(n, GROWTH_FIXED.0, GROWTH_FIXED.1)?,
             _ => bail!("unknown case {other:?}"),
         },
     };

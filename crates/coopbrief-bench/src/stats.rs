@@ -79,7 +79,7 @@ impl Row {
     }
 }
 
-/// A target of issue 8, checked against what was measured.
+/// A performance target, checked against what was measured.
 #[derive(Clone, Debug, Serialize)]
 pub struct Target {
     pub target: String,

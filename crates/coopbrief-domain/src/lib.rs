@@ -8,6 +8,7 @@ pub mod briefing;
 pub mod dataset;
 pub mod exchange;
 pub mod format;
+pub mod indicators;
 mod period;
 mod report;
 pub mod resource;

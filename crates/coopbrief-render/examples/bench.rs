@@ -8,9 +8,6 @@ use coopbrief_domain::dataset::Dataset;
 use coopbrief_domain::{BriefingData, Lang};
 use coopbrief_render::{PdfStandard, RenderOptions, Renderer};
 
-#[path = "../tests/support/synthetic.rs"]
-mod synthetic;
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let quick = std::env::args().skip(1).any(|a| a == "--quick");
     let (iterations, scale) = if quick { (5, (500, 40, 30)) } else { (30, (5_000, 200, 300)) };
@@ -75,7 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (activities, indicators, projects) = scale;
     let t = Instant::now();
-    let data = synthetic::synthetic(activities, indicators, projects);
+    let data = coopbrief_render::bench::synthetic(activities, indicators, projects)?;
     let build = t.elapsed();
     let name = format!("synthetic {activities} act/{indicators} ind×12/{projects} proj");
     let t = Instant::now();

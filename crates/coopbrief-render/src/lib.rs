@@ -6,7 +6,10 @@
 //! timestamp); every character shown is in the embedded fonts (Liberation Serif), or the render
 //! fails with [`Error::MissingGlyph`]; input sizes are capped ([`Error::TooLarge`]).
 
+#[cfg(feature = "bench")]
+pub mod bench;
 mod glyphs;
+mod i18n;
 mod input;
 mod view;
 mod world;
@@ -24,6 +27,8 @@ use typst_pdf::{PdfOptions, PdfStandards, Timestamp};
 
 use coopbrief_domain::{BriefingData, Lang};
 
+pub use coopbrief_domain::PdfStandard;
+
 pub use crate::input::{MAX_ITEMS, MAX_STRING_CHARS};
 use crate::view::View;
 use crate::world::{Assets, BriefingWorld};
@@ -33,16 +38,6 @@ pub const TEMPLATE_VERSION: &str = "briefing-2";
 
 /// The embedded templates, by virtual path; the first is the main file.
 const TEMPLATES: &[(&str, &str)] = &[("/briefing.typ", include_str!("../templates/briefing.typ"))];
-
-/// Which PDF standard the output conforms to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum PdfStandard {
-    /// Plain PDF 1.7.
-    #[default]
-    None,
-    /// PDF/A-2b (ISO 19005-2, level B), for archiving; typst refuses what would break it.
-    A2b,
-}
 
 /// Errors of rendering; messages name what failed.
 #[derive(Debug, thiserror::Error)]

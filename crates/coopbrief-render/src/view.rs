@@ -1,7 +1,10 @@
 //! The view model: briefing data turned into preformatted, translated strings for the template.
 //!
-//! All formatting and every choice of words happens here, in Rust; the template only lays the
-//! strings out. Data strings reach typst as JSON values, never as markup.
+//! All formatting happens here, in Rust, with the words of `i18n.rs` and the figures of
+//! `coopbrief_domain::indicators`; the template only lays the strings out. Data strings reach
+//! typst as JSON values, never as markup.
+
+use std::cmp::Ordering;
 
 use jiff::civil::Date;
 use rust_decimal::Decimal;
@@ -9,9 +12,12 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 
 use coopbrief_domain::dataset::{
-    ActivityKind, Aggregation, AssessmentKind, Indicator, IndicatorValue, PartnerKind, ProgrammeStatus, ProjectStatus,
+    Activity, ActivityKind, AssessmentKind, Contribution, Indicator, IndicatorValue, Project,
 };
+use coopbrief_domain::indicators::{self, Attainment, Figures};
 use coopbrief_domain::{BriefingData, Lang, Period, Text, format};
+
+use crate::i18n::{Labels, Noun, Phrases, phrases};
 
 /// How many periods the chart of headline indicators shows at most.
 const CHART_PERIODS: usize = 6;
@@ -187,447 +193,257 @@ pub(crate) struct Item {
     pub(crate) text: String,
 }
 
-/// Every fixed word of the document, in one language.
-#[derive(Debug, Serialize)]
-pub(crate) struct Labels {
-    pub(crate) number: &'static str,
-    pub(crate) nation: &'static str,
-    pub(crate) motto: &'static str,
-    pub(crate) doc_title: &'static str,
-    pub(crate) page: &'static str,
-    pub(crate) of: &'static str,
-    pub(crate) overview: &'static str,
-    pub(crate) programme: &'static str,
-    pub(crate) status: &'static str,
-    pub(crate) partners: &'static str,
-    pub(crate) partner_name: &'static str,
-    pub(crate) partner_kind: &'static str,
-    pub(crate) partner_role: &'static str,
-    pub(crate) phases: &'static str,
-    pub(crate) no_phases: &'static str,
-    pub(crate) period: &'static str,
-    pub(crate) generated_on: &'static str,
-    pub(crate) notes: &'static str,
-    pub(crate) key_figures: &'static str,
-    pub(crate) indicator: &'static str,
-    pub(crate) value: &'static str,
-    pub(crate) unit: &'static str,
-    pub(crate) value_period: &'static str,
-    pub(crate) no_figures: &'static str,
-    pub(crate) by_sector: &'static str,
-    pub(crate) no_activities: &'static str,
-    pub(crate) activities: &'static str,
-    pub(crate) indicators: &'static str,
-    pub(crate) projects: &'static str,
-    pub(crate) contributions: &'static str,
-    pub(crate) progress: &'static str,
-    pub(crate) assessment: &'static str,
-    pub(crate) achievements: &'static str,
-    pub(crate) limitations: &'static str,
-    pub(crate) lessons: &'static str,
-    pub(crate) no_assessment: &'static str,
-    pub(crate) directions: &'static str,
-    pub(crate) no_directions: &'static str,
-    pub(crate) source: &'static str,
-    pub(crate) recipients: &'static str,
-    pub(crate) recipients_list: &'static str,
-    pub(crate) signer: &'static str,
-    pub(crate) signature: &'static str,
-    pub(crate) data_hash: &'static str,
-    pub(crate) this_period: &'static str,
-    pub(crate) previous: &'static str,
-    pub(crate) change: &'static str,
-    pub(crate) cumulative: &'static str,
-    pub(crate) target: &'static str,
-    pub(crate) chart: &'static str,
-    pub(crate) no_chart: &'static str,
-    pub(crate) appendix: &'static str,
-    pub(crate) appendix_title: &'static str,
-    pub(crate) no: &'static str,
-    pub(crate) activity: &'static str,
-    pub(crate) kind: &'static str,
-    pub(crate) sector: &'static str,
+/// What every section is built from: the data, its language and that language's phrases.
+struct Ctx<'a> {
+    data: &'a BriefingData,
+    lang: Lang,
+    t: &'static Phrases,
 }
-
-static VI: Labels = Labels {
-    number: "Số:      /BC-HT",
-    nation: "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
-    motto: "Độc lập - Tự do - Hạnh phúc",
-    doc_title: "BÁO CÁO",
-    page: "Trang",
-    of: "/",
-    overview: "THÔNG TIN CHUNG",
-    programme: "Chương trình",
-    status: "Tình trạng",
-    partners: "Các bên tham gia",
-    partner_name: "Địa phương",
-    partner_kind: "Loại",
-    partner_role: "Vai trò",
-    phases: "Các giai đoạn",
-    no_phases: "Chưa có giai đoạn nào được ghi nhận.",
-    period: "Kỳ báo cáo",
-    generated_on: "Ngày lập báo cáo",
-    notes: "Ghi chú",
-    key_figures: "SỐ LIỆU CHÍNH",
-    indicator: "Chỉ tiêu",
-    value: "Giá trị",
-    unit: "Đơn vị",
-    value_period: "Thời kỳ",
-    no_figures: "Không có số liệu trong kỳ.",
-    by_sector: "KẾT QUẢ THEO LĨNH VỰC",
-    no_activities: "Không có hoạt động trong kỳ.",
-    activities: "Hoạt động",
-    indicators: "Chỉ tiêu",
-    projects: "Dự án",
-    contributions: "Hỗ trợ kinh phí",
-    progress: "Tiến độ",
-    assessment: "ĐÁNH GIÁ",
-    achievements: "Kết quả đạt được",
-    limitations: "Hạn chế",
-    lessons: "Bài học kinh nghiệm",
-    no_assessment: "Chưa có đánh giá trong kỳ.",
-    directions: "PHƯƠNG HƯỚNG, NHIỆM VỤ",
-    no_directions: "Chưa có phương hướng cho kỳ tới.",
-    source: "Nguồn số liệu",
-    recipients: "Nơi nhận:",
-    recipients_list: "- Các bên tham gia chương trình;\n- Lưu: VT.",
-    signer: "CƠ QUAN BÁO CÁO",
-    signature: "(Ký, ghi rõ họ tên, đóng dấu)",
-    data_hash: "Mã dữ liệu",
-    this_period: "Trong kỳ",
-    previous: "Kỳ trước",
-    change: "Tăng/giảm",
-    cumulative: "Lũy kế",
-    target: "Mục tiêu",
-    chart: "Diễn biến các chỉ tiêu chính qua các kỳ",
-    no_chart: "Chưa có số liệu để vẽ biểu đồ.",
-    appendix: "Phụ lục",
-    appendix_title: "DANH MỤC CÁC HOẠT ĐỘNG TRONG KỲ",
-    no: "STT",
-    activity: "Hoạt động",
-    kind: "Loại",
-    sector: "Lĩnh vực",
-};
-
-static EN: Labels = Labels {
-    number: "No.:      /BC-HT",
-    nation: "SOCIALIST REPUBLIC OF VIETNAM",
-    motto: "Independence - Freedom - Happiness",
-    doc_title: "BRIEFING",
-    page: "Page",
-    of: "of",
-    overview: "OVERVIEW",
-    programme: "Programme",
-    status: "Status",
-    partners: "Partners",
-    partner_name: "Locality",
-    partner_kind: "Kind",
-    partner_role: "Role",
-    phases: "Phases",
-    no_phases: "No phase has been recorded.",
-    period: "Period covered",
-    generated_on: "Date generated",
-    notes: "Notes",
-    key_figures: "KEY FIGURES",
-    indicator: "Indicator",
-    value: "Value",
-    unit: "Unit",
-    value_period: "Period",
-    no_figures: "No figures for this period.",
-    by_sector: "RESULTS BY SECTOR",
-    no_activities: "No activities in this period.",
-    activities: "Activities",
-    indicators: "Indicators",
-    projects: "Projects",
-    contributions: "Financial support",
-    progress: "Progress",
-    assessment: "ASSESSMENT",
-    achievements: "Achievements",
-    limitations: "Limitations",
-    lessons: "Lessons learned",
-    no_assessment: "No assessment for this period.",
-    directions: "DIRECTIONS",
-    no_directions: "No directions for the next period.",
-    source: "Source",
-    recipients: "To:",
-    recipients_list: "- The partners of the programme;\n- Archive.",
-    signer: "REPORTING BODY",
-    signature: "(Signature, full name, seal)",
-    data_hash: "Data snapshot",
-    this_period: "This period",
-    previous: "Previous period",
-    change: "Change",
-    cumulative: "Cumulative",
-    target: "Target",
-    chart: "Main indicators over the last periods",
-    no_chart: "No figures to chart.",
-    appendix: "Appendix",
-    appendix_title: "LIST OF ACTIVITIES IN THE PERIOD",
-    no: "No.",
-    activity: "Activity",
-    kind: "Kind",
-    sector: "Sector",
-};
 
 impl View {
     /// `data_hash` is the hex sha256 of the data snapshot; its first 12 digits are printed.
     pub(crate) fn new(data: &BriefingData, lang: Lang, generated_on: Date, data_hash: &str) -> View {
+        let cx = Ctx { data, lang, t: phrases(lang) };
         let p = &data.programme;
-        let labels = match lang {
-            Lang::Vi => &VI,
-            Lang::En => &EN,
+        let items = |kind: AssessmentKind| -> Vec<Item> {
+            p.assessments.iter().filter(|a| a.kind == kind).map(|a| cx.item(&a.sector, &a.text)).collect()
         };
-        let get = |t: &Text| t.get(lang).to_owned();
-        let partner_name = |code: &str| {
-            data.partners.iter().find(|x| x.code == code).map(|x| get(&x.name)).unwrap_or_else(|| code.to_owned())
-        };
-        let sector_name = |code: &Option<String>| {
-            code.as_ref().map(|c| data.sectors.iter().find(|s| &s.code == c).map(|s| get(&s.name)).unwrap_or(c.clone()))
-        };
-        let period_label = data.period.label(lang);
-
-        let fallback_place = match lang {
-            Lang::Vi => "Hà Nội",
-            Lang::En => "Hanoi",
-        };
-        let place = p.place.as_ref().map(|t| t.get(lang)).filter(|s| !s.trim().is_empty()).unwrap_or(fallback_place);
-        let issuer = p.issuer.as_ref().unwrap_or(&p.short_name).get(lang).to_uppercase();
-        let subject = match lang {
-            Lang::Vi => format!("Kết quả thực hiện {} — {period_label}", get(&p.title)),
-            Lang::En => format!("Results of the {} — {period_label}", get(&p.title)),
-        };
-        let header = Header {
-            issuer,
-            short_name: get(&p.short_name),
-            place_date: format::place_and_date(place, generated_on, lang),
-            subject,
-            period: period_label.clone(),
-            data_hash: data_hash.chars().take(12).collect(),
-            appendix_ref: match lang {
-                Lang::Vi => format!("(Kèm theo Báo cáo ngày {})", format::date(generated_on, lang)),
-                Lang::En => format!("(Attached to the briefing of {})", format::date(generated_on, lang)),
-            },
-        };
-
-        let mut partners: Vec<PartnerRow> = Vec::new();
-        for x in &data.partners {
-            let role = p
-                .partners
+        View {
+            lang: lang.code(),
+            labels: &cx.t.labels,
+            header: cx.header(generated_on, data_hash),
+            overview: cx.overview(generated_on),
+            // A headline indicator with no value yet (before its first period) has nothing to show.
+            key_figures: p
+                .indicators
                 .iter()
-                .find(|pp| pp.partner == x.code)
-                .map(|pp| get(&pp.role))
-                .unwrap_or_else(|| mentioned(lang).to_owned());
-            partners.push(PartnerRow { name: get(&x.name), kind: partner_kind(x.kind, lang), role });
+                .filter(|i| i.headline && !i.values.is_empty())
+                .map(|i| cx.key_figure(i))
+                .collect(),
+            charts: p.indicators.iter().filter(|i| i.headline).filter_map(|i| chart(i, data.period, lang)).collect(),
+            appendix: cx.appendix(),
+            contributions_total: cx.contributions_total(),
+            sectors: cx.sectors(),
+            achievements: items(AssessmentKind::Achievement),
+            limitations: items(AssessmentKind::Limitation),
+            lessons: items(AssessmentKind::Lesson),
+            directions_for: cx.directions_for(),
+            directions: p.directions.iter().map(|d| cx.item(&d.sector, &d.text)).collect(),
+            source: p.source.clone().filter(|s| !s.trim().is_empty()),
         }
+    }
+}
+
+impl Ctx<'_> {
+    fn get(&self, t: &Text) -> String {
+        t.get(self.lang).to_owned()
+    }
+
+    fn partner_name(&self, code: &str) -> String {
+        self.data.partners.iter().find(|x| x.code == code).map(|x| self.get(&x.name)).unwrap_or_else(|| code.to_owned())
+    }
+
+    fn sector_name(&self, code: Option<&str>) -> Option<String> {
+        code.map(|c| self.data.sectors.iter().find(|s| s.code == c).map(|s| self.get(&s.name)).unwrap_or(c.to_owned()))
+    }
+
+    fn item(&self, sector: &Option<String>, text: &Text) -> Item {
+        Item { sector: self.sector_name(sector.as_deref()), text: self.get(text) }
+    }
+
+    fn header(&self, generated_on: Date, data_hash: &str) -> Header {
+        let (p, lang) = (&self.data.programme, self.lang);
+        let period = self.data.period.label(lang);
+        let place =
+            p.place.as_ref().map(|t| t.get(lang)).filter(|s| !s.trim().is_empty()).unwrap_or(self.t.default_place);
+        Header {
+            issuer: p.issuer.as_ref().unwrap_or(&p.short_name).get(lang).to_uppercase(),
+            short_name: self.get(&p.short_name),
+            place_date: format::place_and_date(place, generated_on, lang),
+            subject: (self.t.subject)(&self.get(&p.title), &period),
+            period,
+            data_hash: data_hash.chars().take(12).collect(),
+            appendix_ref: (self.t.appendix_ref)(&format::date(generated_on, lang)),
+        }
+    }
+
+    fn overview(&self, generated_on: Date) -> Overview {
+        let (p, lang) = (&self.data.programme, self.lang);
+        let partners = self
+            .data
+            .partners
+            .iter()
+            .map(|x| PartnerRow {
+                name: self.get(&x.name),
+                kind: (self.t.partner_kind)(x.kind),
+                role: p
+                    .partners
+                    .iter()
+                    .find(|pp| pp.partner == x.code)
+                    .map(|pp| self.get(&pp.role))
+                    .unwrap_or_else(|| self.t.mentioned.to_owned()),
+            })
+            .collect();
         let phases = p
             .phases
             .iter()
             .map(|ph| {
-                let by = ph.agreed_by.as_ref().map(get);
-                let on = ph.agreed_on.map(|d| format::date(d, lang));
-                let agreed = match (lang, by, on) {
-                    (_, None, None) => None,
-                    (Lang::Vi, Some(b), None) => Some(format!("thống nhất bởi {b}")),
-                    (Lang::Vi, None, Some(d)) => Some(format!("thống nhất ngày {d}")),
-                    (Lang::Vi, Some(b), Some(d)) => Some(format!("thống nhất bởi {b}, ngày {d}")),
-                    (Lang::En, Some(b), None) => Some(format!("agreed by {b}")),
-                    (Lang::En, None, Some(d)) => Some(format!("agreed on {d}")),
-                    (Lang::En, Some(b), Some(d)) => Some(format!("agreed by {b} on {d}")),
-                };
-                let title = get(&ph.title);
+                let title = self.get(&ph.title);
                 let label = ph.period.label(lang);
-                let period = (!title.contains(&label)).then_some(label);
-                PhaseView { title, period, agreed }
+                PhaseView {
+                    period: (!title.contains(&label)).then_some(label),
+                    title,
+                    agreed: (self.t.agreed)(
+                        ph.agreed_by.as_ref().map(|b| self.get(b)),
+                        ph.agreed_on.map(|d| format::date(d, lang)),
+                    ),
+                }
             })
             .collect();
-        let overview = Overview {
-            title: get(&p.title),
-            status: programme_status(p.status, lang),
+        Overview {
+            title: self.get(&p.title),
+            status: (self.t.programme_status)(p.status),
             partners,
             phases,
-            period: period_label,
+            period: self.data.period.label(lang),
             generated_on: format::date(generated_on, lang),
-            notes: p.notes.as_ref().map(get).filter(|s| !s.trim().is_empty()),
-        };
+            notes: p.notes.as_ref().map(|n| self.get(n)).filter(|s| !s.trim().is_empty()),
+        }
+    }
 
-        // A headline indicator with no value yet (before its first period) has nothing to show.
-        let key_figures = p
-            .indicators
-            .iter()
-            .filter(|i| i.headline && !i.values.is_empty())
-            .map(|i| key_figure(i, data.period, lang))
-            .collect();
-        let charts = p.indicators.iter().filter(|i| i.headline).filter_map(|i| chart(i, data.period, lang)).collect();
-        let appendix = p
-            .activities
-            .iter()
-            .enumerate()
+    fn key_figure(&self, i: &Indicator) -> KeyFigure {
+        let (lang, period) = (self.lang, self.data.period);
+        let f = Figures::new(i, period);
+        let number = |v: Option<Decimal>| v.map(|v| format::number(v, lang));
+        let (progress, progress_label) = match f.attainment {
+            Some(Attainment::Percent(pct)) => (
+                Some(pct.clamp(Decimal::ZERO, Decimal::ONE_HUNDRED).round().to_u8().unwrap_or(0)),
+                Some(format::percent(pct, lang)),
+            ),
+            Some(Attainment::Met(met)) => (None, Some(if met { self.t.met.0 } else { self.t.met.1 }.to_owned())),
+            None => (None, None),
+        };
+        KeyFigure {
+            name: self.get(&i.name),
+            unit: self.get(&i.unit),
+            value: number(f.current).unwrap_or_else(|| DASH.to_owned()),
+            value_period: (f.current.is_some() && f.current_period != period).then(|| f.current_period.label(lang)),
+            previous: number(f.previous).unwrap_or_else(|| DASH.to_owned()),
+            change: f.change.map(|c| change(c, lang)),
+            cumulative: number(f.cumulative),
+            cumulative_since: f.cumulative.and(i.base_date).map(|b| (self.t.since)(&format::date(b, lang))),
+            target: number(i.target),
+            progress,
+            progress_label,
+        }
+    }
+
+    fn appendix(&self) -> Vec<AppendixRow> {
+        let activities = self.data.programme.activities.iter().enumerate();
+        activities
             .map(|(n, a)| AppendixRow {
                 no: (n + 1).to_string(),
-                title: get(&a.title),
-                kind: activity_kind(a.kind, lang),
-                period: a.period.label(lang),
-                sector: sector_name(&a.sector).unwrap_or_default(),
+                title: self.get(&a.title),
+                kind: (self.t.activity_kind)(a.kind),
+                period: a.period.label(self.lang),
+                sector: self.sector_name(a.sector.as_deref()).unwrap_or_default(),
             })
-            .collect();
-        let total: i64 = p.contributions.iter().map(|c| c.amount_vnd).sum();
-        let contributions_total = (total > 0).then(|| match lang {
-            Lang::Vi => format!("Tổng kinh phí hỗ trợ giữa các bên trong kỳ: {}.", format::money_vnd(total, lang)),
-            Lang::En => format!(
-                "Total financial support between the partners in the period: {}.",
-                format::money_vnd(total, lang)
-            ),
-        });
+            .collect()
+    }
 
-        // One section per sector in taxonomy order, then one for records without a sector.
-        let mut codes: Vec<Option<&str>> = data.sectors.iter().map(|s| Some(s.code.as_str())).collect();
-        codes.push(None);
-        let mut sectors = Vec::new();
-        for code in codes {
-            let is = |s: &Option<String>| s.as_deref() == code;
-            let activities: Vec<ActivityView> = p
-                .activities
-                .iter()
-                .filter(|a| is(&a.sector))
-                .map(|a| {
-                    let mut facts = vec![activity_kind(a.kind, lang).to_owned(), a.period.label(lang)];
-                    if let Some(n) = a.occurrences {
-                        // Delegations and visits are counted in "lượt", events in "đợt".
-                        let unit = match a.kind {
-                            ActivityKind::TradeDelegation | ActivityKind::ExchangeVisit => "lượt",
-                            _ => "đợt",
-                        };
-                        facts.push(counted(n, unit, "time", "times", lang));
-                    }
-                    if let Some(n) = a.participants {
-                        facts.push(counted(n, "người tham gia", "participant", "participants", lang));
-                    }
-                    if let Some(n) = a.enterprises {
-                        facts.push(counted(n, "doanh nghiệp", "enterprise", "enterprises", lang));
-                    }
-                    if let Some(n) = a.products {
-                        facts.push(counted(n, "sản phẩm", "product", "products", lang));
-                    }
-                    if let Some(l) = &a.location {
-                        facts.push(get(l));
-                    }
-                    if let Some(o) = &a.organiser {
-                        let who = partner_name(o);
-                        facts.push(match lang {
-                            Lang::Vi => format!("đơn vị tổ chức: {who}"),
-                            Lang::En => format!("organised by {who}"),
-                        });
-                    }
-                    ActivityView {
-                        title: get(&a.title),
-                        facts: facts.join("; "),
-                        description: a.description.as_ref().map(get),
-                    }
-                })
-                .collect();
-            let indicators: Vec<IndicatorRow> =
-                p.indicators.iter().filter(|i| is(&i.sector)).filter_map(|i| indicator_row(i, lang)).collect();
-            let projects: Vec<ProjectView> = p
-                .projects
-                .iter()
-                .filter(|x| is(&x.sector))
-                .map(|x| {
-                    let (l_loc, l_status, l_partners, l_time, l_budget) = match lang {
-                        Lang::Vi => ("Địa điểm", "Tình trạng", "Các bên", "Thời gian", "Kinh phí"),
-                        Lang::En => ("Location", "Status", "Partners", "Period", "Budget"),
-                    };
-                    let mut facts = Vec::new();
-                    if let Some(l) = &x.location {
-                        facts.push((l_loc.to_owned(), get(l)));
-                    }
-                    facts.push((l_status.to_owned(), project_status(x.status, lang).to_owned()));
-                    if !x.partners.is_empty() {
-                        let names: Vec<String> = x.partners.iter().map(|c| partner_name(c)).collect();
-                        facts.push((l_partners.to_owned(), names.join(", ")));
-                    }
-                    if let Some(pp) = x.period {
-                        facts.push((l_time.to_owned(), pp.label(lang)));
-                    }
-                    if let Some(b) = x.budget_vnd {
-                        facts.push((l_budget.to_owned(), format::money_vnd(b, lang)));
-                    }
-                    let progress = x.progress.map(|v| v.min(100));
-                    ProjectView {
-                        name: get(&x.name),
-                        facts,
-                        progress,
-                        progress_label: progress.map(|v| format!("{v}%")),
-                        description: x.description.as_ref().map(get),
-                    }
-                })
-                .collect();
-            let contributions: Vec<ContributionView> = p
-                .contributions
-                .iter()
-                .filter(|c| is(&c.sector))
-                .map(|c| ContributionView {
-                    from: partner_name(&c.from),
-                    to: partner_name(&c.to),
-                    amount: format::money_vnd(c.amount_vnd, lang),
-                    purpose: get(&c.purpose),
-                    when: c.date.map(|d| format::date(d, lang)).unwrap_or_else(|| c.period.label(lang)),
-                })
-                .collect();
-            if activities.is_empty() && indicators.is_empty() && projects.is_empty() && contributions.is_empty() {
-                continue;
-            }
-            let name = match code {
-                Some(c) => sector_name(&Some(c.to_owned())).unwrap_or_default(),
-                None => match lang {
-                    Lang::Vi => "Các nội dung khác".to_owned(),
-                    Lang::En => "Other matters".to_owned(),
-                },
-            };
-            sectors.push(SectorView { name, activities, indicators, projects, contributions });
+    fn contributions_total(&self) -> Option<String> {
+        let total: i64 = self.data.programme.contributions.iter().map(|c| c.amount_vnd).sum();
+        (total > 0).then(|| (self.t.contributions_total)(&format::money_vnd(total, self.lang)))
+    }
+
+    /// One section per sector in taxonomy order, then one for records without a sector.
+    fn sectors(&self) -> Vec<SectorView> {
+        let codes = self.data.sectors.iter().map(|s| Some(s.code.as_str())).chain([None]);
+        codes.filter_map(|code| self.sector(code)).collect()
+    }
+
+    /// `None` when the sector has nothing in the period.
+    fn sector(&self, code: Option<&str>) -> Option<SectorView> {
+        let p = &self.data.programme;
+        let is = |s: &Option<String>| s.as_deref() == code;
+        let activities: Vec<ActivityView> =
+            p.activities.iter().filter(|a| is(&a.sector)).map(|a| self.activity(a)).collect();
+        let indicators: Vec<IndicatorRow> =
+            p.indicators.iter().filter(|i| is(&i.sector)).filter_map(|i| indicator_row(i, self.lang)).collect();
+        let projects: Vec<ProjectView> = p.projects.iter().filter(|x| is(&x.sector)).map(|x| self.project(x)).collect();
+        let contributions: Vec<ContributionView> =
+            p.contributions.iter().filter(|c| is(&c.sector)).map(|c| self.contribution(c)).collect();
+        if activities.is_empty() && indicators.is_empty() && projects.is_empty() && contributions.is_empty() {
+            return None;
         }
+        let name = self.sector_name(code).unwrap_or_else(|| self.t.other_matters.to_owned());
+        Some(SectorView { name, activities, indicators, projects, contributions })
+    }
 
-        let items = |kind: AssessmentKind| -> Vec<Item> {
-            p.assessments
-                .iter()
-                .filter(|a| a.kind == kind)
-                .map(|a| Item { sector: sector_name(&a.sector), text: get(&a.text) })
-                .collect()
+    fn activity(&self, a: &Activity) -> ActivityView {
+        let (t, lang) = (self.t, self.lang);
+        let mut facts = vec![(t.activity_kind)(a.kind).to_owned(), a.period.label(lang)];
+        let unit = match a.kind {
+            ActivityKind::TradeDelegation | ActivityKind::ExchangeVisit => t.visits,
+            _ => t.events,
         };
-        let mut direction_periods: Vec<Period> = Vec::new();
-        for d in &p.directions {
-            if !direction_periods.contains(&d.period) {
-                direction_periods.push(d.period);
-            }
+        let counts = [
+            (a.occurrences, unit),
+            (a.participants, t.participants),
+            (a.enterprises, t.enterprises),
+            (a.products, t.products),
+        ];
+        facts.extend(counts.into_iter().filter_map(|(n, noun)| n.map(|n| counted(n, noun, lang))));
+        facts.extend(a.location.as_ref().map(|l| self.get(l)));
+        facts.extend(a.organiser.as_ref().map(|o| (t.organised_by)(&self.partner_name(o))));
+        ActivityView {
+            title: self.get(&a.title),
+            facts: facts.join("; "),
+            description: a.description.as_ref().map(|d| self.get(d)),
         }
-        let directions_for = (!direction_periods.is_empty()).then(|| {
-            let list: Vec<String> = direction_periods.iter().map(|x| x.label(lang)).collect();
-            match lang {
-                Lang::Vi => format!("Phương hướng cho {}:", lowercase_first(&list.join(", "))),
-                Lang::En => format!("Directions for {}:", list.join(", ")),
-            }
-        });
+    }
 
-        View {
-            lang: lang.code(),
-            labels,
-            header,
-            overview,
-            key_figures,
-            charts,
-            appendix,
-            contributions_total,
-            sectors,
-            achievements: items(AssessmentKind::Achievement),
-            limitations: items(AssessmentKind::Limitation),
-            lessons: items(AssessmentKind::Lesson),
-            directions_for,
-            directions: p
-                .directions
-                .iter()
-                .map(|d| Item { sector: sector_name(&d.sector), text: get(&d.text) })
-                .collect(),
-            source: p.source.clone().filter(|s| !s.trim().is_empty()),
+    fn project(&self, x: &Project) -> ProjectView {
+        let ([location, status, partners, time, budget], lang) = (self.t.project_facts, self.lang);
+        let names: Vec<String> = x.partners.iter().map(|c| self.partner_name(c)).collect();
+        let facts = [
+            x.location.as_ref().map(|l| (location, self.get(l))),
+            Some((status, (self.t.project_status)(x.status).to_owned())),
+            (!names.is_empty()).then(|| (partners, names.join(", "))),
+            x.period.map(|pp| (time, pp.label(lang))),
+            x.budget_vnd.map(|b| (budget, format::money_vnd(b, lang))),
+        ];
+        let progress = x.progress.map(|v| v.min(100));
+        ProjectView {
+            name: self.get(&x.name),
+            facts: facts.into_iter().flatten().map(|(label, value)| (label.to_owned(), value)).collect(),
+            progress,
+            progress_label: progress.map(|v| format!("{v}%")),
+            description: x.description.as_ref().map(|d| self.get(d)),
         }
+    }
+
+    fn contribution(&self, c: &Contribution) -> ContributionView {
+        let lang = self.lang;
+        ContributionView {
+            from: self.partner_name(&c.from),
+            to: self.partner_name(&c.to),
+            amount: format::money_vnd(c.amount_vnd, lang),
+            purpose: self.get(&c.purpose),
+            when: c.date.map(|d| format::date(d, lang)).unwrap_or_else(|| c.period.label(lang)),
+        }
+    }
+
+    /// The periods the directions are for, each named once, in the order first given.
+    fn directions_for(&self) -> Option<String> {
+        let mut periods: Vec<Period> = Vec::new();
+        for d in &self.data.programme.directions {
+            if !periods.contains(&d.period) {
+                periods.push(d.period);
+            }
+        }
+        let list: Vec<String> = periods.iter().map(|x| x.label(self.lang)).collect();
+        (!list.is_empty()).then(|| (self.t.directions_for)(&list.join(", ")))
     }
 }
 
@@ -642,127 +458,17 @@ fn indicator_row(i: &Indicator, lang: Lang) -> Option<IndicatorRow> {
     })
 }
 
-/// The values of `i` that do not overlap an earlier one: a yearly total and its quarters are not added twice.
-fn non_overlapping<'a>(values: impl Iterator<Item = &'a IndicatorValue>) -> Vec<&'a IndicatorValue> {
-    let mut taken: Vec<&IndicatorValue> = Vec::new();
-    for v in values {
-        if !taken.iter().any(|t| t.period.overlaps(&v.period)) {
-            taken.push(v);
-        }
-    }
-    taken
-}
-
-fn sum(values: &[&IndicatorValue]) -> Option<Decimal> {
-    values.iter().try_fold(Decimal::ZERO, |acc, v| acc.checked_add(v.value))
-}
-
-/// The value of `i` for `period`: one recorded for exactly that period, else what the values inside
-/// it add up to (`Sum`) or the last of them (`Latest`, `Cumulative`).
-fn value_for(i: &Indicator, period: Period) -> Option<Decimal> {
-    if let Some(v) = i.values.iter().rev().find(|v| v.period == period) {
-        return Some(v.value);
-    }
-    let inside: Vec<&IndicatorValue> = i.values.iter().filter(|v| period.contains(&v.period)).collect();
-    match i.aggregation {
-        _ if inside.is_empty() => None,
-        Aggregation::Sum => sum(&non_overlapping(inside.into_iter())),
-        Aggregation::Latest | Aggregation::Cumulative => inside.last().map(|v| v.value),
-    }
-}
-
 const DASH: &str = "—";
 
-fn key_figure(i: &Indicator, period: Period, lang: Lang) -> KeyFigure {
-    // Values are already limited to the briefing's end and sorted by end date. A value for a
-    // longer span that ends with the briefing (2015..2019 in a 2019 briefing) stands in for it.
-    let (current, current_period) = match value_for(i, period) {
-        Some(v) => (Some(v), period),
-        None => match i.values.last() {
-            Some(v) if v.period.end() == period.end() => (Some(v.value), v.period),
-            _ => (None, period),
-        },
+/// "▲ 12,5%"; without a percentage when the previous value is zero.
+fn change(c: indicators::Change, lang: Lang) -> Change {
+    let arrow = match c.diff.cmp(&Decimal::ZERO) {
+        Ordering::Greater => "▲",
+        Ordering::Less => "▼",
+        Ordering::Equal => "=",
     };
-    let previous = value_for(i, current_period.previous());
-    let change = match (current, previous) {
-        (Some(c), Some(p)) => Some(change(c, p, i.higher_is_better, lang)),
-        _ => None,
-    };
-    let cumulative = match i.aggregation {
-        Aggregation::Cumulative => i.values.last().map(|v| v.value),
-        Aggregation::Sum => i.base_date.and_then(|base| {
-            let since = non_overlapping(i.values.iter().filter(|v| v.period.start() >= base));
-            if since.is_empty() { None } else { sum(&since) }
-        }),
-        Aggregation::Latest => None,
-    };
-    let cumulative_since = cumulative.and(i.base_date).map(|b| match lang {
-        Lang::Vi => format!("từ {}", format::date(b, lang)),
-        Lang::En => format!("since {}", format::date(b, lang)),
-    });
-    let mut progress = None;
-    let mut progress_label = None;
-    if let (Some(t), Some(basis)) = (i.target, cumulative.or(current)) {
-        if i.higher_is_better {
-            let pct =
-                basis.checked_mul(Decimal::ONE_HUNDRED).and_then(|x| x.checked_div(t)).filter(|_| t > Decimal::ZERO);
-            if let Some(pct) = pct {
-                progress = Some(pct.clamp(Decimal::ZERO, Decimal::ONE_HUNDRED).round().to_u8().unwrap_or(0));
-                progress_label = Some(format::percent(pct, lang));
-            }
-        } else {
-            progress_label = Some(
-                match (basis <= t, lang) {
-                    (true, Lang::Vi) => "Đạt",
-                    (false, Lang::Vi) => "Chưa đạt",
-                    (true, Lang::En) => "Met",
-                    (false, Lang::En) => "Not met",
-                }
-                .to_owned(),
-            );
-        }
-    }
-    KeyFigure {
-        name: i.name.get(lang).to_owned(),
-        unit: i.unit.get(lang).to_owned(),
-        value: current.map(|v| format::number(v, lang)).unwrap_or_else(|| DASH.to_owned()),
-        value_period: (current.is_some() && current_period != period).then(|| current_period.label(lang)),
-        previous: previous.map(|v| format::number(v, lang)).unwrap_or_else(|| DASH.to_owned()),
-        change,
-        cumulative: cumulative.map(|c| format::number(c, lang)),
-        cumulative_since,
-        target: i.target.map(|t| format::number(t, lang)),
-        progress,
-        progress_label,
-    }
-}
-
-/// "▲ 12,5%" from `previous` to `current`; without a percentage when the previous value is zero.
-fn change(current: Decimal, previous: Decimal, higher_is_better: bool, lang: Lang) -> Change {
-    let diff = current.checked_sub(previous).unwrap_or(Decimal::ZERO);
-    let arrow = if diff > Decimal::ZERO {
-        "▲"
-    } else if diff < Decimal::ZERO {
-        "▼"
-    } else {
-        "="
-    };
-    let amount = if previous.is_zero() {
-        format::number(diff.abs(), lang)
-    } else {
-        diff.abs()
-            .checked_mul(Decimal::ONE_HUNDRED)
-            .and_then(|x| x.checked_div(previous.abs()))
-            .map(|pct| format::percent(pct, lang))
-            .unwrap_or_else(|| format::number(diff.abs(), lang))
-    };
-    let tone = if diff.is_zero() {
-        "flat"
-    } else if (diff > Decimal::ZERO) == higher_is_better {
-        "good"
-    } else {
-        "bad"
-    };
+    let amount = c.percent.map(|pct| format::percent(pct, lang)).unwrap_or_else(|| format::number(c.diff.abs(), lang));
+    let tone = c.good.map_or("flat", |good| if good { "good" } else { "bad" });
     Change { text: format!("{arrow} {amount}"), tone }
 }
 
@@ -794,88 +500,8 @@ fn chart(i: &Indicator, period: Period, lang: Lang) -> Option<Chart> {
     Some(Chart { name: i.name.get(lang).to_owned(), unit: i.unit.get(lang).to_owned(), bars })
 }
 
-fn counted(n: u32, vi: &str, en_one: &str, en_many: &str, lang: Lang) -> String {
-    let num = format::integer(i64::from(n), lang);
-    match lang {
-        Lang::Vi => format!("{num} {vi}"),
-        Lang::En if n == 1 => format!("{num} {en_one}"),
-        Lang::En => format!("{num} {en_many}"),
-    }
-}
-
-fn lowercase_first(s: &str) -> String {
-    let mut chars = s.chars();
-    match chars.next() {
-        Some(c) => c.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-fn mentioned(lang: Lang) -> &'static str {
-    match lang {
-        Lang::Vi => "Địa phương liên quan",
-        Lang::En => "Other locality involved",
-    }
-}
-
-fn partner_kind(kind: PartnerKind, lang: Lang) -> &'static str {
-    match (lang, kind) {
-        (Lang::Vi, PartnerKind::City) => "Thành phố trực thuộc trung ương",
-        (Lang::Vi, PartnerKind::Province) => "Tỉnh",
-        (Lang::Vi, PartnerKind::CentralAgency) => "Cơ quan trung ương",
-        (Lang::Vi, PartnerKind::Other) => "Khác",
-        (Lang::En, PartnerKind::City) => "Centrally governed city",
-        (Lang::En, PartnerKind::Province) => "Province",
-        (Lang::En, PartnerKind::CentralAgency) => "Central agency",
-        (Lang::En, PartnerKind::Other) => "Other",
-    }
-}
-
-fn programme_status(s: ProgrammeStatus, lang: Lang) -> &'static str {
-    match (lang, s) {
-        (Lang::Vi, ProgrammeStatus::Planned) => "Đang chuẩn bị",
-        (Lang::Vi, ProgrammeStatus::Active) => "Đang thực hiện",
-        (Lang::Vi, ProgrammeStatus::Completed) => "Đã hoàn thành",
-        (Lang::Vi, ProgrammeStatus::Suspended) => "Tạm dừng",
-        (Lang::En, ProgrammeStatus::Planned) => "Planned",
-        (Lang::En, ProgrammeStatus::Active) => "Active",
-        (Lang::En, ProgrammeStatus::Completed) => "Completed",
-        (Lang::En, ProgrammeStatus::Suspended) => "Suspended",
-    }
-}
-
-fn project_status(s: ProjectStatus, lang: Lang) -> &'static str {
-    match (lang, s) {
-        (Lang::Vi, ProjectStatus::Planned) => "Chuẩn bị đầu tư",
-        (Lang::Vi, ProjectStatus::InProgress) => "Đang triển khai",
-        (Lang::Vi, ProjectStatus::Completed) => "Đã hoàn thành",
-        (Lang::Vi, ProjectStatus::Suspended) => "Tạm dừng",
-        (Lang::En, ProjectStatus::Planned) => "Planned",
-        (Lang::En, ProjectStatus::InProgress) => "In progress",
-        (Lang::En, ProjectStatus::Completed) => "Completed",
-        (Lang::En, ProjectStatus::Suspended) => "Suspended",
-    }
-}
-
-fn activity_kind(k: ActivityKind, lang: Lang) -> &'static str {
-    match (lang, k) {
-        (Lang::Vi, ActivityKind::Fair) => "Hội chợ",
-        (Lang::Vi, ActivityKind::TradeDelegation) => "Đoàn xúc tiến thương mại",
-        (Lang::Vi, ActivityKind::Conference) => "Hội nghị",
-        (Lang::Vi, ActivityKind::Forum) => "Diễn đàn",
-        (Lang::Vi, ActivityKind::Workshop) => "Hội thảo",
-        (Lang::Vi, ActivityKind::ExchangeVisit) => "Trao đổi kinh nghiệm",
-        (Lang::Vi, ActivityKind::Training) => "Đào tạo, tập huấn",
-        (Lang::Vi, ActivityKind::Other) => "Hoạt động khác",
-        (Lang::En, ActivityKind::Fair) => "Fair",
-        (Lang::En, ActivityKind::TradeDelegation) => "Trade delegation",
-        (Lang::En, ActivityKind::Conference) => "Conference",
-        (Lang::En, ActivityKind::Forum) => "Forum",
-        (Lang::En, ActivityKind::Workshop) => "Workshop",
-        (Lang::En, ActivityKind::ExchangeVisit) => "Exchange visit",
-        (Lang::En, ActivityKind::Training) => "Training",
-        (Lang::En, ActivityKind::Other) => "Other activity",
-    }
+fn counted(n: u32, (one, many): Noun, lang: Lang) -> String {
+    format!("{} {}", format::integer(i64::from(n), lang), if n == 1 { one } else { many })
 }
 
 #[cfg(test)]
@@ -886,47 +512,28 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn indicator(aggregation: &str, values: &[(&str, &str)]) -> Indicator {
-        let values: Vec<serde_json::Value> =
-            values.iter().map(|(p, v)| serde_json::json!({ "period": p, "value": v })).collect();
-        serde_json::from_value(serde_json::json!({
-            "code": "x", "name": "X", "unit": "u", "aggregation": aggregation, "values": values,
-        }))
-        .unwrap()
-    }
-
     #[test]
     fn the_change_is_coloured_by_whether_higher_is_better() {
-        let up = change(dec("125"), dec("100"), true, Lang::Vi);
-        assert_eq!((up.text.as_str(), up.tone), ("▲ 25%", "good"));
-        let up_bad = change(dec("125"), dec("100"), false, Lang::En);
-        assert_eq!((up_bad.text.as_str(), up_bad.tone), ("▲ 25%", "bad"));
-        let down = change(dec("90"), dec("120"), false, Lang::Vi);
-        assert_eq!((down.text.as_str(), down.tone), ("▼ 25%", "good"));
-        let from_zero = change(dec("3.5"), dec("0"), true, Lang::Vi);
-        assert_eq!((from_zero.text.as_str(), from_zero.tone), ("▲ 3,5", "good"));
-        assert_eq!(change(dec("7"), dec("7"), true, Lang::Vi).tone, "flat");
-    }
-
-    #[test]
-    fn a_period_sums_its_parts_without_counting_twice() {
-        let year: Period = "2019".parse().unwrap();
-        // A yearly total recorded beside its quarters is not added to them.
-        let i = indicator("sum", &[("2019-Q1", "1"), ("2019-Q2", "2"), ("2019", "10"), ("2019-Q3", "3")]);
-        assert_eq!(value_for(&i, year), Some(dec("10")));
-        let i = indicator("sum", &[("2019-Q1", "1"), ("2019-Q2", "2"), ("2019-Q3", "3")]);
-        assert_eq!(value_for(&i, year), Some(dec("6")));
-        let i = indicator("latest", &[("2019-Q1", "1"), ("2019-Q2", "2")]);
-        assert_eq!(value_for(&i, year), Some(dec("2")));
-        assert_eq!(value_for(&i, "2018".parse().unwrap()), None);
+        let text = |c: &str, p: &str, higher: bool, lang: Lang| {
+            let c = change(indicators::Change::between(dec(p), dec(c), higher), lang);
+            (c.text, c.tone)
+        };
+        assert_eq!(text("125", "100", true, Lang::Vi), ("▲ 25%".into(), "good"));
+        assert_eq!(text("125", "100", false, Lang::En), ("▲ 25%".into(), "bad"));
+        assert_eq!(text("90", "120", false, Lang::Vi), ("▼ 25%".into(), "good"));
+        assert_eq!(text("3.5", "0", true, Lang::Vi), ("▲ 3,5".into(), "good"));
+        assert_eq!(text("7", "7", true, Lang::Vi).1, "flat");
     }
 
     #[test]
     fn the_chart_keeps_the_last_six_periods_of_the_briefings_kind() {
-        let values: Vec<(String, String)> = (1..=12).map(|m| (format!("2019-{m:02}"), format!("{m}"))).collect();
-        let mut pairs: Vec<(&str, &str)> = values.iter().map(|(p, v)| (p.as_str(), v.as_str())).collect();
-        pairs.push(("2019-Q4", "99"));
-        let mut i = indicator("sum", &pairs);
+        let values: Vec<serde_json::Value> = (1..=12)
+            .map(|m| serde_json::json!({ "period": format!("2019-{m:02}"), "value": format!("{m}") }))
+            .collect();
+        let mut i: Indicator =
+            serde_json::from_value(serde_json::json!({ "code": "x", "name": "X", "unit": "u", "values": values }))
+                .unwrap();
+        i.values.push(serde_json::from_value(serde_json::json!({ "period": "2019-Q4", "value": "99" })).unwrap());
         i.values.sort_by_key(|v| (v.period.end(), v.period.start()));
         let c = chart(&i, "2019-12".parse().unwrap(), Lang::Vi).unwrap();
         let labels: Vec<&str> = c.bars.iter().map(|b| b.label.as_str()).collect();

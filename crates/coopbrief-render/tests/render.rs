@@ -10,10 +10,6 @@ use coopbrief_render::{Error, PdfStandard, RenderOptions, RenderedPdf, Renderer}
 use jiff::civil::date;
 use serde_json::Value;
 
-mod support {
-    pub mod synthetic;
-}
-
 fn renderer() -> &'static Renderer {
     static RENDERER: OnceLock<Renderer> = OnceLock::new();
     RENDERER.get_or_init(|| Renderer::new().expect("renderer"))
@@ -527,7 +523,7 @@ fn input_beyond_the_caps_fails_naming_the_field() {
 fn a_large_programme_renders_completely_with_tables_across_pages() {
     // The full 5,000-activity programme runs in `examples/bench.rs`; this one is big enough to
     // break the appendix and the indicator tables across pages.
-    let data = support::synthetic::synthetic(400, 40, 30);
+    let data = coopbrief_render::bench::synthetic(400, 40, 30).expect("synthetic data");
     let pdf = renderer().render(&data, &options(Lang::Vi)).expect("render");
     dump("synthetic", &pdf);
     let pages = page_texts(&pdf);

@@ -1,16 +1,29 @@
-//! A synthetic programme of any size, for the scale test and the benchmark (`examples/bench.rs`
-//! includes this file): built as JSON and parsed, so fields the domain adds later take their defaults.
+//! What the benchmark and the render tests need from inside the renderer, behind the `bench`
+//! feature: the view model's JSON, and a synthetic programme of any size (built as JSON and
+//! parsed, so fields the domain adds later take their defaults).
 
-use coopbrief_domain::BriefingData;
-use coopbrief_domain::dataset::Dataset;
+use jiff::civil::Date;
 use serde_json::{Value, json};
+
+use coopbrief_domain::dataset::Dataset;
+use coopbrief_domain::{BriefingData, Lang};
+
+use crate::view::View;
+use crate::{Error, Result};
+
+/// The JSON the template reads as `/data.json`, built as [`crate::Renderer::render`] builds it,
+/// so that typst's own compile can be timed on the same input.
+pub fn view_json(data: &BriefingData, lang: Lang, generated_on: Date, data_hash: &str) -> Result<Vec<u8>> {
+    let view = View::new(data, lang, generated_on, data_hash);
+    serde_json::to_vec(&view).map_err(|e| Error::Data { message: e.to_string() })
+}
 
 /// Twelve quarters, 2017-Q1 to 2019-Q4; the briefing covers the last.
 pub const PERIOD: &str = "2019-Q4";
 
 /// `activities` activities and `projects` projects in 2019-Q4, and `indicators` indicators with a
 /// value in each of 12 quarters; every 20th indicator is a headline one.
-pub fn synthetic(activities: usize, indicators: usize, projects: usize) -> BriefingData {
+pub fn synthetic(activities: usize, indicators: usize, projects: usize) -> Result<BriefingData> {
     let sectors: Vec<Value> =
         (0..12).map(|s| json!({ "code": format!("s{s}"), "name": { "vi": format!("Lĩnh vực thử nghiệm số {s}"), "en": format!("Test sector {s}") } })).collect();
     let quarters: Vec<String> = (2017..=2019).flat_map(|y| (1..=4).map(move |q| format!("{y}-Q{q}"))).collect();
@@ -82,6 +95,8 @@ pub fn synthetic(activities: usize, indicators: usize, projects: usize) -> Brief
             "projects": projects,
         }],
     });
-    let ds: Dataset = serde_json::from_value(dataset).expect("the synthetic dataset parses");
-    BriefingData::select(&ds.programmes[0], PERIOD.parse().expect("period"), &ds.partners, &ds.sectors)
+    let data = |e: &dyn std::fmt::Display| Error::Data { message: format!("synthetic dataset: {e}") };
+    let ds: Dataset = serde_json::from_value(dataset).map_err(|e| data(&e))?;
+    let programme = ds.programmes.first().ok_or_else(|| data(&"no programme"))?;
+    Ok(BriefingData::select(programme, PERIOD.parse().map_err(|e| data(&e))?, &ds.partners, &ds.sectors))
 }
