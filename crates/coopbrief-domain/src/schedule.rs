@@ -10,7 +10,7 @@ pub use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use uuid::Uuid;
 
-use crate::{Error, Lang, PdfStandard, Period, Result};
+use crate::{Error, Lang, PdfStandard, Period, PeriodKind, Result};
 
 /// The time zone a schedule closes its periods in unless told otherwise.
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Ho_Chi_Minh";
@@ -80,30 +80,29 @@ impl Cadence {
     /// Whether `period` is one period of this cadence (a month for monthly, for a cron
     /// expression a range of days from one firing's day to the day before the next).
     pub fn fits(&self, period: &Period) -> bool {
-        match (self, period) {
-            (Cadence::Cron(c), Period::Range(start, _)) => c.period_from(*start).as_ref() == Some(period),
-            (Cadence::Cron(_), _) => false,
-            _ => matches!(
-                (self, period),
-                (Cadence::Monthly, Period::Month(..))
-                    | (Cadence::Quarterly, Period::Quarter(..))
-                    | (Cadence::HalfYearly, Period::Half(..))
-                    | (Cadence::Yearly, Period::Year(..))
-            ),
-        }
+        let kind = match self {
+            // A range from a firing day is never equal to a month, a quarter …
+            Cadence::Cron(c) => return c.period_from(period.start()).as_ref() == Some(period),
+            Cadence::Monthly => PeriodKind::Month,
+            Cadence::Quarterly => PeriodKind::Quarter,
+            Cadence::HalfYearly => PeriodKind::Half,
+            Cadence::Yearly => PeriodKind::Year,
+        };
+        period.kind() == kind
     }
 
     /// The period of this cadence that holds `date` (`None` for a cron expression that has
     /// not fired in the years before `date`, or whose period would pass the last supported year).
     pub fn period_of(&self, date: jiff::civil::Date) -> Option<Period> {
         let (y, m) = (date.year(), date.month() as u8);
-        Some(match self {
-            Cadence::Monthly => Period::Month(y, m),
-            Cadence::Quarterly => Period::Quarter(y, (m - 1) / 3 + 1),
-            Cadence::HalfYearly => Period::Half(y, (m - 1) / 6 + 1),
-            Cadence::Yearly => Period::Year(y),
+        match self {
+            Cadence::Monthly => Period::month(y, m),
+            Cadence::Quarterly => Period::quarter(y, (m - 1) / 3 + 1),
+            Cadence::HalfYearly => Period::half(y, (m - 1) / 6 + 1),
+            Cadence::Yearly => Period::year(y),
             Cadence::Cron(c) => return c.period_from(c.last_firing_day(date)?),
-        })
+        }
+        .ok()
     }
 
     /// The period after `period` (`None` past the last supported year, or when a cron
@@ -111,7 +110,7 @@ impl Cadence {
     pub fn next_period(&self, period: &Period) -> Option<Period> {
         match self {
             Cadence::Cron(c) => c.period_from(c.next_firing_day(period.end().tomorrow().ok()?)?),
-            _ => next_period(period),
+            _ => period.next(),
         }
     }
 
@@ -278,30 +277,6 @@ impl std::hash::Hash for CronCadence {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.text.hash(state);
     }
-}
-
-/// The period after `period`, of the same kind (`None` past the last supported year).
-pub fn next_period(period: &Period) -> Option<Period> {
-    let p = match *period {
-        Period::Year(y) => Period::year(y + 1).ok()?,
-        Period::Half(y, 1) => Period::Half(y, 2),
-        Period::Half(y, _) => Period::year(y + 1).ok().map(|_| Period::Half(y + 1, 1))?,
-        Period::Quarter(y, 4) => Period::quarter(y + 1, 1).ok()?,
-        Period::Quarter(y, q) => Period::Quarter(y, q + 1),
-        Period::Month(y, 12) => Period::month(y + 1, 1).ok()?,
-        Period::Month(y, m) => Period::Month(y, m + 1),
-        Period::Years(a, b) => {
-            let n = b - a + 1;
-            Period::year(b + n).ok()?;
-            Period::Years(b + 1, b + n)
-        }
-        Period::Range(s, e) => {
-            let days = s.until(e).ok()?.get_days();
-            let start = e.tomorrow().ok()?;
-            Period::range(start, start.checked_add(jiff::Span::new().days(days)).ok()?).ok()?
-        }
-    };
-    Some(p)
 }
 
 /// A named time zone, checked against the time-zone database when parsed.
@@ -581,13 +556,13 @@ mod tests {
 
     #[test]
     fn next_periods_roll_over_years() {
-        let next = |s: &str| next_period(&s.parse().unwrap()).unwrap().to_string();
+        let next = |s: &str| s.parse::<Period>().unwrap().next().unwrap().to_string();
         assert_eq!(next("2026-12"), "2027-01");
         assert_eq!(next("2026-Q4"), "2027-Q1");
         assert_eq!(next("2026-H2"), "2027-H1");
         assert_eq!(next("2026-H1"), "2026-H2");
         assert_eq!(next("2026"), "2027");
-        assert_eq!(next_period(&Period::Year(2200)), None);
+        assert_eq!(Period::year(2200).unwrap().next(), None);
     }
 
     #[test]
