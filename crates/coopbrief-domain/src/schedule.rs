@@ -306,13 +306,13 @@ impl Eq for Zone {}
 
 impl Default for Zone {
     fn default() -> Self {
-        Zone { name: DEFAULT_TIME_ZONE.to_owned(), tz: vietnam() }
+        Zone { name: DEFAULT_TIME_ZONE.to_owned(), tz: default_time_zone() }
     }
 }
 
-/// Asia/Ho_Chi_Minh; Việt Nam has kept UTC+7 without daylight saving since 1975, so a
-/// container without a time-zone database still gets it right.
-fn vietnam() -> TimeZone {
+/// The office's zone, [`DEFAULT_TIME_ZONE`]: Việt Nam has kept UTC+7 without daylight saving
+/// since 1975, so a container without a time-zone database still gets it right.
+pub fn default_time_zone() -> TimeZone {
     TimeZone::get(DEFAULT_TIME_ZONE).unwrap_or_else(|_| TimeZone::fixed(jiff::tz::offset(7)))
 }
 
