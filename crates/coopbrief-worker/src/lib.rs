@@ -85,10 +85,12 @@ pub struct WorkerConfig {
     pub render_deadline: Duration,
     /// On shutdown, how long in-flight jobs may take before they are handed back.
     pub shutdown_grace: Duration,
-    /// Fault injection for tests: a pause before each render (zero in production).
+    /// Fault injection for tests: a pause before each render.
+    #[cfg(feature = "faults")]
     pub render_delay: Duration,
     /// Fault injection for tests: reports for this period fail transiently, every time
-    /// (a poison job). `None` in production.
+    /// (a poison job).
+    #[cfg(feature = "faults")]
     pub fail_period: Option<String>,
     /// Renders at once: the CPU-bound stage, so one per core. Jobs held beyond it fetch their
     /// data or upload their PDF meanwhile instead of leaving a core idle.
@@ -101,7 +103,9 @@ impl Default for WorkerConfig {
             max_attempts: 4,
             render_deadline: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(30),
+            #[cfg(feature = "faults")]
             render_delay: Duration::ZERO,
+            #[cfg(feature = "faults")]
             fail_period: None,
             render_slots: cores(),
         }
@@ -201,11 +205,14 @@ impl Worker {
         // The request's date, used only if the data service does not date the data snapshot.
         let requested_on = local_date(report.create_time.as_ref());
 
-        if self.config.fail_period.as_deref() == Some(report.period.as_str()) {
-            return Err(Failure::Transient(format!("injected failure for period {}", report.period)));
-        }
-        if !self.config.render_delay.is_zero() {
-            tokio::time::sleep(self.config.render_delay).await;
+        #[cfg(feature = "faults")]
+        {
+            if self.config.fail_period.as_deref() == Some(report.period.as_str()) {
+                return Err(Failure::Transient(format!("injected failure for period {}", report.period)));
+            }
+            if !self.config.render_delay.is_zero() {
+                tokio::time::sleep(self.config.render_delay).await;
+            }
         }
         let renderer = self.renderer.clone();
         let queued = Instant::now();
