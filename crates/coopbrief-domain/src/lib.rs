@@ -18,7 +18,7 @@ pub mod yaml;
 
 pub use access::Role;
 pub use briefing::BriefingData;
-pub use period::Period;
+pub use period::{Period, PeriodKind};
 pub use report::{Lang, PdfInfo, PdfStandard, Report, ReportId, ReportState};
 pub use text::Text;
 

@@ -1,5 +1,6 @@
 //! Reporting periods: a year, a half, a quarter, a month or an explicit date range.
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
@@ -11,9 +12,17 @@ use crate::{Error, Lang, Result};
 /// A closed range of calendar days that a briefing or a figure covers.
 ///
 /// Always valid: `start <= end`, and the named forms (year, quarter …) are canonical, so
-/// `"2019-07".parse()` and `Period::month(2019, 7)` compare equal.
+/// `"2019-07".parse()` and `Period::month(2019, 7)` compare equal. The representation is
+/// private: a period is made only by the checking constructors, `FromStr` or serde.
+///
+/// ```compile_fail
+/// let thirteenth = coopbrief_domain::Period::Month(2019, 13);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Period {
+pub struct Period(Repr);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Repr {
     Year(i16),
     /// Half-year 1 or 2.
     Half(i16, u8),
@@ -21,10 +30,21 @@ pub enum Period {
     Quarter(i16, u8),
     /// Month 1 to 12.
     Month(i16, u8),
-    /// Whole years from the first to the last, inclusive (`2015..2018`).
+    /// Whole years from the first to the last, inclusive (`2015..2018`); never just one.
     Years(i16, i16),
     /// Any range of days (`2019-01-15..2019-03-31`).
     Range(Date, Date),
+}
+
+/// Which form a [`Period`] has, without its numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PeriodKind {
+    Year,
+    Half,
+    Quarter,
+    Month,
+    Years,
+    Range,
 }
 
 const MIN_YEAR: i16 = 1900;
@@ -33,15 +53,16 @@ const MAX_YEAR: i16 = 2200;
 impl Period {
     pub fn year(year: i16) -> Result<Self> {
         check_year(year)?;
-        Ok(Period::Year(year))
+        Ok(Period(Repr::Year(year)))
     }
 
-    pub fn month(year: i16, month: u8) -> Result<Self> {
+    /// Half-year 1 or 2.
+    pub fn half(year: i16, half: u8) -> Result<Self> {
         check_year(year)?;
-        if !(1..=12).contains(&month) {
-            return Err(Error::invalid("period", format!("month {month} is not between 1 and 12")));
+        if !(1..=2).contains(&half) {
+            return Err(Error::invalid("period", format!("half {half} is not 1 or 2")));
         }
-        Ok(Period::Month(year, month))
+        Ok(Period(Repr::Half(year, half)))
     }
 
     pub fn quarter(year: i16, quarter: u8) -> Result<Self> {
@@ -49,7 +70,26 @@ impl Period {
         if !(1..=4).contains(&quarter) {
             return Err(Error::invalid("period", format!("quarter {quarter} is not between 1 and 4")));
         }
-        Ok(Period::Quarter(year, quarter))
+        Ok(Period(Repr::Quarter(year, quarter)))
+    }
+
+    pub fn month(year: i16, month: u8) -> Result<Self> {
+        check_year(year)?;
+        if !(1..=12).contains(&month) {
+            return Err(Error::invalid("period", format!("month {month} is not between 1 and 12")));
+        }
+        Ok(Period(Repr::Month(year, month)))
+    }
+
+    /// Whole years from `first` to `last`, inclusive; one year is [`Period::year`].
+    pub fn years(first: i16, last: i16) -> Result<Self> {
+        check_year(first)?;
+        check_year(last)?;
+        match first.cmp(&last) {
+            Ordering::Less => Ok(Period(Repr::Years(first, last))),
+            Ordering::Equal => Ok(Period(Repr::Year(first))),
+            Ordering::Greater => Err(Error::invalid("period", format!("years {first}..{last} run backwards"))),
+        }
     }
 
     pub fn range(start: Date, end: Date) -> Result<Self> {
@@ -58,28 +98,40 @@ impl Period {
         if start > end {
             return Err(Error::invalid("period", format!("range starts on {start}, after its end {end}")));
         }
-        Ok(Period::Range(start, end))
+        Ok(Period(Repr::Range(start, end)))
+    }
+
+    /// Which form the period has.
+    pub fn kind(&self) -> PeriodKind {
+        match self.0 {
+            Repr::Year(_) => PeriodKind::Year,
+            Repr::Half(..) => PeriodKind::Half,
+            Repr::Quarter(..) => PeriodKind::Quarter,
+            Repr::Month(..) => PeriodKind::Month,
+            Repr::Years(..) => PeriodKind::Years,
+            Repr::Range(..) => PeriodKind::Range,
+        }
     }
 
     /// First day of the period.
     pub fn start(&self) -> Date {
-        match *self {
-            Period::Year(y) | Period::Years(y, _) => date(y, 1, 1),
-            Period::Half(y, h) => date(y, (h as i8 - 1) * 6 + 1, 1),
-            Period::Quarter(y, q) => date(y, (q as i8 - 1) * 3 + 1, 1),
-            Period::Month(y, m) => date(y, m as i8, 1),
-            Period::Range(s, _) => s,
+        match self.0 {
+            Repr::Year(y) | Repr::Years(y, _) => date(y, 1, 1),
+            Repr::Half(y, h) => date(y, (h as i8 - 1) * 6 + 1, 1),
+            Repr::Quarter(y, q) => date(y, (q as i8 - 1) * 3 + 1, 1),
+            Repr::Month(y, m) => date(y, m as i8, 1),
+            Repr::Range(s, _) => s,
         }
     }
 
     /// Last day of the period (inclusive).
     pub fn end(&self) -> Date {
-        match *self {
-            Period::Year(y) | Period::Years(_, y) => date(y, 12, 31),
-            Period::Half(y, h) => last_day(y, h as i8 * 6),
-            Period::Quarter(y, q) => last_day(y, q as i8 * 3),
-            Period::Month(y, m) => last_day(y, m as i8),
-            Period::Range(_, e) => e,
+        match self.0 {
+            Repr::Year(y) | Repr::Years(_, y) => date(y, 12, 31),
+            Repr::Half(y, h) => last_day(y, h as i8 * 6),
+            Repr::Quarter(y, q) => last_day(y, q as i8 * 3),
+            Repr::Month(y, m) => last_day(y, m as i8),
+            Repr::Range(_, e) => e,
         }
     }
 
@@ -95,44 +147,65 @@ impl Period {
 
     /// The period of the same kind just before this one (a range: the same number of days).
     pub fn previous(&self) -> Period {
-        match *self {
-            Period::Year(y) => Period::Year(y - 1),
-            Period::Half(y, 1) => Period::Half(y - 1, 2),
-            Period::Half(y, h) => Period::Half(y, h - 1),
-            Period::Quarter(y, 1) => Period::Quarter(y - 1, 4),
-            Period::Quarter(y, q) => Period::Quarter(y, q - 1),
-            Period::Month(y, 1) => Period::Month(y - 1, 12),
-            Period::Month(y, m) => Period::Month(y, m - 1),
-            Period::Years(a, b) => Period::Years(a - (b - a + 1), a - 1),
-            Period::Range(s, e) => {
+        Period(match self.0 {
+            Repr::Year(y) => Repr::Year(y - 1),
+            Repr::Half(y, 1) => Repr::Half(y - 1, 2),
+            Repr::Half(y, h) => Repr::Half(y, h - 1),
+            Repr::Quarter(y, 1) => Repr::Quarter(y - 1, 4),
+            Repr::Quarter(y, q) => Repr::Quarter(y, q - 1),
+            Repr::Month(y, 1) => Repr::Month(y - 1, 12),
+            Repr::Month(y, m) => Repr::Month(y, m - 1),
+            Repr::Years(a, b) => Repr::Years(a - (b - a + 1), a - 1),
+            Repr::Range(s, e) => {
                 let days = s.until(e).map(|span| span.get_days()).unwrap_or(0) as i64;
                 let new_end = s.yesterday().unwrap_or(s);
                 let new_start = new_end.checked_sub(jiff::Span::new().days(days)).unwrap_or(new_end);
-                Period::Range(new_start, new_end)
+                Repr::Range(new_start, new_end)
+            }
+        })
+    }
+
+    /// The period of the same kind just after this one (a range: the same number of days;
+    /// `None` past the last supported year).
+    pub fn next(&self) -> Option<Period> {
+        match self.0 {
+            Repr::Year(y) => Period::year(y + 1),
+            Repr::Half(y, 2) => Period::half(y + 1, 1),
+            Repr::Half(y, h) => Period::half(y, h + 1),
+            Repr::Quarter(y, 4) => Period::quarter(y + 1, 1),
+            Repr::Quarter(y, q) => Period::quarter(y, q + 1),
+            Repr::Month(y, 12) => Period::month(y + 1, 1),
+            Repr::Month(y, m) => Period::month(y, m + 1),
+            Repr::Years(a, b) => Period::years(b + 1, b + (b - a + 1)),
+            Repr::Range(s, e) => {
+                let days = s.until(e).ok()?.get_days();
+                let start = e.tomorrow().ok()?;
+                Period::range(start, start.checked_add(jiff::Span::new().days(days)).ok()?)
             }
         }
+        .ok()
     }
 
     /// How a person names the period, e.g. "Năm 2019", "Quý III/2019", "Q3 2019".
     pub fn label(&self, lang: Lang) -> String {
-        match (lang, *self) {
-            (Lang::Vi, Period::Year(y)) => format!("Năm {y}"),
-            (Lang::Vi, Period::Half(y, 1)) => format!("6 tháng đầu năm {y}"),
-            (Lang::Vi, Period::Half(y, _)) => format!("6 tháng cuối năm {y}"),
-            (Lang::Vi, Period::Quarter(y, q)) => format!("Quý {}/{y}", roman(q)),
-            (Lang::Vi, Period::Month(y, m)) => format!("Tháng {m}/{y}"),
-            (Lang::Vi, Period::Years(a, b)) => format!("Giai đoạn {a}–{b}"),
-            (Lang::Vi, Period::Range(s, e)) => {
+        match (lang, self.0) {
+            (Lang::Vi, Repr::Year(y)) => format!("Năm {y}"),
+            (Lang::Vi, Repr::Half(y, 1)) => format!("6 tháng đầu năm {y}"),
+            (Lang::Vi, Repr::Half(y, _)) => format!("6 tháng cuối năm {y}"),
+            (Lang::Vi, Repr::Quarter(y, q)) => format!("Quý {}/{y}", roman(q)),
+            (Lang::Vi, Repr::Month(y, m)) => format!("Tháng {m}/{y}"),
+            (Lang::Vi, Repr::Years(a, b)) => format!("Giai đoạn {a}–{b}"),
+            (Lang::Vi, Repr::Range(s, e)) => {
                 format!("Từ {} đến {}", crate::format::date(s, Lang::Vi), crate::format::date(e, Lang::Vi))
             }
-            (Lang::En, Period::Year(y)) => format!("Year {y}"),
-            (Lang::En, Period::Half(y, h)) => format!("H{h} {y}"),
-            (Lang::En, Period::Quarter(y, q)) => format!("Q{q} {y}"),
-            (Lang::En, Period::Month(y, m)) => {
+            (Lang::En, Repr::Year(y)) => format!("Year {y}"),
+            (Lang::En, Repr::Half(y, h)) => format!("H{h} {y}"),
+            (Lang::En, Repr::Quarter(y, q)) => format!("Q{q} {y}"),
+            (Lang::En, Repr::Month(y, m)) => {
                 format!("{} {y}", crate::format::MONTHS_EN[usize::from(m - 1)])
             }
-            (Lang::En, Period::Years(a, b)) => format!("{a}–{b}"),
-            (Lang::En, Period::Range(s, e)) => {
+            (Lang::En, Repr::Years(a, b)) => format!("{a}–{b}"),
+            (Lang::En, Repr::Range(s, e)) => {
                 format!("{} to {}", crate::format::date(s, Lang::En), crate::format::date(e, Lang::En))
             }
         }
@@ -163,13 +236,13 @@ fn roman(q: u8) -> &'static str {
 impl fmt::Display for Period {
     /// The canonical text form, which `FromStr` reads back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Period::Year(y) => write!(f, "{y}"),
-            Period::Half(y, h) => write!(f, "{y}-H{h}"),
-            Period::Quarter(y, q) => write!(f, "{y}-Q{q}"),
-            Period::Month(y, m) => write!(f, "{y}-{m:02}"),
-            Period::Years(a, b) => write!(f, "{a}..{b}"),
-            Period::Range(s, e) => write!(f, "{s}..{e}"),
+        match self.0 {
+            Repr::Year(y) => write!(f, "{y}"),
+            Repr::Half(y, h) => write!(f, "{y}-H{h}"),
+            Repr::Quarter(y, q) => write!(f, "{y}-Q{q}"),
+            Repr::Month(y, m) => write!(f, "{y}-{m:02}"),
+            Repr::Years(a, b) => write!(f, "{a}..{b}"),
+            Repr::Range(s, e) => write!(f, "{s}..{e}"),
         }
     }
 }
@@ -195,13 +268,7 @@ impl FromStr for Period {
         if let Some((a, b)) = s.split_once("..") {
             let (a, b) = (a.trim(), b.trim());
             if is_year(a) && is_year(b) {
-                let (a, b): (i16, i16) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-                check_year(a)?;
-                check_year(b)?;
-                if a > b {
-                    return Err(Error::invalid("period", format!("years {a}..{b} run backwards")));
-                }
-                return Ok(if a == b { Period::Year(a) } else { Period::Years(a, b) });
+                return Period::years(a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
             }
             let start: Date = a.parse().map_err(|_| bad())?;
             let end: Date = b.parse().map_err(|_| bad())?;
@@ -225,11 +292,7 @@ impl FromStr for Period {
             return Period::quarter(y, number(q)?);
         }
         if let Some(h) = rest.strip_prefix(['H', 'h']) {
-            check_year(y)?;
-            return match number(h)? {
-                h @ 1..=2 => Ok(Period::Half(y, h)),
-                h => Err(Error::invalid("period", format!("half {h} is not 1 or 2"))),
-            };
+            return Period::half(y, number(h)?);
         }
         if rest.len() == 2 {
             return Period::month(y, number(rest)?);
@@ -342,10 +405,29 @@ mod tests {
 
     #[test]
     fn overlap_and_containment() {
-        let p = |s: &str| s.parse::<Period>().unwrap_or(Period::Year(2000));
+        let p = |s: &str| s.parse::<Period>().unwrap();
         assert!(p("2015..2019").overlaps(&p("2019")));
         assert!(!p("2015..2018").overlaps(&p("2019")));
         assert!(p("2019").contains(&p("2019-Q3")));
         assert!(!p("2019-Q3").contains(&p("2019")));
+    }
+
+    #[test]
+    fn invalid_months_quarters_and_halves_cannot_be_built() {
+        for bad in [
+            Period::month(2019, 0),
+            Period::month(2019, 13),
+            Period::quarter(2019, 0),
+            Period::quarter(2019, 5),
+            Period::half(2019, 0),
+            Period::half(2019, 3),
+            Period::year(1899),
+            Period::years(2018, 2015),
+        ] {
+            assert_eq!(bad.expect_err("invalid period").field(), Some("period"));
+        }
+        assert_eq!(Period::years(2019, 2019).unwrap(), Period::year(2019).unwrap(), "one year is a year");
+        assert_eq!(Period::half(2019, 2).unwrap().kind(), PeriodKind::Half);
+        assert_eq!(Period::month(2200, 12).unwrap().next(), None, "past the last supported year");
     }
 }

@@ -10,7 +10,7 @@ pub use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use uuid::Uuid;
 
-use crate::{Error, Lang, PdfStandard, Period, Result};
+use crate::{Error, Lang, PdfStandard, Period, PeriodKind, Result};
 
 /// The time zone a schedule closes its periods in unless told otherwise.
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Ho_Chi_Minh";
@@ -80,30 +80,29 @@ impl Cadence {
     /// Whether `period` is one period of this cadence (a month for monthly, for a cron
     /// expression a range of days from one firing's day to the day before the next).
     pub fn fits(&self, period: &Period) -> bool {
-        match (self, period) {
-            (Cadence::Cron(c), Period::Range(start, _)) => c.period_from(*start).as_ref() == Some(period),
-            (Cadence::Cron(_), _) => false,
-            _ => matches!(
-                (self, period),
-                (Cadence::Monthly, Period::Month(..))
-                    | (Cadence::Quarterly, Period::Quarter(..))
-                    | (Cadence::HalfYearly, Period::Half(..))
-                    | (Cadence::Yearly, Period::Year(..))
-            ),
-        }
+        let kind = match self {
+            // A range from a firing day is never equal to a month, a quarter …
+            Cadence::Cron(c) => return c.period_from(period.start()).as_ref() == Some(period),
+            Cadence::Monthly => PeriodKind::Month,
+            Cadence::Quarterly => PeriodKind::Quarter,
+            Cadence::HalfYearly => PeriodKind::Half,
+            Cadence::Yearly => PeriodKind::Year,
+        };
+        period.kind() == kind
     }
 
     /// The period of this cadence that holds `date` (`None` for a cron expression that has
     /// not fired in the years before `date`, or whose period would pass the last supported year).
     pub fn period_of(&self, date: jiff::civil::Date) -> Option<Period> {
         let (y, m) = (date.year(), date.month() as u8);
-        Some(match self {
-            Cadence::Monthly => Period::Month(y, m),
-            Cadence::Quarterly => Period::Quarter(y, (m - 1) / 3 + 1),
-            Cadence::HalfYearly => Period::Half(y, (m - 1) / 6 + 1),
-            Cadence::Yearly => Period::Year(y),
+        match self {
+            Cadence::Monthly => Period::month(y, m),
+            Cadence::Quarterly => Period::quarter(y, (m - 1) / 3 + 1),
+            Cadence::HalfYearly => Period::half(y, (m - 1) / 6 + 1),
+            Cadence::Yearly => Period::year(y),
             Cadence::Cron(c) => return c.period_from(c.last_firing_day(date)?),
-        })
+        }
+        .ok()
     }
 
     /// The period after `period` (`None` past the last supported year, or when a cron
@@ -111,7 +110,7 @@ impl Cadence {
     pub fn next_period(&self, period: &Period) -> Option<Period> {
         match self {
             Cadence::Cron(c) => c.period_from(c.next_firing_day(period.end().tomorrow().ok()?)?),
-            _ => next_period(period),
+            _ => period.next(),
         }
     }
 
@@ -280,30 +279,6 @@ impl std::hash::Hash for CronCadence {
     }
 }
 
-/// The period after `period`, of the same kind (`None` past the last supported year).
-pub fn next_period(period: &Period) -> Option<Period> {
-    let p = match *period {
-        Period::Year(y) => Period::year(y + 1).ok()?,
-        Period::Half(y, 1) => Period::Half(y, 2),
-        Period::Half(y, _) => Period::year(y + 1).ok().map(|_| Period::Half(y + 1, 1))?,
-        Period::Quarter(y, 4) => Period::quarter(y + 1, 1).ok()?,
-        Period::Quarter(y, q) => Period::Quarter(y, q + 1),
-        Period::Month(y, 12) => Period::month(y + 1, 1).ok()?,
-        Period::Month(y, m) => Period::Month(y, m + 1),
-        Period::Years(a, b) => {
-            let n = b - a + 1;
-            Period::year(b + n).ok()?;
-            Period::Years(b + 1, b + n)
-        }
-        Period::Range(s, e) => {
-            let days = s.until(e).ok()?.get_days();
-            let start = e.tomorrow().ok()?;
-            Period::range(start, start.checked_add(jiff::Span::new().days(days)).ok()?).ok()?
-        }
-    };
-    Some(p)
-}
-
 /// A named time zone, checked against the time-zone database when parsed.
 #[derive(Clone, Debug)]
 pub struct Zone {
@@ -331,13 +306,13 @@ impl Eq for Zone {}
 
 impl Default for Zone {
     fn default() -> Self {
-        Zone { name: DEFAULT_TIME_ZONE.to_owned(), tz: vietnam() }
+        Zone { name: DEFAULT_TIME_ZONE.to_owned(), tz: default_time_zone() }
     }
 }
 
-/// Asia/Ho_Chi_Minh; Việt Nam has kept UTC+7 without daylight saving since 1975, so a
-/// container without a time-zone database still gets it right.
-fn vietnam() -> TimeZone {
+/// The office's zone, [`DEFAULT_TIME_ZONE`]: Việt Nam has kept UTC+7 without daylight saving
+/// since 1975, so a container without a time-zone database still gets it right.
+pub fn default_time_zone() -> TimeZone {
     TimeZone::get(DEFAULT_TIME_ZONE).unwrap_or_else(|_| TimeZone::fixed(jiff::tz::offset(7)))
 }
 
@@ -398,9 +373,9 @@ pub fn format_grace(d: Duration) -> String {
     }
 }
 
-/// What a person sets on a schedule; valid by construction through [`ScheduleSpec::new`].
+/// What a person sets on a schedule, not yet checked: [`ScheduleSpec::new`] checks it whole.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScheduleSpec {
+pub struct ScheduleDraft {
     pub programme: String,
     pub cadence: Cadence,
     pub time_zone: Zone,
@@ -415,49 +390,113 @@ pub struct ScheduleSpec {
     pub enabled: bool,
 }
 
+impl ScheduleDraft {
+    /// A draft with the defaults of the fields a person may leave out.
+    pub fn new(programme: impl Into<String>, cadence: Cadence, first_period: Period) -> ScheduleDraft {
+        ScheduleDraft {
+            programme: programme.into(),
+            cadence,
+            time_zone: Zone::default(),
+            lang: Lang::default(),
+            template: String::new(),
+            pdf_standard: PdfStandard::None,
+            first_period,
+            grace: Duration::ZERO,
+            enabled: true,
+        }
+    }
+}
+
+/// What a person sets on a schedule, valid by construction through [`ScheduleSpec::new`]: the
+/// programme is named, the first period is one of the cadence's, the grace at most [`MAX_GRACE`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduleSpec(ScheduleDraft);
+
 impl ScheduleSpec {
-    /// Checks what ties fields together: the first period must be one of the cadence's.
-    pub fn check(self) -> Result<ScheduleSpec> {
-        if self.programme.trim().is_empty() {
+    /// Checks the draft, the fields that tie together too; errors name the field.
+    pub fn new(draft: ScheduleDraft) -> Result<ScheduleSpec> {
+        if draft.programme.trim().is_empty() {
             return Err(Error::invalid("programme", "is required"));
         }
-        if !self.cadence.fits(&self.first_period) {
-            let kind = match &self.cadence {
+        if !draft.cadence.fits(&draft.first_period) {
+            let kind = match &draft.cadence {
                 Cadence::Cron(_) => {
-                    format!("period of {} (from one firing's day to the day before the next)", self.cadence)
+                    format!("period of {} (from one firing's day to the day before the next)", draft.cadence)
                 }
                 other => format!("{other} period"),
             };
-            let example = match self.cadence.suggest(&self.first_period) {
+            let example = match draft.cadence.suggest(&draft.first_period) {
                 Some(p) => format!("; write e.g. {p}"),
                 None => String::new(),
             };
-            return Err(Error::invalid("first_period", format!("{} is not a {kind}{example}", self.first_period)));
+            return Err(Error::invalid("first_period", format!("{} is not a {kind}{example}", draft.first_period)));
         }
-        if self.template.len() > 100 {
+        if draft.template.len() > 100 {
             return Err(Error::invalid("template", "is longer than 100 characters"));
         }
-        grace(self.grace)?;
-        Ok(self)
+        grace(draft.grace)?;
+        Ok(ScheduleSpec(draft))
+    }
+
+    /// The fields, to change and check again.
+    pub fn into_draft(self) -> ScheduleDraft {
+        self.0
+    }
+
+    pub fn programme(&self) -> &str {
+        &self.0.programme
+    }
+
+    pub fn cadence(&self) -> &Cadence {
+        &self.0.cadence
+    }
+
+    pub fn time_zone(&self) -> &Zone {
+        &self.0.time_zone
+    }
+
+    pub fn lang(&self) -> Lang {
+        self.0.lang
+    }
+
+    pub fn template(&self) -> &str {
+        &self.0.template
+    }
+
+    pub fn pdf_standard(&self) -> PdfStandard {
+        self.0.pdf_standard
+    }
+
+    pub fn first_period(&self) -> Period {
+        self.0.first_period
+    }
+
+    pub fn grace(&self) -> Duration {
+        self.0.grace
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.0.enabled
     }
 
     /// The instant `period` closes, in the schedule's time zone, on the day after its last:
     /// at midnight, or for a cron cadence at its firing time (the next firing).
     pub fn closes_at(&self, period: &Period) -> Result<Timestamp> {
-        let bad = |e: jiff::Error| Error::invalid("period", format!("{period} has no end in {}: {e}", self.time_zone));
+        let bad =
+            |e: jiff::Error| Error::invalid("period", format!("{period} has no end in {}: {e}", self.0.time_zone));
         let day_after = period.end().tomorrow().map_err(bad)?;
-        let close = day_after.to_datetime(self.cadence.close_time());
+        let close = day_after.to_datetime(self.0.cadence.close_time());
         // A close inside a daylight-saving gap moves to the first instant after it.
-        self.time_zone.tz().to_timestamp(close).map_err(bad)
+        self.0.time_zone.tz().to_timestamp(close).map_err(bad)
     }
 
     /// The instant the briefing of `period` is due: its close plus the grace delay.
     pub fn due_at(&self, period: &Period) -> Result<Timestamp> {
-        let grace = jiff::SignedDuration::try_from(self.grace)
-            .map_err(|e| Error::invalid("grace", format!("{}s: {e}", self.grace.as_secs())))?;
+        let grace = jiff::SignedDuration::try_from(self.0.grace)
+            .map_err(|e| Error::invalid("grace", format!("{}s: {e}", self.0.grace.as_secs())))?;
         self.closes_at(period)?
             .checked_add(grace)
-            .map_err(|e| Error::invalid("grace", format!("{}s after {period}: {e}", self.grace.as_secs())))
+            .map_err(|e| Error::invalid("grace", format!("{}s after {period}: {e}", self.0.grace.as_secs())))
     }
 }
 
@@ -523,18 +562,12 @@ impl Clock for ManualClock {
 mod tests {
     use super::*;
 
+    fn draft(cadence: Cadence, first: &str) -> ScheduleDraft {
+        ScheduleDraft::new("hanoi-hanam", cadence, first.parse().unwrap())
+    }
+
     fn spec(cadence: Cadence, first: &str) -> ScheduleSpec {
-        ScheduleSpec {
-            programme: "hanoi-hanam".into(),
-            cadence,
-            time_zone: Zone::default(),
-            lang: Lang::Vi,
-            template: String::new(),
-            pdf_standard: PdfStandard::None,
-            first_period: first.parse().unwrap(),
-            grace: Duration::ZERO,
-            enabled: true,
-        }
+        ScheduleSpec::new(draft(cadence, first)).unwrap()
     }
 
     fn ts(s: &str) -> Timestamp {
@@ -556,15 +589,18 @@ mod tests {
 
     #[test]
     fn grace_delays_the_due_time() {
-        let mut s = spec(Cadence::Quarterly, "2026-Q1");
-        s.grace = parse_grace("3d").unwrap();
+        let s = ScheduleSpec::new(ScheduleDraft {
+            grace: parse_grace("3d").unwrap(),
+            ..draft(Cadence::Quarterly, "2026-Q1")
+        })
+        .unwrap();
         assert_eq!(s.due_at(&"2026-Q1".parse().unwrap()).unwrap(), ts("2026-04-03T17:00:00Z"));
     }
 
     #[test]
     fn other_time_zones_close_at_their_own_midnight() {
-        let mut s = spec(Cadence::Yearly, "2026");
-        s.time_zone = "Europe/Paris".parse().unwrap();
+        let paris = "Europe/Paris".parse().unwrap();
+        let s = ScheduleSpec::new(ScheduleDraft { time_zone: paris, ..draft(Cadence::Yearly, "2026") }).unwrap();
         assert_eq!(s.closes_at(&"2026".parse().unwrap()).unwrap(), ts("2026-12-31T23:00:00Z"));
         let err = "Mars/Olympus".parse::<Zone>().unwrap_err();
         assert_eq!(err.field(), Some("time_zone"));
@@ -572,8 +608,8 @@ mod tests {
 
     #[test]
     fn a_zone_with_daylight_saving_closes_at_its_local_midnight_either_side_of_the_switch() {
-        let mut s = spec(Cadence::Monthly, "2026-02");
-        s.time_zone = "Europe/Paris".parse().unwrap();
+        let paris = "Europe/Paris".parse().unwrap();
+        let s = ScheduleSpec::new(ScheduleDraft { time_zone: paris, ..draft(Cadence::Monthly, "2026-02") }).unwrap();
         // UTC+1 in winter, UTC+2 from 29 March 2026.
         assert_eq!(s.closes_at(&"2026-02".parse().unwrap()).unwrap(), ts("2026-02-28T23:00:00Z"));
         assert_eq!(s.closes_at(&"2026-03".parse().unwrap()).unwrap(), ts("2026-03-31T22:00:00Z"));
@@ -581,21 +617,23 @@ mod tests {
 
     #[test]
     fn next_periods_roll_over_years() {
-        let next = |s: &str| next_period(&s.parse().unwrap()).unwrap().to_string();
+        let next = |s: &str| s.parse::<Period>().unwrap().next().unwrap().to_string();
         assert_eq!(next("2026-12"), "2027-01");
         assert_eq!(next("2026-Q4"), "2027-Q1");
         assert_eq!(next("2026-H2"), "2027-H1");
         assert_eq!(next("2026-H1"), "2026-H2");
         assert_eq!(next("2026"), "2027");
-        assert_eq!(next_period(&Period::Year(2200)), None);
+        assert_eq!(Period::year(2200).unwrap().next(), None);
     }
 
     #[test]
     fn the_first_period_must_fit_the_cadence() {
-        let err = spec(Cadence::Quarterly, "2026-01").check().unwrap_err();
+        let err = ScheduleSpec::new(draft(Cadence::Quarterly, "2026-01")).unwrap_err();
         assert_eq!(err.field(), Some("first_period"));
         assert!(err.to_string().contains("2026-Q1"), "{err}");
-        assert!(spec(Cadence::HalfYearly, "2026-H2").check().is_ok());
+        assert!(ScheduleSpec::new(draft(Cadence::HalfYearly, "2026-H2")).is_ok());
+        let nameless = ScheduleDraft { programme: " ".into(), ..draft(Cadence::Monthly, "2026-01") };
+        assert_eq!(ScheduleSpec::new(nameless).unwrap_err().field(), Some("programme"));
     }
 
     #[test]
@@ -634,29 +672,32 @@ mod tests {
             periods_from(&weekly, "2026-12-21..2026-12-27", 4),
             ["2026-12-21..2026-12-27", "2026-12-28..2027-01-03", "2027-01-04..2027-01-10", "2027-01-11..2027-01-17"]
         );
-        let s = spec(weekly, "2026-12-28..2027-01-03").check().unwrap();
+        let s = spec(weekly, "2026-12-28..2027-01-03");
         // Closes at the next firing: Monday 4 January 00:00 in Hà Nội.
         assert_eq!(s.closes_at(&period("2026-12-28..2027-01-03")).unwrap(), ts("2027-01-03T17:00:00Z"));
-        assert_eq!(s.cadence.period_of("2027-01-01".parse().unwrap()), Some(period("2026-12-28..2027-01-03")));
+        assert_eq!(s.cadence().period_of("2027-01-01".parse().unwrap()), Some(period("2026-12-28..2027-01-03")));
     }
 
     #[test]
     fn a_cron_at_midnight_in_hanoi_closes_at_17_utc_the_day_before() {
-        let mut s = spec(cron("0 0 * * MON"), "2026-11-02..2026-11-08").check().unwrap();
+        let s = spec(cron("0 0 * * MON"), "2026-11-02..2026-11-08");
         assert_eq!(s.closes_at(&period("2026-11-02..2026-11-08")).unwrap(), ts("2026-11-08T17:00:00Z"));
-        s.grace = parse_grace("12h").unwrap();
+        let s = ScheduleSpec::new(ScheduleDraft { grace: parse_grace("12h").unwrap(), ..s.into_draft() }).unwrap();
         assert_eq!(s.due_at(&period("2026-11-02..2026-11-08")).unwrap(), ts("2026-11-09T05:00:00Z"));
         // Firing at 06:30 closes the same week at 06:30 on Monday, Hà Nội time.
-        let s = spec(cron("30 6 * * 1"), "2026-11-02..2026-11-08").check().unwrap();
+        let s = spec(cron("30 6 * * 1"), "2026-11-02..2026-11-08");
         assert_eq!(s.closes_at(&period("2026-11-02..2026-11-08")).unwrap(), ts("2026-11-08T23:30:00Z"));
     }
 
     #[test]
     fn a_cron_firing_in_a_daylight_saving_gap_closes_just_after_it() {
         // Paris skips 02:00–03:00 on Sunday 29 March 2026: the 02:00 firing happens at 03:00 CEST.
-        let mut s = spec(cron("0 2 * * SUN"), "2026-03-22..2026-03-28");
-        s.time_zone = "Europe/Paris".parse().unwrap();
-        let s = s.check().unwrap();
+        let paris = "Europe/Paris".parse().unwrap();
+        let s = ScheduleSpec::new(ScheduleDraft {
+            time_zone: paris,
+            ..draft(cron("0 2 * * SUN"), "2026-03-22..2026-03-28")
+        })
+        .unwrap();
         assert_eq!(s.closes_at(&period("2026-03-22..2026-03-28")).unwrap(), ts("2026-03-29T01:00:00Z"));
         assert_eq!(s.closes_at(&period("2026-03-29..2026-04-04")).unwrap(), ts("2026-04-05T00:00:00Z"));
     }
@@ -671,10 +712,10 @@ mod tests {
         );
         // 2100 is not a leap year: eight years between two firings.
         assert_eq!(leap.next_period(&period("2092-02-29..2096-02-28")), Some(period("2096-02-29..2104-02-28")));
-        let s = spec(leap, "2024-02-29..2028-02-28").check().unwrap();
+        let s = spec(leap, "2024-02-29..2028-02-28");
         assert_eq!(s.closes_at(&period("2024-02-29..2028-02-28")).unwrap(), ts("2028-02-28T17:00:00Z"));
         // Past the last supported year there is no next period: the schedule ends.
-        assert_eq!(s.cadence.next_period(&period("2196-02-29..2200-02-28")), None);
+        assert_eq!(s.cadence().next_period(&period("2196-02-29..2200-02-28")), None);
     }
 
     #[test]
@@ -754,11 +795,11 @@ mod tests {
             ("2026-11-02..2026-11-15", "2026-11-02..2026-11-08"),
             ("2026-11", "2026-11-02..2026-11-08"),
         ] {
-            let err = spec(weekly(), misfit).check().unwrap_err();
+            let err = ScheduleSpec::new(draft(weekly(), misfit)).unwrap_err();
             assert_eq!(err.field(), Some("first_period"), "{misfit}: {err}");
             assert!(err.to_string().contains(offered), "{misfit}: {err}");
         }
-        assert!(spec(weekly(), "2026-11-02..2026-11-08").check().is_ok());
+        assert!(ScheduleSpec::new(draft(weekly(), "2026-11-02..2026-11-08")).is_ok());
         assert!(!Cadence::Monthly.fits(&period("2026-11-02..2026-11-08")));
         assert_eq!(Cadence::Monthly.next_period(&period("2026-12")), Some(period("2027-01")));
     }

@@ -92,6 +92,7 @@ impl Store {
     }
 
     /// Jobs waiting to be published, oldest first, claimed or not (for inspection).
+    #[cfg(any(test, feature = "testing"))]
     pub async fn pending_jobs(&self, limit: u32) -> Result<Vec<OutboxJob>> {
         let rows: Vec<(i64, String, i64)> =
             sqlx::query_as("SELECT id, report_id, tries FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1")
@@ -148,6 +149,7 @@ impl Store {
     }
 
     /// The broker acked the job: it will not be published again.
+    #[cfg(any(test, feature = "testing"))]
     pub async fn job_sent(&self, outbox_id: i64) -> Result<()> {
         self.jobs_sent(&[outbox_id]).await
     }
@@ -250,6 +252,7 @@ impl Store {
     }
 
     /// How many PDFs workers handed back for a report (more than one: duplicate jobs).
+    #[cfg(any(test, feature = "testing"))]
     pub async fn uploads(&self, id: ReportId) -> Result<u32> {
         let n: i64 = sqlx::query_scalar("SELECT uploads FROM reports WHERE id = $1")
             .bind(id.to_string())

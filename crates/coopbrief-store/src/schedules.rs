@@ -9,7 +9,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use coopbrief_domain::schedule::{Cadence, Schedule, ScheduleId, ScheduleSpec, Zone};
+use coopbrief_domain::schedule::{Cadence, Schedule, ScheduleDraft, ScheduleId, ScheduleSpec, Zone};
 use coopbrief_domain::{Lang, PdfStandard, Period, Report, ReportId, ReportState};
 use jiff::Timestamp;
 use sqlx::Row;
@@ -52,10 +52,10 @@ enum Claim {
 impl Store {
     /// Creates a schedule for an existing programme; its first period is the cursor.
     pub async fn create_schedule(&self, spec: &ScheduleSpec) -> Result<Schedule> {
-        self.require_programme(&spec.programme).await?;
+        self.require_programme(spec.programme()).await?;
         let id = ScheduleId::new();
         let now = Timestamp::now().to_string();
-        let cursor = spec.first_period.to_string();
+        let cursor = spec.first_period().to_string();
         bind_spec(
             sqlx::query(
                 "INSERT INTO report_schedules (programme, cadence, time_zone, lang, template, pdf_standard,
@@ -98,11 +98,11 @@ impl Store {
     /// first period; periods briefed already are not made again (the unique index).
     pub async fn update_schedule(&self, id: ScheduleId, spec: &ScheduleSpec) -> Result<Schedule> {
         let old = self.schedule(id).await?;
-        if spec.programme != old.spec.programme {
-            self.require_programme(&spec.programme).await?;
+        if spec.programme() != old.spec.programme() {
+            self.require_programme(spec.programme()).await?;
         }
-        let restart = spec.cadence != old.spec.cadence || spec.first_period != old.spec.first_period;
-        let cursor = if restart { spec.first_period } else { old.next_period };
+        let restart = spec.cadence() != old.spec.cadence() || spec.first_period() != old.spec.first_period();
+        let cursor = if restart { spec.first_period() } else { old.next_period };
         bind_spec(
             sqlx::query(
                 "UPDATE report_schedules SET programme = $1, cadence = $2, time_zone = $3, lang = $4, template = $5,
@@ -187,7 +187,7 @@ impl Store {
             if made >= limit {
                 let backlog = count_due(&s.spec, s.next_period, now);
                 warn!(
-                    schedule_id = %s.id, programme = %s.spec.programme, next_period = %s.next_period,
+                    schedule_id = %s.id, programme = %s.spec.programme(), next_period = %s.next_period,
                     backlog, limit, "catch-up limit reached; the other due periods wait for the next tick"
                 );
                 self.set_backlog(&s, backlog).await?;
@@ -195,7 +195,7 @@ impl Store {
                 behind = true;
                 break;
             }
-            let Some(next) = s.spec.cadence.next_period(&s.next_period) else {
+            let Some(next) = s.spec.cadence().next_period(&s.next_period) else {
                 warn!(schedule_id = %s.id, period = %s.next_period, "no period after this one; schedule ends");
                 break;
             };
@@ -204,14 +204,14 @@ impl Store {
                 Claim::Created(report_id) => {
                     made += 1;
                     late += u64::from(is_late);
-                    info!(schedule_id = %s.id, report_id = %report_id, programme = %s.spec.programme,
+                    info!(schedule_id = %s.id, report_id = %report_id, programme = %s.spec.programme(),
                           period = %s.next_period, late = is_late, "scheduled report queued");
                     summary.created.push((s.id, s.next_period, report_id));
                     s.next_period = next;
                 }
                 Claim::Existed => s.next_period = next,
                 Claim::Lost => match self.schedule(s.id).await {
-                    Ok(fresh) if fresh.spec.enabled => s = fresh,
+                    Ok(fresh) if fresh.spec.enabled() => s = fresh,
                     Ok(_) | Err(Error::NotFound { .. }) => return Ok(()),
                     Err(e) => return Err(e),
                 },
@@ -221,7 +221,7 @@ impl Store {
             self.set_backlog(&s, 0).await?;
         }
         if late > 0 {
-            warn!(schedule_id = %s.id, programme = %s.spec.programme, caught_up = late,
+            warn!(schedule_id = %s.id, programme = %s.spec.programme(), caught_up = late,
                   "made reports of periods missed while the scheduler was down or the schedule paused");
         }
         summary.caught_up += late;
@@ -251,8 +251,12 @@ impl Store {
             return Ok(Claim::Lost);
         }
         let id = ReportId::new();
-        let new =
-            NewReport { programme: &s.spec.programme, period, lang: s.spec.lang, pdf_standard: s.spec.pdf_standard };
+        let new = NewReport {
+            programme: s.spec.programme(),
+            period,
+            lang: s.spec.lang(),
+            pdf_standard: s.spec.pdf_standard(),
+        };
         let sid = s.id.to_string();
         let written = Timestamp::now().to_string();
         if !insert_report(&mut tx, id, &new, None, Some((&sid, &period.to_string())), &written).await? {
@@ -333,7 +337,7 @@ fn count_due(spec: &ScheduleSpec, from: Period, now: Timestamp) -> u64 {
             break;
         }
         n += 1;
-        p = spec.cadence.next_period(&period);
+        p = spec.cadence().next_period(&period);
     }
     n
 }
@@ -344,22 +348,22 @@ fn bind_spec<'q>(
     spec: &'q ScheduleSpec,
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     query
-        .bind(&spec.programme)
-        .bind(spec.cadence.as_str())
-        .bind(spec.time_zone.name())
-        .bind(spec.lang.code())
-        .bind(&spec.template)
-        .bind(spec.pdf_standard.code())
-        .bind(spec.first_period.to_string())
-        .bind(spec.grace.as_secs() as i64)
-        .bind(i64::from(spec.enabled))
+        .bind(spec.programme())
+        .bind(spec.cadence().as_str())
+        .bind(spec.time_zone().name())
+        .bind(spec.lang().code())
+        .bind(spec.template())
+        .bind(spec.pdf_standard().code())
+        .bind(spec.first_period().to_string())
+        .bind(spec.grace().as_secs() as i64)
+        .bind(i64::from(spec.enabled()))
 }
 
 fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
     let corrupt = |message: String| Error::Corrupt { what: "schedule", message };
     let text = |name: &str| -> Result<String> { Ok(row.try_get::<String, _>(name)?) };
     let time = |s: &str| -> Result<Timestamp> { s.parse().map_err(|e| corrupt(format!("time {s:?}: {e}"))) };
-    let spec = ScheduleSpec {
+    let spec = ScheduleSpec::new(ScheduleDraft {
         programme: text("programme")?,
         cadence: Cadence::from_str(&text("cadence")?)?,
         time_zone: Zone::from_str(&text("time_zone")?)?,
@@ -369,7 +373,7 @@ fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
         first_period: Period::from_str(&text("first_period")?)?,
         grace: Duration::from_secs(row.try_get::<i64, _>("grace_seconds")?.max(0) as u64),
         enabled: row.try_get::<i64, _>("enabled")? != 0,
-    };
+    })?;
     let last_run_period = row.try_get::<Option<String>, _>("last_run_period")?;
     let last_run_at = row.try_get::<Option<String>, _>("last_run_at")?;
     Ok(Schedule {
@@ -397,20 +401,13 @@ mod tests {
 
     const PROGRAMME: &str = "hanoi-hanam";
 
+    fn draft(cadence: &str, first: &str) -> ScheduleDraft {
+        let draft = ScheduleDraft::new(PROGRAMME, cadence.parse().unwrap(), first.parse().unwrap());
+        ScheduleDraft { template: "standard".into(), ..draft }
+    }
+
     fn spec(cadence: &str, first: &str) -> ScheduleSpec {
-        ScheduleSpec {
-            programme: PROGRAMME.into(),
-            cadence: cadence.parse().unwrap(),
-            time_zone: Zone::default(),
-            lang: Lang::Vi,
-            template: "standard".into(),
-            pdf_standard: PdfStandard::None,
-            first_period: first.parse().unwrap(),
-            grace: Duration::ZERO,
-            enabled: true,
-        }
-        .check()
-        .unwrap()
+        ScheduleSpec::new(draft(cadence, first)).unwrap()
     }
 
     fn ts(s: &str) -> Timestamp {
@@ -448,7 +445,7 @@ mod tests {
                 }
                 // Outside the outage, exactly the periods due by now exist.
                 for s in [&monthly, &quarterly, &yearly] {
-                    let due = count_due(&s.spec, s.spec.first_period, clock.now());
+                    let due = count_due(&s.spec, s.spec.first_period(), clock.now());
                     assert_eq!(periods(&store, s.id).await.len() as u64, due, "at {}", clock.now());
                 }
             }
@@ -496,9 +493,8 @@ mod tests {
 
     async fn the_grace_delay_holds_the_report_back(db: &TestDb) {
         let store = db.seeded().await;
-        let mut sp = spec("quarterly", "2026-Q1");
-        sp.grace = Duration::from_secs(3 * 86_400);
-        let s = store.create_schedule(&sp).await.unwrap();
+        let sp = ScheduleDraft { grace: Duration::from_secs(3 * 86_400), ..draft("quarterly", "2026-Q1") };
+        let s = store.create_schedule(&ScheduleSpec::new(sp).unwrap()).await.unwrap();
         assert!(store.run_schedules(ts("2026-04-03T16:59:59Z"), 24).await.unwrap().created.is_empty());
         assert_eq!(store.run_schedules(ts("2026-04-03T17:00:00Z"), 24).await.unwrap().created.len(), 1);
         assert_eq!(periods(&store, s.id).await, ["2026-Q1"]);
@@ -576,7 +572,7 @@ mod tests {
         store.set_schedule_enabled(s.id, false).await.unwrap();
         assert!(store.run_schedules(ts("2026-03-15T00:00:00Z"), 24).await.unwrap().created.is_empty());
         let resumed = store.set_schedule_enabled(s.id, true).await.unwrap();
-        assert!(resumed.spec.enabled);
+        assert!(resumed.spec.enabled());
         let tick = store.run_schedules(ts("2026-03-15T00:00:00Z"), 24).await.unwrap();
         assert_eq!(tick.created.len(), 2);
         assert_eq!(tick.caught_up, 1);
@@ -599,9 +595,8 @@ mod tests {
 
     async fn unknown_programmes_and_schedules_are_not_found(db: &TestDb) {
         let store = db.seeded().await;
-        let mut sp = spec("monthly", "2026-01");
-        sp.programme = "nowhere".into();
-        let err = store.create_schedule(&sp).await.unwrap_err();
+        let sp = ScheduleDraft { programme: "nowhere".into(), ..draft("monthly", "2026-01") };
+        let err = store.create_schedule(&ScheduleSpec::new(sp).unwrap()).await.unwrap_err();
         assert!(matches!(err, Error::NotFound { what: "programme", .. }), "{err}");
         let err = store.schedule(ScheduleId::new()).await.unwrap_err();
         assert!(matches!(err, Error::NotFound { what: "schedule", .. }), "{err}");

@@ -85,10 +85,12 @@ pub struct WorkerConfig {
     pub render_deadline: Duration,
     /// On shutdown, how long in-flight jobs may take before they are handed back.
     pub shutdown_grace: Duration,
-    /// Fault injection for tests: a pause before each render (zero in production).
+    /// Fault injection for tests: a pause before each render.
+    #[cfg(feature = "faults")]
     pub render_delay: Duration,
     /// Fault injection for tests: reports for this period fail transiently, every time
-    /// (a poison job). `None` in production.
+    /// (a poison job).
+    #[cfg(feature = "faults")]
     pub fail_period: Option<String>,
     /// Renders at once: the CPU-bound stage, so one per core. Jobs held beyond it fetch their
     /// data or upload their PDF meanwhile instead of leaving a core idle.
@@ -101,7 +103,9 @@ impl Default for WorkerConfig {
             max_attempts: 4,
             render_deadline: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(30),
+            #[cfg(feature = "faults")]
             render_delay: Duration::ZERO,
+            #[cfg(feature = "faults")]
             fail_period: None,
             render_slots: cores(),
         }
@@ -196,19 +200,19 @@ impl Worker {
         stages.data = t.elapsed();
         let data = data.into_inner();
         let lang = wire_report::lang(&report.lang).map_err(|e| Failure::Permanent(e.to_string()))?;
-        let standard = match wire_report::pdf_standard(&report.pdf_standard) {
-            Ok(coopbrief_domain::PdfStandard::A2b) => PdfStandard::A2b,
-            Ok(coopbrief_domain::PdfStandard::None) => PdfStandard::None,
-            Err(e) => return Err(Failure::Permanent(e.to_string())),
-        };
+        let standard =
+            wire_report::pdf_standard(&report.pdf_standard).map_err(|e| Failure::Permanent(e.to_string()))?;
         // The request's date, used only if the data service does not date the data snapshot.
         let requested_on = local_date(report.create_time.as_ref());
 
-        if self.config.fail_period.as_deref() == Some(report.period.as_str()) {
-            return Err(Failure::Transient(format!("injected failure for period {}", report.period)));
-        }
-        if !self.config.render_delay.is_zero() {
-            tokio::time::sleep(self.config.render_delay).await;
+        #[cfg(feature = "faults")]
+        {
+            if self.config.fail_period.as_deref() == Some(report.period.as_str()) {
+                return Err(Failure::Transient(format!("injected failure for period {}", report.period)));
+            }
+            if !self.config.render_delay.is_zero() {
+                tokio::time::sleep(self.config.render_delay).await;
+            }
         }
         let renderer = self.renderer.clone();
         let queued = Instant::now();
@@ -219,7 +223,7 @@ impl Worker {
                 .map_err(|e| Failure::Permanent(format!("the briefing data is invalid: {e}")))?;
             // The date of the data snapshot, so equal data renders to equal bytes.
             let date = data.as_of.unwrap_or(requested_on);
-            let options = RenderOptions::new(lang, date).with_pdf_standard(standard);
+            let options = RenderOptions::new(lang, date).with_pdf_standard(render_standard(standard));
             let pdf =
                 renderer.render(&data, &options).map_err(|e| Failure::Permanent(format!("rendering failed: {e}")))?;
             let sha256 = hex::encode(Sha256::digest(&pdf.bytes));
@@ -345,11 +349,16 @@ fn transient(s: &Status) -> bool {
     matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Aborted)
 }
 
-/// The calendar date in Hà Nội (UTC+7, no daylight saving) when the report was requested:
-/// the briefing's date, fixed for the report so a re-render gives the same document.
+/// The calendar date in the office's zone (Hà Nội) when the report was requested: the
+/// briefing's date, fixed for the report so a re-render gives the same document.
 fn local_date(t: Option<&prost_types::Timestamp>) -> jiff::civil::Date {
     let ts = t.and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok()).unwrap_or_else(jiff::Timestamp::now);
-    jiff::tz::offset(7).to_datetime(ts).date()
+    coopbrief_domain::schedule::default_time_zone().to_datetime(ts).date()
+}
+
+// mapped here until render re-exports the domain type
+fn render_standard(s: coopbrief_domain::PdfStandard) -> PdfStandard {
+    if s == coopbrief_domain::PdfStandard::A2b { PdfStandard::A2b } else { PdfStandard::None }
 }
 
 /// Consumes jobs until `shutdown` resolves, holding up to `concurrency` at once (of which the

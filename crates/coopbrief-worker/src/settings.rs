@@ -33,9 +33,11 @@ pub struct Settings {
     #[arg(long, env = "COOPBRIEF_TEMPLATE_DIR")]
     pub template_dir: Option<std::path::PathBuf>,
     /// Fault injection for the fault tests: sleep this long before each render.
+    #[cfg(feature = "faults")]
     #[arg(long, env = "COOPBRIEF_DEBUG_RENDER_DELAY_MS", default_value_t = 0, hide = true)]
     pub debug_render_delay_ms: u64,
     /// Fault injection for the fault tests: jobs of reports for this period fail transiently.
+    #[cfg(feature = "faults")]
     #[arg(long, env = "COOPBRIEF_DEBUG_FAIL_PERIOD", hide = true)]
     pub debug_fail_period: Option<String>,
     /// Log format: `text` or `json`.
@@ -62,7 +64,9 @@ impl Settings {
             max_attempts: self.max_attempts,
             render_deadline: secs(self.render_deadline),
             shutdown_grace: secs(self.shutdown_grace),
+            #[cfg(feature = "faults")]
             render_delay: std::time::Duration::from_millis(self.debug_render_delay_ms),
+            #[cfg(feature = "faults")]
             fail_period: self.debug_fail_period.clone(),
             render_slots: self.renders.map_or_else(crate::cores, usize::from).min(usize::from(self.prefetch)).max(1),
         }

@@ -41,15 +41,15 @@ pub(crate) fn updated(value: &impl Serialize, paths: &[String], skip: &[&str]) -
 /// when the mask is empty or `*`), as the wire names them.
 pub(crate) fn schedule_changes(spec: &ScheduleSpec, mask: &[String]) -> Value {
     let all = json!({
-        "programme": spec.programme,
-        "cadence": spec.cadence.as_str(),
-        "time_zone": spec.time_zone.name(),
-        "lang": spec.lang.code(),
-        "template": spec.template,
-        "pdf_standard": spec.pdf_standard.code(),
-        "first_period": spec.first_period.to_string(),
-        "grace": format!("{}s", spec.grace.as_secs()),
-        "enabled": spec.enabled,
+        "programme": spec.programme(),
+        "cadence": spec.cadence().as_str(),
+        "time_zone": spec.time_zone().name(),
+        "lang": spec.lang().code(),
+        "template": spec.template(),
+        "pdf_standard": spec.pdf_standard().code(),
+        "first_period": spec.first_period().to_string(),
+        "grace": format!("{}s", spec.grace().as_secs()),
+        "enabled": spec.enabled(),
     });
     let paths: Vec<String> = mask.iter().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
     if paths.is_empty() || paths.iter().any(|p| p == "*") {
@@ -111,17 +111,11 @@ mod tests {
     #[test]
     fn a_schedule_change_names_its_fields_as_the_wire_does() {
         use std::str::FromStr;
-        let spec = ScheduleSpec {
-            programme: "hanoi-hanam".into(),
-            cadence: coopbrief_domain::schedule::Cadence::from_str("quarterly").unwrap(),
-            time_zone: Default::default(),
-            lang: coopbrief_domain::Lang::default(),
-            template: String::new(),
-            pdf_standard: coopbrief_domain::PdfStandard::None,
-            first_period: "2026-Q1".parse().unwrap(),
-            grace: std::time::Duration::from_secs(3600),
-            enabled: true,
-        };
+
+        use coopbrief_domain::schedule::ScheduleDraft;
+        let quarterly = coopbrief_domain::schedule::Cadence::from_str("quarterly").unwrap();
+        let draft = ScheduleDraft::new("hanoi-hanam", quarterly, "2026-Q1".parse().unwrap());
+        let spec = ScheduleSpec::new(ScheduleDraft { grace: std::time::Duration::from_secs(3600), ..draft }).unwrap();
         let masked = schedule_changes(&spec, &["grace".into(), "enabled".into()]);
         assert_eq!(masked, json!({ "fields": ["grace", "enabled"], "value": { "grace": "3600s", "enabled": true } }));
         let all = schedule_changes(&spec, &[]);

@@ -6,7 +6,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use coopbrief_domain::schedule::{Cadence, Schedule, ScheduleId, ScheduleSpec, Timestamp, Zone, grace};
+use coopbrief_domain::schedule::{Cadence, Schedule, ScheduleDraft, ScheduleId, ScheduleSpec, Timestamp, Zone, grace};
 use coopbrief_domain::{Lang, PdfStandard};
 use coopbrief_proto::convert;
 use coopbrief_proto::v1;
@@ -32,15 +32,15 @@ pub(crate) fn to_wire(s: &Schedule) -> v1::ReportSchedule {
     v1::ReportSchedule {
         name: format!("schedules/{}", s.id),
         id: s.id.to_string(),
-        programme: s.spec.programme.clone(),
-        cadence: s.spec.cadence.as_str().to_owned(),
-        time_zone: s.spec.time_zone.name().to_owned(),
-        lang: s.spec.lang.code().to_owned(),
-        template: s.spec.template.clone(),
-        pdf_standard: s.spec.pdf_standard.code().to_owned(),
-        first_period: s.spec.first_period.to_string(),
-        grace: Some(prost_types::Duration { seconds: s.spec.grace.as_secs() as i64, nanos: 0 }),
-        enabled: Some(s.spec.enabled),
+        programme: s.spec.programme().to_owned(),
+        cadence: s.spec.cadence().as_str().to_owned(),
+        time_zone: s.spec.time_zone().name().to_owned(),
+        lang: s.spec.lang().code().to_owned(),
+        template: s.spec.template().to_owned(),
+        pdf_standard: s.spec.pdf_standard().code().to_owned(),
+        first_period: s.spec.first_period().to_string(),
+        grace: Some(prost_types::Duration { seconds: s.spec.grace().as_secs() as i64, nanos: 0 }),
+        enabled: Some(s.spec.enabled()),
         next_period: s.next_period.to_string(),
         next_run_time: s.spec.due_at(&s.next_period).ok().map(ts),
         last_run_period: s.last_run_period.map(|p| p.to_string()).unwrap_or_default(),
@@ -65,7 +65,7 @@ fn to_grace(d: Option<prost_types::Duration>) -> Result<Duration> {
 }
 
 /// Sets one field of `spec` from the wire schedule; the path names it.
-fn apply(spec: &mut ScheduleSpec, w: &v1::ReportSchedule, path: &str) -> Result<()> {
+fn apply(spec: &mut ScheduleDraft, w: &v1::ReportSchedule, path: &str) -> Result<()> {
     match path {
         "programme" => spec.programme = required(&w.programme, "programme")?.to_owned(),
         "cadence" => spec.cadence = Cadence::from_str(&w.cadence)?,
@@ -94,21 +94,11 @@ fn to_spec(w: &v1::ReportSchedule) -> Result<ScheduleSpec> {
     let programme = required(&w.programme, "programme")?.to_owned();
     let cadence = Cadence::from_str(&w.cadence)?;
     let first_period = convert::period(required(&w.first_period, "first_period")?, "first_period")?;
-    let mut spec = ScheduleSpec {
-        programme,
-        cadence,
-        time_zone: Zone::default(),
-        lang: Lang::default(),
-        template: String::new(),
-        pdf_standard: PdfStandard::None,
-        first_period,
-        grace: Duration::ZERO,
-        enabled: true,
-    };
+    let mut spec = ScheduleDraft::new(programme, cadence, first_period);
     for path in &SETTABLE[2..] {
         apply(&mut spec, w, path)?;
     }
-    Ok(spec.check()?)
+    Ok(ScheduleSpec::new(spec)?)
 }
 
 #[tonic::async_trait]
@@ -121,8 +111,8 @@ impl coopbrief_proto::ScheduleService for App {
         let Some(wire) = req.into_inner().schedule else { return Err(invalid("schedule", "is required")) };
         let spec = to_spec(&wire)?;
         let s = self.store.create_schedule(&spec).await.map_err(Error::from)?;
-        info!(schedule_id = %s.id, programme = %spec.programme, cadence = %spec.cadence,
-              first_period = %spec.first_period, time_zone = %spec.time_zone, "schedule created");
+        info!(schedule_id = %s.id, programme = %spec.programme(), cadence = %spec.cadence(),
+              first_period = %spec.first_period(), time_zone = %spec.time_zone(), "schedule created");
         self.audit(&caller, &format!("schedules/{}", s.id), schedule_changes(&spec, &[])).await;
         Ok(Response::new(to_wire(&s)))
     }
@@ -161,11 +151,11 @@ impl coopbrief_proto::ScheduleService for App {
         let spec = if paths.is_empty() || paths.contains(&"*") {
             to_spec(&wire)?
         } else {
-            let mut spec = old.spec.clone();
+            let mut spec = old.spec.into_draft();
             for path in paths {
                 apply(&mut spec, &wire, path)?;
             }
-            spec.check().map_err(Error::from)?
+            ScheduleSpec::new(spec).map_err(Error::from)?
         };
         let s = self.store.update_schedule(id, &spec).await.map_err(Error::from)?;
         info!(schedule_id = %id, next_period = %s.next_period, "schedule updated");
