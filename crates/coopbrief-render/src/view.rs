@@ -474,8 +474,7 @@ fn change(c: indicators::Change, lang: Lang) -> Change {
 
 /// The last values of a headline indicator, preferring periods of the briefing's own kind.
 fn chart(i: &Indicator, period: Period, lang: Lang) -> Option<Chart> {
-    let same_kind: Vec<&IndicatorValue> =
-        i.values.iter().filter(|v| std::mem::discriminant(&v.period) == std::mem::discriminant(&period)).collect();
+    let same_kind: Vec<&IndicatorValue> = i.values.iter().filter(|v| v.period.kind() == period.kind()).collect();
     let pool: Vec<&IndicatorValue> = if same_kind.is_empty() { i.values.iter().collect() } else { same_kind };
     let shown = &pool[pool.len().saturating_sub(CHART_PERIODS)..];
     if shown.is_empty() {

@@ -180,8 +180,7 @@ impl Store {
     /// day this exact data (by its hash) was first asked for — today, if that is now.
     /// Shared, not copied: a cache hit hands out the cached data itself.
     pub async fn briefing_data(&self, programme: &str, period: Period) -> Result<Arc<BriefingData>> {
-        // Vietnam keeps UTC+7 all year.
-        let today = jiff::tz::offset(7).to_datetime(jiff::Timestamp::now()).date();
+        let today = coopbrief_domain::schedule::default_time_zone().to_datetime(jiff::Timestamp::now()).date();
         self.briefing_data_on(programme, period, today).await
     }
 

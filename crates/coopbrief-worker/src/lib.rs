@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use coopbrief_proto::v1::{self, complete_report_request::Part};
 use coopbrief_proto::{CooperationServiceClient, WorkerServiceClient, convert, report as wire_report};
 use coopbrief_queue::{Delivery, Job, JobQueue};
-use coopbrief_render::{PdfStandard, RenderOptions, Renderer};
+use coopbrief_render::{RenderOptions, Renderer};
 use coopbrief_runtime::GrpcChannel;
 use futures::{FutureExt, StreamExt};
 use sha2::{Digest, Sha256};
@@ -223,7 +223,7 @@ impl Worker {
                 .map_err(|e| Failure::Permanent(format!("the briefing data is invalid: {e}")))?;
             // The date of the data snapshot, so equal data renders to equal bytes.
             let date = data.as_of.unwrap_or(requested_on);
-            let options = RenderOptions::new(lang, date).with_pdf_standard(render_standard(standard));
+            let options = RenderOptions::new(lang, date).with_pdf_standard(standard);
             let pdf =
                 renderer.render(&data, &options).map_err(|e| Failure::Permanent(format!("rendering failed: {e}")))?;
             let sha256 = hex::encode(Sha256::digest(&pdf.bytes));
@@ -354,11 +354,6 @@ fn transient(s: &Status) -> bool {
 fn local_date(t: Option<&prost_types::Timestamp>) -> jiff::civil::Date {
     let ts = t.and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok()).unwrap_or_else(jiff::Timestamp::now);
     coopbrief_domain::schedule::default_time_zone().to_datetime(ts).date()
-}
-
-// mapped here until render re-exports the domain type
-fn render_standard(s: coopbrief_domain::PdfStandard) -> PdfStandard {
-    if s == coopbrief_domain::PdfStandard::A2b { PdfStandard::A2b } else { PdfStandard::None }
 }
 
 /// Consumes jobs until `shutdown` resolves, holding up to `concurrency` at once (of which the

@@ -14,10 +14,8 @@ use tonic::{Request, Response, Status};
 use tracing::info;
 
 use super::audit::schedule_changes;
-use super::{App, caller, invalid, required};
+use super::{App, caller, invalid, page_size, required};
 use crate::error::{Error, Result};
-
-const DEFAULT_PAGE: i32 = 50;
 
 /// The fields a person sets, in the order an empty update mask replaces them.
 const SETTABLE: [&str; 9] =
@@ -127,13 +125,9 @@ impl coopbrief_proto::ScheduleService for App {
         req: Request<v1::ListSchedulesRequest>,
     ) -> Result<Response<v1::ListSchedulesResponse>, Status> {
         let req = req.into_inner();
-        let size = match req.page_size {
-            n if n < 0 => return Err(invalid("page_size", "must not be negative")),
-            0 => DEFAULT_PAGE,
-            n => n,
-        };
+        let size = page_size(req.page_size)?;
         let programme = Some(req.programme.trim()).filter(|p| !p.is_empty());
-        let schedules = self.store.list_schedules(programme, size as u32).await.map_err(Error::from)?;
+        let schedules = self.store.list_schedules(programme, size).await.map_err(Error::from)?;
         Ok(Response::new(v1::ListSchedulesResponse { schedules: schedules.iter().map(to_wire).collect() }))
     }
 
