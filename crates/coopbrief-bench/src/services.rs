@@ -257,13 +257,13 @@ async fn services_with_data(
         .map(|p| p.code.clone())
         .context("no programme in the bundled dataset")?;
     let create = v1::CreateReportRequest {
-        programme: programme.clone(),
+        programme: programme.to_string(),
         period: "2019".into(),
         lang: "vi".into(),
         ..Default::default()
     };
     let first = clients.reports.create_report(create.clone()).await?.into_inner();
-    let fixture = Arc::new(Fixture { programme, report_id: first.id.clone() });
+    let fixture = Arc::new(Fixture { programme: programme.to_string(), report_id: first.id.clone() });
 
     if sections.grpc {
         let (stop, peak) = sample_peak(vec![data.pid()]);

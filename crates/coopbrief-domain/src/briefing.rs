@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Period;
 use crate::dataset::{Partner, Programme, Sector};
+use crate::{Code, Period};
 
 /// A programme's data for one period.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,7 +97,7 @@ impl BriefingData {
             .activities
             .iter()
             .filter_map(|a| a.organiser.as_deref())
-            .chain(p.projects.iter().flat_map(|x| x.partners.iter().map(String::as_str)))
+            .chain(p.projects.iter().flat_map(|x| x.partners.iter().map(Code::as_str)))
             .chain(p.contributions.iter().flat_map(|c| [c.from.as_str(), c.to.as_str()]));
         for code in mentioned {
             if !partner_codes.contains(&code) {

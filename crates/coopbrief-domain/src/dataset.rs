@@ -8,7 +8,7 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Period, Result, Text};
+use crate::{Code, Error, Period, Result, Text};
 
 /// A whole dataset: the partners and sectors it refers to and the programmes between them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -26,7 +26,7 @@ pub struct Dataset {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Partner {
-    pub code: String,
+    pub code: Code,
     pub name: Text,
     pub kind: PartnerKind,
 }
@@ -43,18 +43,18 @@ pub enum PartnerKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sector {
-    pub code: String,
+    pub code: Code,
     pub name: Text,
     /// The programme a programme-specific sector belongs to; none for the shared taxonomy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub programme: Option<String>,
+    pub programme: Option<Code>,
 }
 
 /// A cooperation programme between two or more partners.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Programme {
-    pub code: String,
+    pub code: Code,
     pub title: Text,
     /// Used in running heads and footers, e.g. "Hà Nội – Hà Nam".
     pub short_name: Text,
@@ -113,7 +113,7 @@ pub enum ProgrammeStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProgrammePartner {
-    pub partner: String,
+    pub partner: Code,
     pub role: Text,
 }
 
@@ -134,11 +134,11 @@ pub struct Phase {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Indicator {
-    pub code: String,
+    pub code: Code,
     pub name: Text,
     pub unit: Text,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sector: Option<String>,
+    pub sector: Option<Code>,
     #[serde(default = "default_aggregation")]
     pub aggregation: Aggregation,
     /// For cumulative indicators: the date counting started.
@@ -192,9 +192,9 @@ pub struct IndicatorValue {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Activity {
-    pub code: String,
+    pub code: Code,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sector: Option<String>,
+    pub sector: Option<Code>,
     pub period: Period,
     pub kind: ActivityKind,
     pub title: Text,
@@ -203,7 +203,7 @@ pub struct Activity {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organiser: Option<String>,
+    pub organiser: Option<Code>,
     /// How many times it took place, when one record stands for a series (15 fairs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurrences: Option<u32>,
@@ -231,12 +231,12 @@ pub enum ActivityKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Project {
-    pub code: String,
+    pub code: Code,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sector: Option<String>,
+    pub sector: Option<Code>,
     pub name: Text,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub partners: Vec<String>,
+    pub partners: Vec<Code>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<Text>,
     pub status: ProjectStatus,
@@ -281,12 +281,12 @@ pub enum ProjectStatus {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Contribution {
-    pub code: String,
-    pub from: String,
-    pub to: String,
+    pub code: Code,
+    pub from: Code,
+    pub to: Code,
     pub amount_vnd: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sector: Option<String>,
+    pub sector: Option<Code>,
     pub purpose: Text,
     pub period: Period,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -304,11 +304,11 @@ pub struct Contribution {
 pub struct Assessment {
     /// Unique among the programme's assessments; when absent its place stands in (`assessment-3`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    pub code: Option<Code>,
     pub period: Period,
     pub kind: AssessmentKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sector: Option<String>,
+    pub sector: Option<Code>,
     pub text: Text,
 }
 
@@ -326,10 +326,10 @@ pub enum AssessmentKind {
 pub struct Direction {
     /// Unique among the programme's directions; when absent its place stands in (`direction-2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    pub code: Option<Code>,
     pub period: Period,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sector: Option<String>,
+    pub sector: Option<Code>,
     pub text: Text,
 }
 
@@ -383,7 +383,6 @@ impl Dataset {
         let mut partners = HashSet::new();
         for (i, p) in self.partners.iter().enumerate() {
             let at = format!("partners[{i}]");
-            check_code(&p.code, &format!("{at}.code"))?;
             check_text(&p.name, &format!("{at}.name"))?;
             if !partners.insert(p.code.as_str()) {
                 return Err(invalid(format!("{at}.code"), format!("partner {:?} is listed twice", p.code)));
@@ -392,11 +391,7 @@ impl Dataset {
         let mut sectors = HashSet::new();
         for (i, s) in self.sectors.iter().enumerate() {
             let at = format!("sectors[{i}]");
-            check_code(&s.code, &format!("{at}.code"))?;
             check_text(&s.name, &format!("{at}.name"))?;
-            if let Some(p) = &s.programme {
-                check_code(p, &format!("{at}.programme"))?;
-            }
             if !sectors.insert(s.code.as_str()) {
                 return Err(invalid(format!("{at}.code"), format!("sector {:?} is listed twice", s.code)));
             }
@@ -407,7 +402,7 @@ impl Dataset {
         // A programme-specific sector may only be used by its own programme.
         let sector_owner =
             |code: &str| self.sectors.iter().find(|s| s.code == code).and_then(|s| s.programme.as_deref());
-        let sector = |code: &Option<String>, programme: &str, at: String| -> Result<()> {
+        let sector = |code: &Option<Code>, programme: &str, at: String| -> Result<()> {
             match code {
                 Some(c) if !sectors.contains(c.as_str()) => Err(invalid(at, format!("no sector has code {c:?}"))),
                 Some(c) => match sector_owner(c) {
@@ -422,7 +417,6 @@ impl Dataset {
         let mut programmes = HashSet::new();
         for (i, p) in self.programmes.iter().enumerate() {
             let at = format!("programmes[{i}]");
-            check_code(&p.code, &format!("{at}.code"))?;
             if !programmes.insert(p.code.as_str()) {
                 return Err(invalid(format!("{at}.code"), format!("programme {:?} is listed twice", p.code)));
             }
@@ -435,7 +429,6 @@ impl Dataset {
             let mut codes = HashSet::new();
             // Codes are unique per kind within a programme (an indicator and an activity may share one).
             let mut unique = |kind: &'static str, code: &str, at: String| -> Result<()> {
-                check_code(code, &at)?;
                 if codes.insert((kind, code.to_owned())) {
                     Ok(())
                 } else {
@@ -494,7 +487,6 @@ impl Dataset {
 impl Programme {
     /// Checks what the programme's header says by itself (not its references or records).
     pub fn check(&self, at: &str) -> Result<()> {
-        check_code(&self.code, &format!("{at}.code"))?;
         check_text(&self.title, &format!("{at}.title"))?;
         check_text(&self.short_name, &format!("{at}.short_name"))?;
         if self.partners.len() < 2 {
@@ -502,7 +494,6 @@ impl Programme {
         }
         let mut seen = HashSet::new();
         for (j, pp) in self.partners.iter().enumerate() {
-            check_code(&pp.partner, &format!("{at}.partners[{j}].partner"))?;
             check_text(&pp.role, &format!("{at}.partners[{j}].role"))?;
             if !seen.insert(pp.partner.as_str()) {
                 return Err(invalid(
@@ -528,7 +519,6 @@ impl Programme {
 
 impl Indicator {
     pub fn check(&self, at: &str) -> Result<()> {
-        check_code(&self.code, &format!("{at}.code"))?;
         check_text(&self.name, &format!("{at}.name"))?;
         check_text(&self.unit, &format!("{at}.unit"))?;
         let mut seen = HashSet::new();
@@ -546,14 +536,12 @@ impl Indicator {
 
 impl Activity {
     pub fn check(&self, at: &str) -> Result<()> {
-        check_code(&self.code, &format!("{at}.code"))?;
         check_text(&self.title, &format!("{at}.title"))
     }
 }
 
 impl Project {
     pub fn check(&self, at: &str) -> Result<()> {
-        check_code(&self.code, &format!("{at}.code"))?;
         check_text(&self.name, &format!("{at}.name"))?;
         if let Some(x) = self.progress.filter(|x| *x > 100) {
             return Err(invalid(format!("{at}.progress"), format!("{x} is not a percentage, 0 to 100")));
@@ -570,9 +558,6 @@ impl Project {
 
 impl Contribution {
     pub fn check(&self, at: &str) -> Result<()> {
-        check_code(&self.code, &format!("{at}.code"))?;
-        check_code(&self.from, &format!("{at}.from"))?;
-        check_code(&self.to, &format!("{at}.to"))?;
         check_text(&self.purpose, &format!("{at}.purpose"))?;
         if self.amount_vnd <= 0 {
             return Err(invalid(
@@ -595,13 +580,10 @@ impl Contribution {
 impl Assessment {
     /// The assessment's code, or its place in the programme (`assessment-1` for the first).
     pub fn key(&self, index: usize) -> String {
-        self.code.clone().unwrap_or_else(|| format!("assessment-{}", index + 1))
+        self.code.as_ref().map_or_else(|| format!("assessment-{}", index + 1), Code::to_string)
     }
 
     pub fn check(&self, at: &str) -> Result<()> {
-        if let Some(c) = &self.code {
-            check_code(c, &format!("{at}.code"))?;
-        }
         check_text(&self.text, &format!("{at}.text"))
     }
 }
@@ -609,32 +591,23 @@ impl Assessment {
 impl Direction {
     /// The direction's code, or its place in the programme (`direction-1` for the first).
     pub fn key(&self, index: usize) -> String {
-        self.code.clone().unwrap_or_else(|| format!("direction-{}", index + 1))
+        self.code.as_ref().map_or_else(|| format!("direction-{}", index + 1), Code::to_string)
     }
 
     pub fn check(&self, at: &str) -> Result<()> {
-        if let Some(c) = &self.code {
-            check_code(c, &format!("{at}.code"))?;
-        }
         check_text(&self.text, &format!("{at}.text"))
     }
 }
 
 impl Partner {
     pub fn check(&self, at: &str) -> Result<()> {
-        check_code(&self.code, &format!("{at}.code"))?;
         check_text(&self.name, &format!("{at}.name"))
     }
 }
 
 impl Sector {
     pub fn check(&self, at: &str) -> Result<()> {
-        check_code(&self.code, &format!("{at}.code"))?;
-        check_text(&self.name, &format!("{at}.name"))?;
-        if let Some(p) = &self.programme {
-            check_code(p, &format!("{at}.programme"))?;
-        }
-        Ok(())
+        check_text(&self.name, &format!("{at}.name"))
     }
 }
 
@@ -644,22 +617,6 @@ fn invalid(field: String, message: impl Into<String>) -> Error {
 
 fn io_error(path: &Path, e: std::io::Error) -> Error {
     Error::Dataset { path: path.display().to_string(), message: e.to_string() }
-}
-
-/// Codes are short, stable, URL-safe identifiers: lowercase ASCII, digits and `-`.
-pub fn check_code(code: &str, field: &str) -> Result<()> {
-    let ok = !code.is_empty()
-        && code.len() <= 64
-        && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !code.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            field.to_owned(),
-            format!("{code:?} is not a code (1–64 characters: lowercase letters, digits and '-')"),
-        ))
-    }
 }
 
 fn check_text(text: &Text, field: &str) -> Result<()> {

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod briefing;
+mod code;
 pub mod dataset;
 pub mod exchange;
 pub mod format;
@@ -18,6 +19,7 @@ pub mod yaml;
 
 pub use access::Role;
 pub use briefing::BriefingData;
+pub use code::Code;
 pub use period::{Period, PeriodKind};
 pub use report::{Lang, PdfInfo, PdfStandard, Report, ReportId, ReportState};
 pub use text::Text;
@@ -46,3 +48,12 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A value as an error message quotes it: escaped, in quotes, and at most 40 characters of it,
+/// so that a message never echoes a whole field back.
+pub fn quote(value: &str) -> String {
+    const MAX: usize = 40;
+    let mut chars = value.chars();
+    let head: String = chars.by_ref().take(MAX).collect();
+    if chars.next().is_some() { format!("{head:?}…") } else { format!("{head:?}") }
+}

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::dataset::{Activity, Assessment, Contribution, Direction, Indicator, Partner, Programme, Project, Sector};
-use crate::{Error, Period, Result};
+use crate::{Code, Error, Period, Result};
 
 /// Where a resource is kept: a table of its own, or among the records of a programme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +50,6 @@ pub trait Resource: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sy
 
     /// The code it is stored under, when the value carries one.
     fn code(&self) -> Option<&str>;
-    /// Sets the code a value without one is stored under (assessments and directions).
-    fn set_code(&mut self, _code: Option<String>) {}
     /// What it names, for the store to check inside the write.
     fn refs(&self) -> Vec<Ref<'_>> {
         Vec::new()
@@ -81,7 +79,7 @@ pub trait Resource: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sy
 }
 
 /// The records' sector reference, the same for every kind of record.
-fn sector(code: &Option<String>) -> Option<Ref<'_>> {
+fn sector(code: &Option<Code>) -> Option<Ref<'_>> {
     code.as_deref().map(|c| Ref::new("sector", Kind::Sector, c))
 }
 
@@ -92,7 +90,7 @@ impl Resource for Partner {
     const COLUMNS: &'static [&'static str] = &["code", "kind", "name"];
     const KINDS: &'static [&'static str] = &["city", "province", "central_agency", "other"];
     fn code(&self) -> Option<&str> {
-        Some(&self.code)
+        Some(self.code.as_str())
     }
     fn check(&self, at: &str) -> Result<()> {
         Partner::check(self, at)
@@ -105,7 +103,7 @@ impl Resource for Sector {
     const KIND: Kind = Kind::Sector;
     const COLUMNS: &'static [&'static str] = &["code", "programme", "name"];
     fn code(&self) -> Option<&str> {
-        Some(&self.code)
+        Some(self.code.as_str())
     }
     fn refs(&self) -> Vec<Ref<'_>> {
         self.programme.iter().map(|p| Ref::new("programme", Kind::Programme, p)).collect()
@@ -129,7 +127,7 @@ impl Resource for Programme {
     const COLUMNS: &'static [&'static str] = &["code", "status", "partners", "title"];
     const STATUSES: &'static [&'static str] = &["planned", "active", "completed", "suspended"];
     fn code(&self) -> Option<&str> {
-        Some(&self.code)
+        Some(self.code.as_str())
     }
     fn refs(&self) -> Vec<Ref<'_>> {
         let at = |j| format!("partners[{j}].partner");
@@ -183,7 +181,7 @@ impl Resource for Indicator {
     const KIND: Kind = Kind::Record;
     const COLUMNS: &'static [&'static str] = &["code", "unit", "aggregation", "sector", "name"];
     fn code(&self) -> Option<&str> {
-        Some(&self.code)
+        Some(self.code.as_str())
     }
     fn refs(&self) -> Vec<Ref<'_>> {
         sector(&self.sector).into_iter().collect()
@@ -205,7 +203,7 @@ impl Resource for Activity {
     const KIND: Kind = Kind::Record;
     const COLUMNS: &'static [&'static str] = &["code", "period", "kind", "sector", "occurrences", "title"];
     fn code(&self) -> Option<&str> {
-        Some(&self.code)
+        Some(self.code.as_str())
     }
     fn refs(&self) -> Vec<Ref<'_>> {
         let organiser = self.organiser.iter().map(|o| Ref::new("organiser", Kind::Partner, o));
@@ -226,7 +224,7 @@ impl Resource for Project {
     const COLUMNS: &'static [&'static str] = &["code", "status", "progress", "sector", "period", "name"];
     const STATUSES: &'static [&'static str] = &["planned", "in_progress", "completed", "suspended"];
     fn code(&self) -> Option<&str> {
-        Some(&self.code)
+        Some(self.code.as_str())
     }
     fn refs(&self) -> Vec<Ref<'_>> {
         let partners = self.partners.iter().enumerate();
@@ -256,7 +254,7 @@ impl Resource for Contribution {
     const KIND: Kind = Kind::Record;
     const COLUMNS: &'static [&'static str] = &["code", "period", "from", "to", "amount_vnd", "purpose"];
     fn code(&self) -> Option<&str> {
-        Some(&self.code)
+        Some(self.code.as_str())
     }
     fn refs(&self) -> Vec<Ref<'_>> {
         let ends = [Ref::new("from", Kind::Partner, &self.from), Ref::new("to", Kind::Partner, &self.to)];
@@ -278,9 +276,6 @@ impl Resource for Assessment {
     fn code(&self) -> Option<&str> {
         self.code.as_deref()
     }
-    fn set_code(&mut self, code: Option<String>) {
-        self.code = code;
-    }
     fn refs(&self) -> Vec<Ref<'_>> {
         sector(&self.sector).into_iter().collect()
     }
@@ -299,9 +294,6 @@ impl Resource for Direction {
     const COLUMNS: &'static [&'static str] = &["code", "period", "sector", "text"];
     fn code(&self) -> Option<&str> {
         self.code.as_deref()
-    }
-    fn set_code(&mut self, code: Option<String>) {
-        self.code = code;
     }
     fn refs(&self) -> Vec<Ref<'_>> {
         sector(&self.sector).into_iter().collect()

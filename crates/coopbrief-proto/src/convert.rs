@@ -6,7 +6,7 @@
 use std::str::FromStr;
 
 use coopbrief_domain::dataset as d;
-use coopbrief_domain::{BriefingData, Error, Period, Result, Text};
+use coopbrief_domain::{BriefingData, Code, Error, Period, Result, Text};
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
@@ -101,23 +101,28 @@ enum_map!(assessment_kind, to_assessment_kind, d::AssessmentKind, v1::Assessment
 // ---- domain → wire ------------------------------------------------------------------------
 
 pub fn partner(p: &d::Partner) -> v1::Partner {
-    v1::Partner { code: p.code.clone(), name: Some(text(&p.name)), kind: partner_kind(p.kind), etag: String::new() }
+    v1::Partner { code: p.code.to_string(), name: Some(text(&p.name)), kind: partner_kind(p.kind), etag: String::new() }
 }
 
 pub fn sector(s: &d::Sector) -> v1::Sector {
-    v1::Sector { code: s.code.clone(), name: Some(text(&s.name)), programme: s.programme.clone(), etag: String::new() }
+    v1::Sector {
+        code: s.code.to_string(),
+        name: Some(text(&s.name)),
+        programme: opt_string(&s.programme),
+        etag: String::new(),
+    }
 }
 
 pub fn programme(p: &d::Programme) -> v1::Programme {
     v1::Programme {
-        code: p.code.clone(),
+        code: p.code.to_string(),
         title: Some(text(&p.title)),
         short_name: Some(text(&p.short_name)),
         status: programme_status(p.status),
         partners: p
             .partners
             .iter()
-            .map(|x| v1::ProgrammePartner { partner: x.partner.clone(), role: Some(text(&x.role)) })
+            .map(|x| v1::ProgrammePartner { partner: x.partner.to_string(), role: Some(text(&x.role)) })
             .collect(),
         phases: p
             .phases
@@ -152,7 +157,7 @@ pub fn assessment(a: &d::Assessment, key: &str) -> v1::Assessment {
         code: key.to_owned(),
         period: a.period.to_string(),
         kind: assessment_kind(a.kind),
-        sector: a.sector.clone(),
+        sector: opt_string(&a.sector),
         text: Some(text(&a.text)),
         programme: String::new(),
         etag: String::new(),
@@ -163,7 +168,7 @@ pub fn direction(x: &d::Direction, key: &str) -> v1::Direction {
     v1::Direction {
         code: key.to_owned(),
         period: x.period.to_string(),
-        sector: x.sector.clone(),
+        sector: opt_string(&x.sector),
         text: Some(text(&x.text)),
         programme: String::new(),
         etag: String::new(),
@@ -172,10 +177,10 @@ pub fn direction(x: &d::Direction, key: &str) -> v1::Direction {
 
 pub fn indicator(i: &d::Indicator) -> v1::Indicator {
     v1::Indicator {
-        code: i.code.clone(),
+        code: i.code.to_string(),
         name: Some(text(&i.name)),
         unit: Some(text(&i.unit)),
-        sector: i.sector.clone(),
+        sector: opt_string(&i.sector),
         aggregation: aggregation(i.aggregation),
         base_date: i.base_date.map(|d| d.to_string()),
         higher_is_better: i.higher_is_better,
@@ -199,14 +204,14 @@ pub fn indicator(i: &d::Indicator) -> v1::Indicator {
 
 pub fn activity(a: &d::Activity) -> v1::Activity {
     v1::Activity {
-        code: a.code.clone(),
-        sector: a.sector.clone(),
+        code: a.code.to_string(),
+        sector: opt_string(&a.sector),
         period: a.period.to_string(),
         kind: activity_kind(a.kind),
         title: Some(text(&a.title)),
         description: opt_text(&a.description),
         location: opt_text(&a.location),
-        organiser: a.organiser.clone(),
+        organiser: opt_string(&a.organiser),
         occurrences: a.occurrences,
         participants: a.participants,
         enterprises: a.enterprises,
@@ -218,10 +223,10 @@ pub fn activity(a: &d::Activity) -> v1::Activity {
 
 pub fn project(p: &d::Project) -> v1::Project {
     v1::Project {
-        code: p.code.clone(),
-        sector: p.sector.clone(),
+        code: p.code.to_string(),
+        sector: opt_string(&p.sector),
         name: Some(text(&p.name)),
-        partners: p.partners.clone(),
+        partners: p.partners.iter().map(Code::to_string).collect(),
         location: opt_text(&p.location),
         status: project_status(p.status),
         progress: p.progress.map(u32::from),
@@ -240,11 +245,11 @@ pub fn project(p: &d::Project) -> v1::Project {
 
 pub fn contribution(c: &d::Contribution) -> v1::Contribution {
     v1::Contribution {
-        code: c.code.clone(),
-        from: c.from.clone(),
-        to: c.to.clone(),
+        code: c.code.to_string(),
+        from: c.from.to_string(),
+        to: c.to.to_string(),
         amount_vnd: c.amount_vnd,
-        sector: c.sector.clone(),
+        sector: opt_string(&c.sector),
         purpose: Some(text(&c.purpose)),
         period: c.period.to_string(),
         date: c.date.map(|d| d.to_string()),
@@ -273,27 +278,26 @@ fn join(at: &str, name: &str) -> String {
 }
 
 pub fn to_partner(p: v1::Partner, at: &str) -> Result<d::Partner> {
-    d::check_code(&p.code, &join(at, "code"))?;
     Ok(d::Partner {
+        code: Code::parse(p.code, &join(at, "code"))?,
         name: to_text(p.name, &join(at, "name"))?,
         kind: to_partner_kind(p.kind, &join(at, "kind"))?,
-        code: p.code,
     })
 }
 
 pub fn to_sector(s: v1::Sector, at: &str) -> Result<d::Sector> {
-    d::check_code(&s.code, &join(at, "code"))?;
-    let programme = s.programme.filter(|p| !p.is_empty());
-    if let Some(p) = &programme {
-        d::check_code(p, &join(at, "programme"))?;
-    }
-    Ok(d::Sector { name: to_text(s.name, &join(at, "name"))?, code: s.code, programme })
+    Ok(d::Sector {
+        code: Code::parse(s.code, &join(at, "code"))?,
+        name: to_text(s.name, &join(at, "name"))?,
+        programme: opt_code(s.programme.unwrap_or_default(), &join(at, "programme"))?,
+    })
 }
 
 pub fn to_programme(p: v1::Programme, at: &str) -> Result<d::Programme> {
     let f = |name: &str| join(at, name);
     let fi = |name: &str, i: usize| format!("{}[{i}]", join(at, name));
     Ok(d::Programme {
+        code: Code::parse(p.code, &f("code"))?,
         title: to_text(p.title, &f("title"))?,
         short_name: to_text(p.short_name, &f("short_name"))?,
         status: to_programme_status(p.status, &f("status"))?,
@@ -303,8 +307,8 @@ pub fn to_programme(p: v1::Programme, at: &str) -> Result<d::Programme> {
             .enumerate()
             .map(|(i, x)| {
                 Ok(d::ProgrammePartner {
+                    partner: Code::parse(x.partner, &format!("{}.partner", fi("partners", i)))?,
                     role: to_text(x.role, &format!("{}.role", fi("partners", i)))?,
-                    partner: x.partner,
                 })
             })
             .collect::<Result<_>>()?,
@@ -385,20 +389,19 @@ pub fn to_programme(p: v1::Programme, at: &str) -> Result<d::Programme> {
                 Ok(d)
             })
             .collect::<Result<_>>()?,
-        code: p.code,
     })
 }
 
 /// An empty code means none: the store then keys the record by its place.
-fn opt_code(code: String, field: &str) -> Result<Option<String>> {
-    if code.is_empty() {
-        return Ok(None);
-    }
-    d::check_code(&code, field)?;
-    Ok(Some(code))
+fn opt_code(code: String, field: &str) -> Result<Option<Code>> {
+    if code.is_empty() { Ok(None) } else { Code::parse(code, field).map(Some) }
 }
 
-fn opt_sector(s: Option<String>, field: &str) -> Result<Option<String>> {
+fn opt_string(code: &Option<Code>) -> Option<String> {
+    code.as_ref().map(Code::to_string)
+}
+
+fn opt_sector(s: Option<String>, field: &str) -> Result<Option<Code>> {
     opt_code(s.unwrap_or_default(), field)
 }
 
@@ -426,6 +429,7 @@ pub fn to_direction(x: v1::Direction, at: &str) -> Result<d::Direction> {
 pub fn to_indicator(i: v1::Indicator, at: &str) -> Result<d::Indicator> {
     let f = |name: &str| join(at, name);
     Ok(d::Indicator {
+        code: Code::parse(i.code, &f("code"))?,
         name: to_text(i.name, &f("name"))?,
         unit: to_text(i.unit, &f("unit"))?,
         sector: opt_sector(i.sector, &f("sector"))?,
@@ -449,7 +453,6 @@ pub fn to_indicator(i: v1::Indicator, at: &str) -> Result<d::Indicator> {
                 })
             })
             .collect::<Result<_>>()?,
-        code: i.code,
     })
     .and_then(|x: d::Indicator| x.check(at).map(|()| x))
 }
@@ -457,6 +460,7 @@ pub fn to_indicator(i: v1::Indicator, at: &str) -> Result<d::Indicator> {
 pub fn to_activity(a: v1::Activity, at: &str) -> Result<d::Activity> {
     let f = |name: &str| join(at, name);
     Ok(d::Activity {
+        code: Code::parse(a.code, &f("code"))?,
         sector: opt_sector(a.sector, &f("sector"))?,
         period: period(&a.period, &f("period"))?,
         kind: to_activity_kind(a.kind, &f("kind"))?,
@@ -468,7 +472,6 @@ pub fn to_activity(a: v1::Activity, at: &str) -> Result<d::Activity> {
         participants: a.participants,
         enterprises: a.enterprises,
         products: a.products,
-        code: a.code,
     })
     .and_then(|x: d::Activity| x.check(at).map(|()| x))
 }
@@ -481,9 +484,15 @@ pub fn to_project(p: v1::Project, at: &str) -> Result<d::Project> {
         None => None,
     };
     Ok(d::Project {
+        code: Code::parse(p.code, &f("code"))?,
         sector: opt_sector(p.sector, &f("sector"))?,
         name: to_text(p.name, &f("name"))?,
-        partners: p.partners,
+        partners: p
+            .partners
+            .into_iter()
+            .enumerate()
+            .map(|(k, x)| Code::parse(x, &format!("{}[{k}]", f("partners"))))
+            .collect::<Result<_>>()?,
         location: to_opt_text(p.location, &f("location"))?,
         status: to_project_status(p.status, &f("status"))?,
         progress,
@@ -501,7 +510,6 @@ pub fn to_project(p: v1::Project, at: &str) -> Result<d::Project> {
                 Ok(d::Milestone { date, text: to_text(m.text, &format!("{at}.text"))?, done: m.done })
             })
             .collect::<Result<_>>()?,
-        code: p.code,
     })
     .and_then(|x: d::Project| x.check(at).map(|()| x))
 }
@@ -509,8 +517,9 @@ pub fn to_project(p: v1::Project, at: &str) -> Result<d::Project> {
 pub fn to_contribution(c: v1::Contribution, at: &str) -> Result<d::Contribution> {
     let f = |name: &str| join(at, name);
     Ok(d::Contribution {
-        from: c.from,
-        to: c.to,
+        code: Code::parse(c.code, &f("code"))?,
+        from: Code::parse(c.from, &f("from"))?,
+        to: Code::parse(c.to, &f("to"))?,
         amount_vnd: c.amount_vnd,
         sector: opt_sector(c.sector, &f("sector"))?,
         purpose: to_text(c.purpose, &f("purpose"))?,
@@ -518,7 +527,6 @@ pub fn to_contribution(c: v1::Contribution, at: &str) -> Result<d::Contribution>
         date: opt_date(c.date, &f("date"))?,
         currency: c.currency.filter(|s| !s.is_empty()),
         amount: opt_decimal(c.amount, &f("amount"))?,
-        code: c.code,
     })
     .and_then(|x: d::Contribution| x.check(at).map(|()| x))
 }
@@ -583,10 +591,10 @@ mod tests {
     #[test]
     fn new_fields_round_trip_and_bad_ones_name_their_field() {
         let p = d::Project {
-            code: "road".into(),
+            code: "road".parse().unwrap(),
             sector: None,
             name: Text::vi("Đường"),
-            partners: vec!["a".into()],
+            partners: vec!["a".parse().unwrap()],
             location: None,
             status: d::ProjectStatus::InProgress,
             progress: Some(60),
@@ -601,9 +609,9 @@ mod tests {
         };
         assert_eq!(to_project(project(&p), "project").unwrap(), p);
         let c = d::Contribution {
-            code: "gift".into(),
-            from: "a".into(),
-            to: "b".into(),
+            code: "gift".parse().unwrap(),
+            from: "a".parse().unwrap(),
+            to: "b".parse().unwrap(),
             amount_vnd: 230_000_000,
             sector: None,
             purpose: Text::vi("Sách"),

@@ -15,7 +15,7 @@ use coopbrief_domain::dataset::{
     Activity, ActivityKind, AssessmentKind, Contribution, Indicator, IndicatorValue, Project,
 };
 use coopbrief_domain::indicators::{self, Attainment, Figures};
-use coopbrief_domain::{BriefingData, Lang, Period, Text, format};
+use coopbrief_domain::{BriefingData, Code, Lang, Period, Text, format};
 
 use crate::i18n::{Labels, Noun, Phrases, phrases};
 
@@ -247,7 +247,7 @@ impl Ctx<'_> {
         code.map(|c| self.data.sectors.iter().find(|s| s.code == c).map(|s| self.get(&s.name)).unwrap_or(c.to_owned()))
     }
 
-    fn item(&self, sector: &Option<String>, text: &Text) -> Item {
+    fn item(&self, sector: &Option<Code>, text: &Text) -> Item {
         Item { sector: self.sector_name(sector.as_deref()), text: self.get(text) }
     }
 
@@ -365,7 +365,7 @@ impl Ctx<'_> {
     /// `None` when the sector has nothing in the period.
     fn sector(&self, code: Option<&str>) -> Option<SectorView> {
         let p = &self.data.programme;
-        let is = |s: &Option<String>| s.as_deref() == code;
+        let is = |s: &Option<Code>| s.as_deref() == code;
         let activities: Vec<ActivityView> =
             p.activities.iter().filter(|a| is(&a.sector)).map(|a| self.activity(a)).collect();
         let indicators: Vec<IndicatorRow> =

@@ -86,8 +86,8 @@ impl Store {
         for s in &dataset.sectors {
             upsert(&mut tx, "sectors", &s.code, &json(s)?, &mut report).await?;
             sqlx::query("UPDATE sectors SET programme = $1 WHERE code = $2")
-                .bind(&s.programme)
-                .bind(&s.code)
+                .bind(s.programme.as_deref())
+                .bind(s.code.as_str())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -98,10 +98,10 @@ impl Store {
             let rows = rows(p)?;
             let old: Vec<(String, String, String)> =
                 sqlx::query_as("SELECT kind, code, body FROM records WHERE programme = $1 ORDER BY position")
-                    .bind(&p.code)
+                    .bind(p.code.as_str())
                     .fetch_all(&mut *tx)
                     .await?;
-            sqlx::query("DELETE FROM records WHERE programme = $1").bind(&p.code).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM records WHERE programme = $1").bind(p.code.as_str()).execute(&mut *tx).await?;
             for (j, r) in rows.iter().enumerate() {
                 let previous = old.iter().find(|(k, c, _)| k == r.kind && *c == r.code).map(|(_, _, b)| b.as_str());
                 report.note(format!("{}/{}/{}", p.code, r.kind, r.code), previous, &r.body);
@@ -109,7 +109,7 @@ impl Store {
                     "INSERT INTO records (programme, kind, code, position, sector, period_start, period_end, status, body)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
-                .bind(&p.code)
+                .bind(p.code.as_str())
                 .bind(r.kind)
                 .bind(&r.code)
                 .bind(j as i64)
@@ -317,16 +317,16 @@ async fn upsert(
 fn rows(p: &Programme) -> Result<Vec<Row_>> {
     let mut out = Vec::new();
     for x in &p.indicators {
-        out.push(row(x, x.code.clone())?);
+        out.push(row(x, x.code.to_string())?);
     }
     for x in &p.activities {
-        out.push(row(x, x.code.clone())?);
+        out.push(row(x, x.code.to_string())?);
     }
     for x in &p.projects {
-        out.push(row(x, x.code.clone())?);
+        out.push(row(x, x.code.to_string())?);
     }
     for x in &p.contributions {
-        out.push(row(x, x.code.clone())?);
+        out.push(row(x, x.code.to_string())?);
     }
     // Assessments and directions without a code of their own are keyed by their place.
     for (i, x) in p.assessments.iter().enumerate() {

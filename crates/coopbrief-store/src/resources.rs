@@ -10,9 +10,9 @@
 
 use std::any::Any;
 
-use coopbrief_domain::Period;
 use coopbrief_domain::dataset::Programme;
 use coopbrief_domain::resource::{Kind, Resource};
+use coopbrief_domain::{Code, Period};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -501,7 +501,9 @@ impl Store {
             let body: String = row.try_get("body")?;
             let code: String = row.try_get("code")?;
             // A record keyed by its place keeps that key only while it stays in that place.
-            let keep = |place: String| if place == code { None } else { Some(code.clone()) };
+            let keep = |place: String| -> Result<Option<Code>> {
+                if place == code { Ok(None) } else { Ok(Some(Code::parse(code.clone(), "code")?)) }
+            };
             match kind.as_str() {
                 "indicator" => p.indicators.push(parse(&body, "indicator")?),
                 "activity" => p.activities.push(parse(&body, "activity")?),
@@ -510,14 +512,14 @@ impl Store {
                 "assessment" => {
                     let mut a: coopbrief_domain::dataset::Assessment = parse(&body, "assessment")?;
                     if a.code.is_none() {
-                        a.code = keep(format!("assessment-{}", p.assessments.len() + 1));
+                        a.code = keep(format!("assessment-{}", p.assessments.len() + 1))?;
                     }
                     p.assessments.push(a);
                 }
                 "direction" => {
                     let mut d: coopbrief_domain::dataset::Direction = parse(&body, "direction")?;
                     if d.code.is_none() {
-                        d.code = keep(format!("direction-{}", p.directions.len() + 1));
+                        d.code = keep(format!("direction-{}", p.directions.len() + 1))?;
                     }
                     p.directions.push(d);
                 }
@@ -567,14 +569,14 @@ mod tests {
 
     fn activity(code: &str) -> Activity {
         Activity {
-            code: code.into(),
-            sector: Some("culture".into()),
+            code: code.parse().unwrap(),
+            sector: Some("culture".parse().unwrap()),
             period: "2020".parse().unwrap(),
             kind: ActivityKind::Workshop,
             title: Text::vi("Hội thảo"),
             description: None,
             location: None,
-            organiser: Some("hanam".into()),
+            organiser: Some("hanam".parse().unwrap()),
             occurrences: None,
             participants: None,
             enterprises: None,
@@ -621,7 +623,7 @@ mod tests {
         assert_eq!(again, first, "the first result, not a second write");
         let err = store.create("hanoi-hanam", &activity("a"), None).await.unwrap_err();
         assert!(matches!(err, Error::AlreadyExists { what: "activity", .. }), "{err}");
-        let p = Partner { code: "x".into(), name: Text::vi("X"), kind: PartnerKind::Other };
+        let p = Partner { code: "x".parse().unwrap(), name: Text::vi("X"), kind: PartnerKind::Other };
         let err = store.create("", &p, Some("r1")).await.unwrap_err();
         assert!(matches!(&err, Error::Invalid(e) if e.field() == Some("request_id")), "{err}");
     }
@@ -654,7 +656,11 @@ mod tests {
         assert_eq!(store.partners().await.unwrap().len(), 3);
         // A programme without reports goes with its records and its own sectors; then its
         // partners are free to go.
-        let own = Sector { code: "weaving".into(), name: Text::vi("Dệt"), programme: Some("hanoi-hanam".into()) };
+        let own = Sector {
+            code: "weaving".parse().unwrap(),
+            name: Text::vi("Dệt"),
+            programme: Some("hanoi-hanam".parse().unwrap()),
+        };
         store.create("", &own, None).await.unwrap();
         let head = store.get::<Programme>("", "hanoi-hanam").await.unwrap();
         store.delete::<Programme>("", "hanoi-hanam", Some(&head.etag)).await.unwrap();

@@ -33,7 +33,7 @@ async fn import_is_idempotent_and_round_trips(db: &TestDb) {
 async fn a_broken_import_changes_nothing(db: &TestDb) {
     let store = db.store().await;
     let mut ds = seed();
-    ds.programmes[0].projects[0].sector = Some("nowhere".into());
+    ds.programmes[0].projects[0].sector = Some("nowhere".parse().unwrap());
     let err = store.import_dataset(&ds).await.unwrap_err();
     assert!(err.to_string().contains("projects[0].sector"), "{err}");
     assert!(store.is_empty().await.unwrap());

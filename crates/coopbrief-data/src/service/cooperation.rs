@@ -6,10 +6,10 @@
 //! into the stored resource on the wire, field by field as the mask says (no mask: every field
 //! an update may set), and parse the result as a whole.
 
-use coopbrief_domain::dataset::{self as d, Activity, Assessment, Contribution, Direction, Indicator, Partner};
+use coopbrief_domain::dataset::{Activity, Assessment, Contribution, Direction, Indicator, Partner};
 use coopbrief_domain::dataset::{Programme, Project, Sector};
-use coopbrief_domain::exchange;
 use coopbrief_domain::resource::{Kind, PROGRAMME_RECORDS};
+use coopbrief_domain::{Code, exchange};
 use coopbrief_proto::resource::{Key, WireResource};
 use coopbrief_proto::{convert, v1};
 use coopbrief_store::{Filter, Versioned};
@@ -25,8 +25,7 @@ fn code_filter(value: &str, field: &str) -> Result<Option<String>> {
     if v.is_empty() {
         return Ok(None);
     }
-    d::check_code(v, field)?;
-    Ok(Some(v.to_owned()))
+    Ok(Some(Code::parse(v, field)?.into()))
 }
 
 /// An optional filter that must be one of `allowed`; a resource without such a filter (none
