@@ -8,6 +8,7 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::resource::{Kind, Resource};
 use crate::{Code, Error, Period, Result, Text};
 
 /// A whole dataset: the partners and sectors it refers to and the programmes between them.
@@ -380,104 +381,61 @@ impl Dataset {
     /// Checks what serde cannot: unique codes, references that resolve, numbers in range,
     /// no empty text. Each error names the path of the offending field.
     pub fn validate(&self) -> Result<()> {
-        let mut partners = HashSet::new();
-        for (i, p) in self.partners.iter().enumerate() {
-            let at = format!("partners[{i}]");
-            check_text(&p.name, &format!("{at}.name"))?;
-            if !partners.insert(p.code.as_str()) {
-                return Err(invalid(format!("{at}.code"), format!("partner {:?} is listed twice", p.code)));
-            }
-        }
-        let mut sectors = HashSet::new();
-        for (i, s) in self.sectors.iter().enumerate() {
-            let at = format!("sectors[{i}]");
-            check_text(&s.name, &format!("{at}.name"))?;
-            if !sectors.insert(s.code.as_str()) {
-                return Err(invalid(format!("{at}.code"), format!("sector {:?} is listed twice", s.code)));
-            }
-        }
-        let partner = |code: &str, at: String| -> Result<()> {
-            if partners.contains(code) { Ok(()) } else { Err(invalid(at, format!("no partner has code {code:?}"))) }
-        };
-        // A programme-specific sector may only be used by its own programme.
-        let sector_owner =
-            |code: &str| self.sectors.iter().find(|s| s.code == code).and_then(|s| s.programme.as_deref());
-        let sector = |code: &Option<Code>, programme: &str, at: String| -> Result<()> {
-            match code {
-                Some(c) if !sectors.contains(c.as_str()) => Err(invalid(at, format!("no sector has code {c:?}"))),
-                Some(c) => match sector_owner(c) {
-                    Some(owner) if owner != programme => {
-                        Err(invalid(at, format!("sector {c:?} belongs to programme {owner:?}")))
-                    }
-                    _ => Ok(()),
-                },
-                None => Ok(()),
-            }
-        };
-        let mut programmes = HashSet::new();
+        let known = Known { partners: self.partners.iter().map(|p| p.code.as_str()).collect(), sectors: &self.sectors };
+        known.check_all(&self.partners, "partners", "")?;
+        known.check_all(&self.sectors, "sectors", "")?;
+        known.check_all(&self.programmes, "programmes", "")?;
         for (i, p) in self.programmes.iter().enumerate() {
-            let at = format!("programmes[{i}]");
-            if !programmes.insert(p.code.as_str()) {
-                return Err(invalid(format!("{at}.code"), format!("programme {:?} is listed twice", p.code)));
+            let at = |list: &str| format!("programmes[{i}].{list}");
+            known.check_all(&p.indicators, &at("indicators"), &p.code)?;
+            known.check_all(&p.activities, &at("activities"), &p.code)?;
+            known.check_all(&p.projects, &at("projects"), &p.code)?;
+            known.check_all(&p.contributions, &at("contributions"), &p.code)?;
+            known.check_all(&p.assessments, &at("assessments"), &p.code)?;
+            known.check_all(&p.directions, &at("directions"), &p.code)?;
+        }
+        Ok(())
+    }
+}
+
+/// What the references of a dataset may name.
+struct Known<'a> {
+    partners: HashSet<&'a str>,
+    sectors: &'a [Sector],
+}
+
+impl Known<'_> {
+    /// Checks each resource of a list by itself, that its code is new in the list (a record's:
+    /// in its programme; an indicator and an activity may share one) and that the partners and
+    /// sectors it names exist (a programme-specific sector only for its own programme).
+    fn check_all<R: Resource>(&self, items: &[R], at: &str, programme: &str) -> Result<()> {
+        let mut seen = HashSet::new();
+        for (j, x) in items.iter().enumerate() {
+            let at = format!("{at}[{j}]");
+            let code = x.code().map_or_else(|| format!("{}-{}", R::NAME, j + 1), str::to_owned);
+            if !seen.insert(code.clone()) {
+                let message = match R::KIND {
+                    Kind::Record => format!("{} code {code:?} is used twice in the programme", R::NAME),
+                    _ => format!("{} {code:?} is listed twice", R::NAME),
+                };
+                return Err(invalid(format!("{at}.code"), message));
             }
-            check_text(&p.title, &format!("{at}.title"))?;
-            check_text(&p.short_name, &format!("{at}.short_name"))?;
-            p.check(&at)?;
-            for (j, pp) in p.partners.iter().enumerate() {
-                partner(&pp.partner, format!("{at}.partners[{j}].partner"))?;
-            }
-            let mut codes = HashSet::new();
-            // Codes are unique per kind within a programme (an indicator and an activity may share one).
-            let mut unique = |kind: &'static str, code: &str, at: String| -> Result<()> {
-                if codes.insert((kind, code.to_owned())) {
-                    Ok(())
-                } else {
-                    Err(invalid(at, format!("{kind} code {code:?} is used twice in the programme")))
+            x.check(&at)?;
+            for r in x.refs() {
+                let (field, c) = (format!("{at}.{}", r.field), r.code);
+                match r.to {
+                    Kind::Partner if !self.partners.contains(c) => {
+                        return Err(invalid(field, format!("no partner has code {c:?}")));
+                    }
+                    Kind::Sector => match self.sectors.iter().find(|s| s.code == c) {
+                        None => return Err(invalid(field, format!("no sector has code {c:?}"))),
+                        Some(Sector { programme: Some(owner), .. }) if !programme.is_empty() && owner != programme => {
+                            return Err(invalid(field, format!("sector {c:?} belongs to programme {owner:?}")));
+                        }
+                        Some(_) => {}
+                    },
+                    _ => {}
                 }
-            };
-            for (j, ind) in p.indicators.iter().enumerate() {
-                let at = format!("{at}.indicators[{j}]");
-                unique("indicator", &ind.code, format!("{at}.code"))?;
-                ind.check(&at)?;
-                sector(&ind.sector, &p.code, format!("{at}.sector"))?;
-            }
-            for (j, a) in p.activities.iter().enumerate() {
-                let at = format!("{at}.activities[{j}]");
-                unique("activity", &a.code, format!("{at}.code"))?;
-                a.check(&at)?;
-                sector(&a.sector, &p.code, format!("{at}.sector"))?;
-                if let Some(o) = &a.organiser {
-                    partner(o, format!("{at}.organiser"))?;
-                }
-            }
-            for (j, pr) in p.projects.iter().enumerate() {
-                let at = format!("{at}.projects[{j}]");
-                unique("project", &pr.code, format!("{at}.code"))?;
-                pr.check(&at)?;
-                sector(&pr.sector, &p.code, format!("{at}.sector"))?;
-                for (k, code) in pr.partners.iter().enumerate() {
-                    partner(code, format!("{at}.partners[{k}]"))?;
-                }
-            }
-            for (j, c) in p.contributions.iter().enumerate() {
-                let at = format!("{at}.contributions[{j}]");
-                unique("contribution", &c.code, format!("{at}.code"))?;
-                c.check(&at)?;
-                partner(&c.from, format!("{at}.from"))?;
-                partner(&c.to, format!("{at}.to"))?;
-                sector(&c.sector, &p.code, format!("{at}.sector"))?;
-            }
-            for (j, a) in p.assessments.iter().enumerate() {
-                let at = format!("{at}.assessments[{j}]");
-                unique("assessment", &a.key(j), format!("{at}.code"))?;
-                a.check(&at)?;
-                sector(&a.sector, &p.code, format!("{at}.sector"))?;
-            }
-            for (j, d) in p.directions.iter().enumerate() {
-                let at = format!("{at}.directions[{j}]");
-                unique("direction", &d.key(j), format!("{at}.code"))?;
-                d.check(&at)?;
-                sector(&d.sector, &p.code, format!("{at}.sector"))?;
             }
         }
         Ok(())
