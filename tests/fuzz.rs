@@ -30,6 +30,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_MESSAGE_BYTES: usize = 1024;
 /// Keeps the run under a minute; a plan past it fails, so that growth is a decision.
 const MAX_CALLS: usize = 4000;
+/// Message types by full name (`coopbrief.v1.Partner`).
+type Types = HashMap<String, DescriptorProto>;
+
 const UUID: &str = "0190c3a2-7b4e-7d6f-8a9b-0c1d2e3f4a5b";
 
 /// Passes protobuf bytes through untouched: we encode requests ourselves and only look at
@@ -142,7 +145,8 @@ fn is_int(f: &FieldDescriptorProto) -> bool {
 /// whatever order it checks fields in.
 fn plausible(field: &str) -> &'static str {
     match field {
-        f if f.contains("token") || f.contains("etag") || f.contains("filter") => "",
+        // Empty is what a first call sends; a made-up token, etag or mask path is refused early.
+        f if f.contains("token") || f.contains("etag") || f.contains("filter") || f == "paths" => "",
         f if f.contains("period") => "2019",
         f if f.contains("lang") => "vi",
         f if f == "id" || f.ends_with("_id") => UUID,
@@ -172,8 +176,10 @@ fn hostile_texts(few: bool) -> Vec<(&'static str, String)> {
 
 const HOSTILE_INTS: [(&str, i64); 3] = [("-1", -1), ("0", 0), ("i32::MAX", i32::MAX as i64)];
 
-/// The message with every text and enum field but `skip` set to a plausible value.
-fn baseline(msg: &DescriptorProto, skip: i32) -> Vec<u8> {
+/// The message with every text and enum field but `skip` set to a plausible value, and its
+/// message fields `depth` levels down likewise, so that a handler does not stop at a missing
+/// `partner` before it looks at the hostile field.
+fn baseline(msg: &DescriptorProto, skip: i32, types: &Types, depth: u8) -> Vec<u8> {
     let mut buf = Vec::new();
     for f in msg.field.iter().filter(|f| f.number() != skip) {
         let value = plausible(f.name());
@@ -182,9 +188,15 @@ fn baseline(msg: &DescriptorProto, skip: i32) -> Vec<u8> {
         } else if f.r#type() == Type::Enum {
             // 0 is the UNSPECIFIED every enum starts with and handlers refuse.
             int_field(&mut buf, f, 1);
+        } else if let Some(inner) = message_type(f, types).filter(|_| depth > 0) {
+            len_field(&mut buf, f.number(), &baseline(inner, 0, types, depth - 1));
         }
     }
     buf
+}
+
+fn message_type<'a>(f: &FieldDescriptorProto, types: &'a Types) -> Option<&'a DescriptorProto> {
+    types.get(f.type_name().trim_start_matches('.')).filter(|_| f.r#type() == Type::Message)
 }
 
 /// Each hostile value of one field, encoded as that field (label, bytes).
@@ -207,8 +219,9 @@ fn hostile_fields(f: &FieldDescriptorProto, few: bool) -> Vec<(String, Vec<u8>)>
 }
 
 /// Every request body sent to a method taking `msg`, with a label saying what it holds.
-fn cases(msg: &DescriptorProto, types: &HashMap<String, DescriptorProto>, rng: &mut Rng) -> Vec<(String, Bytes)> {
-    let mut out: Vec<(String, Vec<u8>)> = vec![("empty".into(), Vec::new()), ("plausible".into(), baseline(msg, 0))];
+fn cases(msg: &DescriptorProto, types: &Types, rng: &mut Rng) -> Vec<(String, Bytes)> {
+    let mut out: Vec<(String, Vec<u8>)> =
+        vec![("empty".into(), Vec::new()), ("plausible".into(), baseline(msg, 0, types, 1))];
     // Wire type 7 does not exist, so the random tail can never decode by chance.
     let mut garbage = vec![0x0f];
     garbage.extend(rng.bytes(64));
@@ -220,17 +233,16 @@ fn cases(msg: &DescriptorProto, types: &HashMap<String, DescriptorProto>, rng: &
     out.push(("5 MiB".into(), big));
     for f in &msg.field {
         for (label, field) in hostile_fields(f, false) {
-            let mut body = baseline(msg, f.number());
+            let mut body = baseline(msg, f.number(), types, 1);
             body.extend(field);
             out.push((label, body));
         }
-        let nested = f.type_name().trim_start_matches('.');
-        let Some(inner) = types.get(nested).filter(|_| f.r#type() == Type::Message) else { continue };
+        let Some(inner) = message_type(f, types) else { continue };
         for g in &inner.field {
             for (label, field) in hostile_fields(g, true) {
-                let mut value = baseline(inner, g.number());
+                let mut value = baseline(inner, g.number(), types, 0);
                 value.extend(field);
-                let mut body = baseline(msg, f.number());
+                let mut body = baseline(msg, f.number(), types, 1);
                 len_field(&mut body, f.number(), &value);
                 out.push((format!("{}.{label}", f.name()), body));
             }
@@ -257,7 +269,7 @@ async fn reflect(channel: &Channel, request: MessageRequest) -> MessageResponse 
 }
 
 /// Every method of every listed service, and every message type by its full name.
-async fn discover(channel: &Channel) -> (Vec<Method>, HashMap<String, DescriptorProto>) {
+async fn discover(channel: &Channel) -> (Vec<Method>, Types) {
     let MessageResponse::ListServicesResponse(list) =
         reflect(channel, MessageRequest::ListServices(String::new())).await
     else {
@@ -301,7 +313,7 @@ async fn discover(channel: &Channel) -> (Vec<Method>, HashMap<String, Descriptor
     (methods, types)
 }
 
-fn add_types(types: &mut HashMap<String, DescriptorProto>, scope: &str, msg: &DescriptorProto) {
+fn add_types(types: &mut Types, scope: &str, msg: &DescriptorProto) {
     let name = format!("{scope}.{}", msg.name());
     for nested in &msg.nested_type {
         add_types(types, &name, nested);
