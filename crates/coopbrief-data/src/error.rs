@@ -22,6 +22,12 @@ pub enum Error {
     /// A valid token whose role does not allow the call.
     #[error("{0}")]
     PermissionDenied(String),
+    /// The service is at its limit for this kind of call (concurrent imports …); try again later.
+    #[error("{0}")]
+    Busy(String),
+    /// The caller's deadline passed before the work was done.
+    #[error("{0}")]
+    Deadline(String),
     /// A fault of this service (not of the request); logged, never shown in detail.
     #[error("{0}")]
     Internal(String),
@@ -35,34 +41,91 @@ impl From<Error> for Status {
     /// The only place where errors become gRPC codes.
     fn from(e: Error) -> Status {
         use coopbrief_store::Error as S;
+        let said = told(&e.to_string());
         let invalid = |e: &coopbrief_domain::Error| {
             let details = match e.field() {
-                Some(field) => ErrorDetails::with_bad_request_violation(field, e.to_string()),
+                Some(field) => ErrorDetails::with_bad_request_violation(field, said.clone()),
                 None => ErrorDetails::with_error_info("INVALID_ARGUMENT", DOMAIN, HashMap::new()),
             };
-            Status::with_error_details(Code::InvalidArgument, e.to_string(), details)
+            Status::with_error_details(Code::InvalidArgument, said.clone(), details)
         };
-        let info = |code: Code, reason: &str, message: String| {
-            Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new()))
+        let info = |code: Code, reason: &str| {
+            Status::with_error_details(
+                code,
+                said.clone(),
+                ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new()),
+            )
         };
         match &e {
             Error::Invalid(d) | Error::Store(S::Invalid(d)) => invalid(d),
-            Error::Store(S::NotFound { .. }) => info(Code::NotFound, "NOT_FOUND", e.to_string()),
+            Error::Store(S::NotFound { .. }) => info(Code::NotFound, "NOT_FOUND"),
             Error::Store(S::FailedPrecondition(_)) | Error::FailedPrecondition(_) => {
-                info(Code::FailedPrecondition, "FAILED_PRECONDITION", e.to_string())
+                info(Code::FailedPrecondition, "FAILED_PRECONDITION")
             }
-            Error::Store(S::AlreadyExists { .. }) => info(Code::AlreadyExists, "ALREADY_EXISTS", e.to_string()),
-            Error::Store(S::Aborted(_)) => info(Code::Aborted, "ETAG_MISMATCH", e.to_string()),
-            Error::Queue(_) => info(Code::Unavailable, "QUEUE_UNAVAILABLE", e.to_string()),
-            Error::Unauthenticated(_) => info(Code::Unauthenticated, "UNAUTHENTICATED", e.to_string()),
-            Error::PermissionDenied(_) => info(Code::PermissionDenied, "PERMISSION_DENIED", e.to_string()),
+            Error::Store(S::AlreadyExists { .. }) => info(Code::AlreadyExists, "ALREADY_EXISTS"),
+            Error::Store(S::Aborted(_)) => info(Code::Aborted, "ETAG_MISMATCH"),
+            Error::Queue(_) => info(Code::Unavailable, "QUEUE_UNAVAILABLE"),
+            Error::Busy(_) => info(Code::ResourceExhausted, "BUSY"),
+            Error::Deadline(_) => info(Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
+            Error::Unauthenticated(_) => info(Code::Unauthenticated, "UNAUTHENTICATED"),
+            Error::PermissionDenied(_) => info(Code::PermissionDenied, "PERMISSION_DENIED"),
             Error::Store(
                 S::Corrupt { .. } | S::Database(_) | S::Migrate(_) | S::Io { .. } | S::Artifact { .. } | S::Config(_),
             )
             | Error::Internal(_) => {
                 tracing::error!(error = %e, "internal error");
-                info(Code::Internal, "INTERNAL", "internal error; see the data service's log".to_owned())
+                let details = ErrorDetails::with_error_info("INTERNAL", DOMAIN, HashMap::new());
+                Status::with_error_details(Code::Internal, "internal error; see the data service's log", details)
             }
         }
+    }
+}
+
+/// A message as a caller is told it: every quoted value cut to a short prefix (a message names
+/// what is wrong; it never echoes a whole field back), and the whole at most 1 KiB.
+pub fn told(message: &str) -> String {
+    const QUOTE: usize = 40;
+    let mut out = String::with_capacity(message.len().min(crate::answers::MAX_MESSAGE_BYTES));
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '"' {
+            continue;
+        }
+        let (mut kept, mut escaped) = (0, false);
+        for c in chars.by_ref() {
+            let closing = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            if closing {
+                if kept > QUOTE {
+                    out.push('…');
+                }
+                out.push('"');
+                break;
+            }
+            kept += 1;
+            if kept <= QUOTE {
+                out.push(c);
+            }
+        }
+    }
+    crate::answers::shorten(&out, crate::answers::MAX_MESSAGE_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_quote_a_short_prefix_and_stay_short() {
+        let long = format!("period: {:?} is not a period", "a".repeat(5000));
+        let said = told(&long);
+        assert!(said.starts_with(&format!("period: \"{}…\" is not", "a".repeat(40))), "{said}");
+        assert!(said.ends_with("is not a period"));
+        assert_eq!(told("partner \"hanoi\" not found"), "partner \"hanoi\" not found");
+        assert_eq!(told(r#"a "b\"c" d"#), r#"a "b\"c" d"#);
+        assert!(told(&"x".repeat(5000)).len() <= crate::answers::MAX_MESSAGE_BYTES);
+        let status = Status::from(Error::Invalid(coopbrief_domain::Error::invalid("yaml", long)));
+        assert!(status.message().len() < 200 && status.code() == Code::InvalidArgument);
     }
 }

@@ -4,6 +4,7 @@
 //! Startup follows `build → local_addr → run_until_stopped(shutdown)` so tests bind port 0.
 //! Every call passes the access layer (`auth.rs`) first; with a certificate, only TLS is spoken.
 
+pub mod answers;
 pub mod auth;
 pub mod commands;
 pub mod error;
@@ -162,6 +163,7 @@ impl Server {
             })
         });
         let served = builder
+            .layer(answers::AnswersLayer)
             .layer(self.auth)
             .add_service(health_service)
             .add_service(reflection)

@@ -375,7 +375,8 @@ impl Dataset {
     /// Parses one YAML (or JSON, which is YAML) document, without the cross-file checks.
     pub fn parse(text: &str) -> Result<Dataset> {
         crate::yaml::check(text)?;
-        serde_yaml_ng::from_str(text).map_err(|e| Error::Dataset { path: "<input>".into(), message: e.to_string() })
+        serde_yaml_ng::from_str(text)
+            .map_err(|e| Error::Dataset { path: "<input>".into(), message: in_words(&e.to_string()) })
     }
 
     /// Checks what serde cannot: unique codes, references that resolve, numbers in range,
@@ -573,6 +574,31 @@ fn invalid(field: String, message: impl Into<String>) -> Error {
     Error::Invalid { field, message: message.into() }
 }
 
+/// serde's message with Rust's type names put in words ("expected struct ProgrammePartner" →
+/// "expected a programme partner"): people read the document's words, not the program's.
+fn in_words(message: &str) -> String {
+    let mut out = Vec::new();
+    let mut words = message.split(' ').peekable();
+    while let Some(word) = words.next() {
+        let named = words.peek().is_some_and(|n| n.starts_with(char::is_uppercase));
+        match words.next_if(|_| named && matches!(word, "struct" | "enum")) {
+            Some(name) => {
+                let end = name.find(|c: char| !c.is_alphanumeric()).unwrap_or(name.len());
+                let spaced = name[..end].chars().fold(String::new(), |mut s, c| {
+                    if c.is_uppercase() {
+                        s.push(' ');
+                    }
+                    s.push(c.to_ascii_lowercase());
+                    s
+                });
+                out.push(format!("a{spaced}{}", &name[end..]));
+            }
+            None => out.push(word.to_owned()),
+        }
+    }
+    out.join(" ")
+}
+
 fn io_error(path: &Path, e: std::io::Error) -> Error {
     Error::Dataset { path: path.display().to_string(), message: e.to_string() }
 }
@@ -647,6 +673,13 @@ programmes:
         let broken = SMALL.replace("amount_vnd: 3000000000", "amount_vnd: -1");
         let err = Dataset::parse(&broken).unwrap().validate().unwrap_err();
         assert_eq!(err.field(), Some("programmes[0].contributions[0].amount_vnd"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_name_no_rust_type() {
+        let err = Dataset::parse("\"just a string\"").unwrap_err().to_string();
+        assert!(err.contains("expected a dataset") && !err.contains("struct"), "{err}");
+        assert_eq!(in_words("expected enum PartnerKind, at"), "expected a partner kind, at");
     }
 
     #[test]
