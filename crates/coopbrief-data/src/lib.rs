@@ -113,7 +113,13 @@ impl Server {
         Server {
             listener,
             auth: AuthLayer::tokens(store.clone()),
-            app: App { store, artifacts, queue, relay: Default::default() },
+            app: App {
+                store,
+                artifacts,
+                queue,
+                relay: Default::default(),
+                imports: Arc::new(tokio::sync::Semaphore::new(service::MAX_IMPORTS)),
+            },
             scheduler: (scheduler::DEFAULT_INTERVAL, scheduler::DEFAULT_CATCH_UP),
             tls: None,
         }

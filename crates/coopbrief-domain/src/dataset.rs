@@ -382,6 +382,8 @@ impl Dataset {
     /// Checks what serde cannot: unique codes, references that resolve, numbers in range,
     /// no empty text. Each error names the path of the offending field.
     pub fn validate(&self) -> Result<()> {
+        let json = serde_json::to_value(self).map_err(|e| invalid("dataset".into(), e.to_string()))?;
+        crate::check_strings(&json, "")?;
         let known = Known { partners: self.partners.iter().map(|p| p.code.as_str()).collect(), sectors: &self.sectors };
         known.check_all(&self.partners, "partners", "")?;
         known.check_all(&self.sectors, "sectors", "")?;

@@ -22,7 +22,7 @@ pub use briefing::BriefingData;
 pub use code::Code;
 pub use period::{Period, PeriodKind};
 pub use report::{Lang, PdfInfo, PdfStandard, Report, ReportId, ReportState};
-pub use text::Text;
+pub use text::{Text, check_chars, check_strings};
 
 /// Errors of domain parsing; each names the field it is about.
 #[derive(Debug, thiserror::Error)]

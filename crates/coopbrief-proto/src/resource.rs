@@ -152,8 +152,10 @@ macro_rules! resources {
                 $(w.$id = key.$id.clone();)*
             }
             fn from_wire(w: $wire) -> Result<Self> {
-                let v = $from(w, <$dom as Resource>::NAME)?;
-                Resource::check(&v, <$dom as Resource>::NAME)?;
+                let (v, at) = ($from(w, <$dom as Resource>::NAME)?, <$dom as Resource>::NAME);
+                Resource::check(&v, at)?;
+                let json = serde_json::to_value(&v).map_err(|e| coopbrief_domain::Error::invalid(at, e.to_string()))?;
+                coopbrief_domain::check_strings(&json, at)?;
                 Ok(v)
             }
             fn key(w: &$wire) -> Key {

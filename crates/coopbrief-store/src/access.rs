@@ -177,19 +177,7 @@ impl Store {
 
     /// Appends an entry to the audit log and returns its id.
     pub async fn add_audit_entry(&self, entry: &NewAuditEntry<'_>) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO audit_log (at, actor, role, method, resource, changes)
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(Timestamp::now().to_string())
-        .bind(entry.actor)
-        .bind(entry.role)
-        .bind(entry.method)
-        .bind(entry.resource)
-        .bind(entry.changes)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
+        insert_audit(&mut *self.pool.acquire().await?, entry).await
     }
 
     /// Audit entries newest first: at most `size` (clamped to 1..=[`MAX_AUDIT_PAGE`]) older
@@ -222,6 +210,24 @@ impl Store {
         let next = if entries.len() == size as usize { entries.last().map(|e| e.id) } else { None };
         Ok((entries, next))
     }
+}
+
+/// Appends an audit entry on `conn` — in the transaction of the change it records, where there
+/// is one, so that a committed change always has its entry.
+pub(crate) async fn insert_audit(conn: &mut sqlx::AnyConnection, entry: &NewAuditEntry<'_>) -> Result<i64> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO audit_log (at, actor, role, method, resource, changes)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(Timestamp::now().to_string())
+    .bind(entry.actor)
+    .bind(entry.role)
+    .bind(entry.method)
+    .bind(entry.resource)
+    .bind(entry.changes)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
 }
 
 #[cfg(test)]

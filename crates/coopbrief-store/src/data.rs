@@ -5,12 +5,12 @@ use std::sync::Arc;
 use coopbrief_domain::dataset::{Dataset, Partner, Programme, Sector};
 use coopbrief_domain::{BriefingData, Period};
 use serde::de::DeserializeOwned;
-use sqlx::{Any, Transaction};
 
 use coopbrief_domain::resource::{Kind, Resource};
 
+use crate::access::insert_audit;
 use crate::resources::{columns, json, parse, write_programme_partners};
-use crate::{Error, Result, Store};
+use crate::{Error, NewAuditEntry, Result, Store};
 
 /// What an import did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,6 +34,14 @@ pub struct ImportReport {
 impl ImportReport {
     pub fn summary(&self) -> ImportSummary {
         ImportSummary { created: self.created.len(), changed: self.changed.len(), unchanged: self.unchanged.len() }
+    }
+
+    /// What an import changed, as its audit entry records it.
+    pub fn changes(&self) -> serde_json::Value {
+        serde_json::json!({
+            "created": self.created, "changed": self.changed, "deleted": self.deleted,
+            "unchanged": self.unchanged.len(),
+        })
     }
 
     fn note(&mut self, key: String, old: Option<&str>, new: &str) {
@@ -71,12 +79,18 @@ impl Store {
     /// Writes a whole dataset in one transaction: all of it or none. Resources are matched by
     /// code; a programme's records are replaced by the dataset's.
     pub async fn import_dataset(&self, dataset: &Dataset) -> Result<ImportSummary> {
-        Ok(self.import(dataset, false).await?.summary())
+        Ok(self.import(dataset, false, None).await?.summary())
     }
 
     /// Like [`Store::import_dataset`], saying what happened to each resource; with `dry_run`,
-    /// checks everything and rolls back.
-    pub async fn import(&self, dataset: &Dataset, dry_run: bool) -> Result<ImportReport> {
+    /// checks everything and rolls back. `audit` (its `changes` are what the import did) is
+    /// written in the import's transaction.
+    pub async fn import(
+        &self,
+        dataset: &Dataset,
+        dry_run: bool,
+        audit: Option<&NewAuditEntry<'_>>,
+    ) -> Result<ImportReport> {
         dataset.validate()?;
         let mut tx = self.begin_write().await?;
         let mut report = ImportReport::default();
@@ -130,6 +144,10 @@ impl Store {
         if dry_run {
             tx.rollback().await?;
         } else {
+            if let Some(entry) = audit {
+                let changes = report.changes().to_string();
+                insert_audit(&mut tx, &NewAuditEntry { changes: &changes, ..*entry }).await?;
+            }
             tx.commit().await?;
         }
         Ok(report)
@@ -280,7 +298,7 @@ impl BriefingCache {
 }
 
 async fn upsert(
-    tx: &mut Transaction<'_, Any>,
+    tx: &mut sqlx::AnyConnection,
     table: &'static str,
     code: &str,
     body: &str,
@@ -288,7 +306,7 @@ async fn upsert(
 ) -> Result<()> {
     let old: Option<String> = sqlx::query_scalar(&format!("SELECT body FROM {table} WHERE code = $1"))
         .bind(code)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     let what = table.trim_end_matches('s');
     report.note(format!("{what}/{code}"), old.as_deref(), body);
@@ -299,7 +317,7 @@ async fn upsert(
             ))
             .bind(code)
             .bind(body)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         }
         Some(old) if old == body => {}
@@ -307,7 +325,7 @@ async fn upsert(
             sqlx::query(&format!("UPDATE {table} SET body = $1, revision = revision + 1 WHERE code = $2"))
                 .bind(body)
                 .bind(code)
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
     }

@@ -91,6 +91,39 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     briefings: std::sync::Arc<data::BriefingCache>,
+    /// SQLite writes one transaction at a time: writers of this process wait their turn here,
+    /// however long a big import holds the file, instead of failing with "database is locked"
+    /// once SQLite's busy timeout has passed.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction, holding this process's writer turn on SQLite (see [`Store::begin_write`]).
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+
+    pub(crate) async fn rollback(self) -> Result<()> {
+        Ok(self.tx.rollback().await?)
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -144,7 +177,7 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend, briefings: Default::default() })
+        Ok(Store { pool, backend, briefings: Default::default(), writer: Default::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -161,17 +194,20 @@ impl Store {
     ///
     /// Every such transaction moves `data_version`, so caches of data read from it (the
     /// briefing data) know, with one small read, whether anything changed on any replica.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        let mut tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
+        let (mut tx, turn) = match self.backend {
+            Backend::Sqlite => {
+                let turn = self.writer.clone().lock_owned().await;
+                (self.pool.begin_with("BEGIN IMMEDIATE").await?, Some(turn))
+            }
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock(7263801)").execute(&mut *tx).await?;
-                tx
+                (tx, None)
             }
         };
         sqlx::query("UPDATE data_version SET version = version + 1 WHERE id = 1").execute(&mut *tx).await?;
-        Ok(tx)
+        Ok(WriteTx { tx, _turn: turn })
     }
 
     /// The current `data_version` (see [`Store::begin_write`]).

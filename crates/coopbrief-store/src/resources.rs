@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{AnyConnection, Row};
 
+use crate::access::insert_audit;
 use crate::sql::{self, Sql};
-use crate::{Backend, Error, Result, Store};
+use crate::{Backend, Error, NewAuditEntry, Result, Store};
 
 /// A stored resource with what a client needs to change it safely.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -349,6 +350,7 @@ impl Store {
         programme: &str,
         value: &R,
         request_id: Option<&str>,
+        audit: Option<&NewAuditEntry<'_>>,
     ) -> Result<Versioned<R>> {
         let method = format!("Create/{}", R::NAME);
         let mut tx = self.begin_write().await?;
@@ -385,6 +387,7 @@ impl Store {
         written(&mut tx, &code, value).await?;
         let result = Versioned { value: value.clone(), key: code, programme: programme.to_owned(), etag: etag(&body) };
         remember(&mut tx, request_id, &method, &result).await?;
+        audited(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(result)
     }
@@ -397,6 +400,7 @@ impl Store {
         code: &str,
         value: &R,
         expected_etag: Option<&str>,
+        audit: Option<&NewAuditEntry<'_>>,
     ) -> Result<Versioned<R>> {
         let mut tx = self.begin_write().await?;
         let current: Versioned<R> = read(&mut tx, programme, code).await?;
@@ -417,13 +421,20 @@ impl Store {
         where_key::<R>(&mut q, programme, code);
         q.query().execute(&mut *tx).await?;
         written(&mut tx, code, value).await?;
+        audited(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(Versioned { value: value.clone(), key: code.to_owned(), programme: programme.to_owned(), etag: etag(&body) })
     }
 
     /// Deletes a resource that nothing uses (FAILED_PRECONDITION naming what still does); a
     /// programme goes with its records and its own sectors, unless reports of it exist.
-    pub async fn delete<R: Resource>(&self, programme: &str, code: &str, expected_etag: Option<&str>) -> Result<()> {
+    pub async fn delete<R: Resource>(
+        &self,
+        programme: &str,
+        code: &str,
+        expected_etag: Option<&str>,
+        audit: Option<&NewAuditEntry<'_>>,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let current: Versioned<R> = read(&mut tx, programme, code).await?;
         check_etag(R::NAME, code, &current.etag, expected_etag)?;
@@ -480,6 +491,7 @@ impl Store {
             )));
         }
         keyed::<R>(&format!("DELETE FROM {}", table::<R>()), programme, code).query().execute(&mut *tx).await?;
+        audited(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -528,6 +540,14 @@ impl Store {
         }
         Ok(p)
     }
+}
+
+/// The change's audit entry, in its transaction.
+pub(crate) async fn audited(conn: &mut AnyConnection, audit: Option<&NewAuditEntry<'_>>) -> Result<()> {
+    if let Some(entry) = audit {
+        insert_audit(conn, entry).await?;
+    }
+    Ok(())
 }
 
 /// What follows a write in the same transaction: a sector's programme, a programme's partners.
@@ -596,7 +616,7 @@ mod tests {
         for i in 0.. {
             let p = store.list::<Activity>(&filter, &page(4, &token)).await.unwrap();
             seen.extend(p.items.into_iter().map(|v| v.key));
-            store.create("hanoi-hanam", &activity(&format!("new-{i}")), None).await.unwrap();
+            store.create("hanoi-hanam", &activity(&format!("new-{i}")), None, None).await.unwrap();
             if p.next_page_token.is_empty() {
                 break;
             }
@@ -616,15 +636,15 @@ mod tests {
 
     async fn request_ids_make_creates_idempotent(db: &TestDb) {
         let store = db.seeded().await;
-        let first = store.create("hanoi-hanam", &activity("a"), Some("r1")).await.unwrap();
+        let first = store.create("hanoi-hanam", &activity("a"), Some("r1"), None).await.unwrap();
         let mut changed = activity("a");
         changed.title = Text::vi("Khác");
-        let again = store.create("hanoi-hanam", &changed, Some("r1")).await.unwrap();
+        let again = store.create("hanoi-hanam", &changed, Some("r1"), None).await.unwrap();
         assert_eq!(again, first, "the first result, not a second write");
-        let err = store.create("hanoi-hanam", &activity("a"), None).await.unwrap_err();
+        let err = store.create("hanoi-hanam", &activity("a"), None, None).await.unwrap_err();
         assert!(matches!(err, Error::AlreadyExists { what: "activity", .. }), "{err}");
         let p = Partner { code: "x".parse().unwrap(), name: Text::vi("X"), kind: PartnerKind::Other };
-        let err = store.create("", &p, Some("r1")).await.unwrap_err();
+        let err = store.create("", &p, Some("r1"), None).await.unwrap_err();
         assert!(matches!(&err, Error::Invalid(e) if e.field() == Some("request_id")), "{err}");
     }
 
@@ -633,12 +653,12 @@ mod tests {
         let v = store.get::<Activity>("hanoi-hanam", "product-fairs").await.unwrap();
         let mut a = v.value.clone();
         a.occurrences = Some(16);
-        let updated = store.update("hanoi-hanam", "product-fairs", &a, Some(&v.etag)).await.unwrap();
+        let updated = store.update("hanoi-hanam", "product-fairs", &a, Some(&v.etag), None).await.unwrap();
         assert_ne!(updated.etag, v.etag);
         a.occurrences = Some(17);
-        let err = store.update("hanoi-hanam", "product-fairs", &a, Some(&v.etag)).await.unwrap_err();
+        let err = store.update("hanoi-hanam", "product-fairs", &a, Some(&v.etag), None).await.unwrap_err();
         assert!(matches!(err, Error::Aborted(_)), "{err}");
-        let err = store.delete::<Activity>("hanoi-hanam", "product-fairs", Some(&v.etag)).await.unwrap_err();
+        let err = store.delete::<Activity>("hanoi-hanam", "product-fairs", Some(&v.etag), None).await.unwrap_err();
         assert!(matches!(err, Error::Aborted(_)), "{err}");
         let now = store.get::<Activity>("hanoi-hanam", "product-fairs").await.unwrap();
         assert_eq!(now.value.occurrences, Some(16));
@@ -647,12 +667,12 @@ mod tests {
     async fn used_partners_and_sectors_are_not_deleted(db: &TestDb) {
         let store = db.seeded().await;
         for code in ["hanoi", "hoabinh"] {
-            let err = store.delete::<Partner>("", code, None).await.unwrap_err();
+            let err = store.delete::<Partner>("", code, None, None).await.unwrap_err();
             assert!(matches!(err, Error::FailedPrecondition(_)), "{err}");
         }
-        let err = store.delete::<Sector>("", "transport", None).await.unwrap_err();
+        let err = store.delete::<Sector>("", "transport", None, None).await.unwrap_err();
         assert!(matches!(err, Error::FailedPrecondition(_)), "{err}");
-        store.delete::<Sector>("", "tourism", None).await.unwrap();
+        store.delete::<Sector>("", "tourism", None, None).await.unwrap();
         assert_eq!(store.partners().await.unwrap().len(), 3);
         // A programme without reports goes with its records and its own sectors; then its
         // partners are free to go.
@@ -661,30 +681,30 @@ mod tests {
             name: Text::vi("Dệt"),
             programme: Some("hanoi-hanam".parse().unwrap()),
         };
-        store.create("", &own, None).await.unwrap();
+        store.create("", &own, None, None).await.unwrap();
         let head = store.get::<Programme>("", "hanoi-hanam").await.unwrap();
-        store.delete::<Programme>("", "hanoi-hanam", Some(&head.etag)).await.unwrap();
+        store.delete::<Programme>("", "hanoi-hanam", Some(&head.etag), None).await.unwrap();
         assert!(store.is_empty().await.unwrap());
         assert!(matches!(store.get::<Sector>("", "weaving").await.unwrap_err(), Error::NotFound { .. }));
         let filter = Filter::default();
         assert!(store.list::<Activity>(&filter, &page(10, "")).await.unwrap().items.is_empty());
-        store.delete::<Partner>("", "hoabinh", None).await.unwrap();
+        store.delete::<Partner>("", "hoabinh", None, None).await.unwrap();
     }
 
     async fn export_and_import_round_trip_and_report(db: &TestDb) {
         let store = db.seeded().await;
         let exported = store.export("hanoi-hanam").await.unwrap();
         assert_eq!(exported, Dataset::bundled().unwrap());
-        let report = store.import(&exported, false).await.unwrap();
+        let report = store.import(&exported, false, None).await.unwrap();
         assert!(report.created.is_empty() && report.changed.is_empty() && report.deleted.is_empty());
         let mut edited = exported.clone();
         edited.programmes[0].activities.remove(0);
         edited.partners[0].name.en = Some("Ha Noi".into());
-        let dry = store.import(&edited, true).await.unwrap();
+        let dry = store.import(&edited, true, None).await.unwrap();
         assert_eq!(dry.deleted, ["hanoi-hanam/activity/cooperation-forums"]);
         assert_eq!(dry.changed, ["partner/hanoi"]);
         assert_eq!(store.export("hanoi-hanam").await.unwrap(), exported, "a dry run writes nothing");
-        store.import(&edited, false).await.unwrap();
+        store.import(&edited, false, None).await.unwrap();
         assert_eq!(store.export("hanoi-hanam").await.unwrap(), edited);
     }
 

@@ -267,7 +267,7 @@ async fn concurrent_updates_with_one_etag_make_one_change(db: &TestDb) {
             let store = if i % 2 == 0 { a.clone() } else { b.clone() };
             let (mut partner, etag) = (current.value.clone(), current.etag.clone());
             partner.name = coopbrief_domain::Text::vi(format!("Hà Nam {i}"));
-            tokio::spawn(async move { store.update("", "hanam", &partner, Some(&etag)).await })
+            tokio::spawn(async move { store.update("", "hanam", &partner, Some(&etag), None).await })
         })
         .collect();
     let mut won = 0;

@@ -6,6 +6,7 @@
 //! entry's content), never the change, and a change is never refused for want of its entry.
 
 use coopbrief_domain::schedule::ScheduleSpec;
+use coopbrief_store::NewAuditEntry;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use tonic::Request;
@@ -64,17 +65,16 @@ fn to_json(value: &impl Serialize) -> Value {
     serde_json::to_value(value).unwrap_or_else(|e| json!({ "unserialisable": e.to_string() }))
 }
 
+/// The entry of a change by `caller`, for the store to write in the change's transaction.
+pub(crate) fn entry<'a>(caller: &'a Caller, resource: &'a str, changes: &'a str) -> NewAuditEntry<'a> {
+    NewAuditEntry { actor: &caller.name, role: caller.role_name(), method: &caller.method, resource, changes }
+}
+
 impl App {
     /// Records a change that has been made. Never fails the call: see the module's note.
     pub(crate) async fn audit(&self, caller: &Caller, resource: &str, changes: Value) {
         let changes = changes.to_string();
-        let entry = coopbrief_store::NewAuditEntry {
-            actor: &caller.name,
-            role: caller.role_name(),
-            method: &caller.method,
-            resource,
-            changes: &changes,
-        };
+        let entry = entry(caller, resource, &changes);
         if let Err(e) = self.store.add_audit_entry(&entry).await {
             tracing::error!(
                 error = %e, actor = %caller.name, role = caller.role_name(), method = %caller.method, resource,

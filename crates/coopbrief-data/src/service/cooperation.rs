@@ -16,7 +16,7 @@ use coopbrief_store::{Filter, Versioned};
 use tonic::{Request, Response, Status};
 
 use super::audit::{self, caller};
-use super::{App, invalid, page, request_id, required};
+use super::{App, MAX_IMPORTS, invalid, page, request_id, required};
 use crate::error::{Error, Result};
 
 /// An optional filter that is a code: empty is none, anything else must be a code.
@@ -115,8 +115,9 @@ impl App {
         let rid = request_id(&rid)?;
         let (programme, code) = ids::<R>(&R::key(&w), R::NAME)?;
         let value = R::from_wire(w)?;
-        let v = self.store.create(&programme, &value, rid.as_deref()).await?;
-        self.audit(&caller, &resource_name::<R>(&programme, &code), audit::created(&value)).await;
+        let (resource, changes) = (resource_name::<R>(&programme, &code), audit::created(&value).to_string());
+        let entry = audit::entry(&caller, &resource, &changes);
+        let v = self.store.create(&programme, &value, rid.as_deref(), Some(&entry)).await?;
         Ok(Response::new(wire(&v)))
     }
 
@@ -148,15 +149,13 @@ impl App {
             }
             let value = R::from_wire(merged)?;
             let expected = given.clone().unwrap_or(current.etag);
-            match self.store.update(&programme, &code, &value, Some(&expected)).await {
+            let skip = if R::KIND == Kind::Programme { PROGRAMME_RECORDS } else { &[] };
+            let (resource, changes) = (resource_name::<R>(&programme, &code), audit::updated(&value, &paths, skip));
+            let changes = changes.to_string();
+            let entry = audit::entry(&caller, &resource, &changes);
+            match self.store.update(&programme, &code, &value, Some(&expected), Some(&entry)).await {
                 Err(coopbrief_store::Error::Aborted(_)) if given.is_none() && attempts < 3 => continue,
-                result => {
-                    let v = result?;
-                    let skip = if R::KIND == Kind::Programme { PROGRAMME_RECORDS } else { &[] };
-                    let changes = audit::updated(&value, &paths, skip);
-                    self.audit(&caller, &resource_name::<R>(&programme, &code), changes).await;
-                    return Ok(Response::new(wire(&v)));
-                }
+                result => return Ok(Response::new(wire(&result?))),
             }
         }
     }
@@ -165,8 +164,9 @@ impl App {
         let caller = caller(&req);
         let key = R::delete_key(req.into_inner());
         let (programme, code) = ids::<R>(&key, "")?;
-        self.store.delete::<R>(&programme, &code, etag(&key.etag)).await?;
-        self.audit(&caller, &resource_name::<R>(&programme, &code), deleted(etag(&key.etag))).await;
+        let (resource, changes) = (resource_name::<R>(&programme, &code), deleted(etag(&key.etag)).to_string());
+        let entry = audit::entry(&caller, &resource, &changes);
+        self.store.delete::<R>(&programme, &code, etag(&key.etag), Some(&entry)).await?;
         Ok(Response::new(()))
     }
 
@@ -182,12 +182,27 @@ impl App {
         if r.yaml.trim().is_empty() {
             return Err(invalid("yaml", "is empty"));
         }
-        let dataset = exchange::from_yaml(&r.yaml).map_err(|e| match e {
+        let busy = || Error::Busy(format!("{MAX_IMPORTS} imports are running; try again when one has finished"));
+        let turn = self.imports.clone().try_acquire_owned().map_err(|_| busy())?;
+        // Parsing and checking a document is CPU work: off the executor, so that other calls
+        // (health checks) are answered meanwhile. If the caller goes away, the answer is
+        // dropped; the turn is held until the parse ends, so abandoned work stays bounded too.
+        let parsed = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            exchange::from_yaml(&r.yaml)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("the import's parse failed: {e}")))?;
+        let dataset = parsed.map_err(|e| match e {
             // A syntax error: say which field of the request it is in.
             coopbrief_domain::Error::Dataset { message, .. } => invalid("yaml", message),
             other => Error::from(other),
         })?;
-        let report = self.store.import(&dataset, r.validate_only).await?;
+        let codes: Vec<&str> = dataset.programmes.iter().map(|p| p.code.as_str()).collect();
+        let resource = format!("programmes/{}", codes.join(","));
+        let entry = audit::entry(&caller, &resource, "");
+        let audit = (!r.validate_only).then_some(&entry);
+        let report = self.store.import(&dataset, r.validate_only, audit).await?;
         tracing::info!(
             created = report.created.len(),
             changed = report.changed.len(),
@@ -196,14 +211,6 @@ impl App {
             dry_run = r.validate_only,
             "programme imported"
         );
-        if !r.validate_only {
-            let codes: Vec<&str> = dataset.programmes.iter().map(|p| p.code.as_str()).collect();
-            let changes = serde_json::json!({
-                "created": report.created, "changed": report.changed, "deleted": report.deleted,
-                "unchanged": report.unchanged.len(),
-            });
-            self.audit(&caller, &format!("programmes/{}", codes.join(",")), changes).await;
-        }
         Ok(Response::new(v1::ImportProgrammeResponse {
             created: report.created,
             changed: report.changed,

@@ -35,7 +35,13 @@ pub struct App {
     pub queue: Arc<dyn JobQueue>,
     /// Reaches the outbox relay when a job has been written.
     pub relay: Arc<crate::relay::Handoff>,
+    /// Imports parsed and written at once; one more is refused at once (`RESOURCE_EXHAUSTED`),
+    /// so that big documents cannot pile up memory and CPU.
+    pub imports: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many imports one data service runs at once.
+pub const MAX_IMPORTS: usize = 2;
 
 /// A required string field, trimmed; empty is `INVALID_ARGUMENT` naming the field.
 pub(crate) fn required<'a>(value: &'a str, field: &str) -> Result<&'a str> {
