@@ -2,6 +2,7 @@
 //! that a person can edit. Parsing names the line, the field and the value of what is wrong.
 
 use crate::dataset::Dataset;
+use crate::limits::MAX_DOCUMENT_BYTES;
 use crate::{Error, Result};
 
 /// The first lines of every exported document.
@@ -15,7 +16,7 @@ pub fn to_yaml(dataset: &Dataset) -> Result<String> {
     Ok(format!("{HEADER}{body}"))
 }
 
-/// Reads and checks a document. Syntax errors carry serde's line and column; a value that fails
+/// Reads and checks a document, and that its export fits in [`MAX_DOCUMENT_BYTES`] too. Syntax errors carry serde's line and column; a value that fails
 /// a check is looked up in the text so that the error names its line too.
 pub fn from_yaml(text: &str) -> Result<Dataset> {
     let dataset = Dataset::parse(text)?;
@@ -26,6 +27,14 @@ pub fn from_yaml(text: &str) -> Result<Dataset> {
         }
         other => other,
     })?;
+    // What imports must export: a compact document (flow style) can grow when written out.
+    let exported = to_yaml(&dataset)?.len();
+    if exported > MAX_DOCUMENT_BYTES {
+        return Err(Error::Dataset {
+            path: "<input>".into(),
+            message: format!("exported, the document would be {exported} bytes; the limit is {MAX_DOCUMENT_BYTES}"),
+        });
+    }
     Ok(dataset)
 }
 

@@ -10,6 +10,7 @@ pub mod dataset;
 pub mod exchange;
 pub mod format;
 pub mod indicators;
+pub mod limits;
 mod period;
 mod report;
 pub mod resource;
