@@ -39,13 +39,21 @@ pub fn from_yaml(text: &str) -> Result<Dataset> {
 }
 
 /// The line (1-based) that most likely holds `field`: the first line with its key and, when the
-/// message quotes a value, that value.
+/// message quotes a value, that value. Without a value, only a key on one line alone: `vi:` or
+/// `title:` appear on many, and a wrong line is worse than none. Comments are skipped.
 fn locate(text: &str, field: &str, message: &str) -> Option<usize> {
     let leaf = field.rsplit('.').next()?.split('[').next()?;
     let value = message.split('"').nth(1).filter(|v| !v.is_empty());
     let key = format!("{leaf}:");
-    let hit = |line: &str| line.contains(&key) && value.is_none_or(|v| line.contains(v));
-    text.lines().position(hit).map(|i| i + 1)
+    let hit = |line: &str| {
+        !line.trim_start().starts_with('#') && line.contains(&key) && value.is_none_or(|v| line.contains(v))
+    };
+    let mut hits = text.lines().enumerate().filter(|(_, line)| hit(line)).map(|(i, _)| i + 1);
+    let first = hits.next()?;
+    if value.is_none() && hits.next().is_some() {
+        return None;
+    }
+    Some(first)
 }
 
 #[cfg(test)]
