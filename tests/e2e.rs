@@ -223,3 +223,106 @@ async fn equal_data_gives_equal_bytes_and_pdf_a_on_request() {
     assert!(err.message().contains("pdf_standard"), "{}", err.message());
     app.stop().await;
 }
+
+/// The seed programme with `n` more activities in 2019, each titled with `chars` characters.
+fn seed_with_activities(n: usize, chars: usize) -> coopbrief_domain::dataset::Dataset {
+    use coopbrief_domain::dataset::{Activity, ActivityKind, Dataset};
+    let mut dataset = Dataset::bundled().expect("seed");
+    let words = "Hội chợ xúc tiến thương mại nông sản Hà Nội – Hà Nam ";
+    let title: String = words.chars().cycle().take(chars).collect();
+    let programme = &mut dataset.programmes[0];
+    for j in 0..n {
+        programme.activities.push(Activity {
+            code: format!("fair-{j:05}").parse().expect("code"),
+            sector: None,
+            period: "2019".parse().expect("period"),
+            kind: ActivityKind::Fair,
+            title: coopbrief_domain::Text::vi(format!("{j} {title}")),
+            description: None,
+            location: None,
+            organiser: None,
+            occurrences: None,
+            participants: None,
+            enterprises: None,
+            products: None,
+        });
+    }
+    dataset
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_imports_is_briefed_and_exported_and_what_is_too_large_is_refused() {
+    use coopbrief_domain::limits::MAX_MESSAGE_BYTES;
+    let app = spawn_app(true).await;
+    // Sized like the worker's and the CLI's clients: past tonic's 4 MiB both ways.
+    let mut data = CooperationServiceClient::connect(app.endpoint.clone())
+        .await
+        .expect("connect")
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+
+    let big = seed_with_activities(5_000, 1_000);
+    let yaml = coopbrief_domain::exchange::to_yaml(&big).expect("yaml");
+    assert!(yaml.len() > 4 * 1024 * 1024, "the document is past gRPC's default limit: {} bytes", yaml.len());
+    let started = std::time::Instant::now();
+    let imported = data
+        .import_programme(v1::ImportProgrammeRequest { yaml, validate_only: false })
+        .await
+        .expect("5,000 activities of 1,000 characters import")
+        .into_inner();
+    assert_eq!(imported.created.len(), 5_000, "one created record per new activity");
+
+    let report = app.client.request("hanoi-hanam", "2019", "vi").await.expect("created");
+    let done = app.client.wait(&report.id, Duration::from_secs(600)).await.expect("finished");
+    assert_eq!(done.state, v1::ReportState::Succeeded as i32, "error: {}", done.error);
+    let out = app.path("big.pdf");
+    app.client.download(&report.id, &out).await.expect("downloaded");
+    assert_pdf_contains(&out, &["Hà Nội", "Năm 2019"]);
+
+    let exported = data
+        .export_programme(v1::ExportProgrammeRequest { programme: "hanoi-hanam".into() })
+        .await
+        .expect("the imported programme exports")
+        .into_inner()
+        .yaml;
+    assert_eq!(coopbrief_domain::exchange::from_yaml(&exported).expect("the export parses"), big);
+    eprintln!("5,000 activities: import, briefing and export took {:?}", started.elapsed());
+
+    // Past a cap: refused at import, naming the field and the limit; nothing changes.
+    let seed_activities = big.programmes[0].activities.len() - 5_000;
+    // The index of the one activity added below; its title is "0 " and 19,999 more characters.
+    let last = seed_activities;
+    let cases = [
+        (
+            seed_with_activities(20_001 - seed_activities, 10),
+            "programmes[0].activities".to_owned(),
+            "has 20001 items; the limit is 20000",
+        ),
+        (
+            seed_with_activities(1, 20_001 - "0 ".len()),
+            format!("programmes[0].activities[{last}].title.vi"),
+            "is 20001 characters long; the limit is 20000",
+        ),
+    ];
+    for (dataset, field, needle) in cases {
+        let yaml = coopbrief_domain::exchange::to_yaml(&dataset).expect("yaml");
+        let err = data
+            .import_programme(v1::ImportProgrammeRequest { yaml, validate_only: false })
+            .await
+            .expect_err("past a cap");
+        assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+        assert!(err.message().contains(&field) && err.message().contains(needle), "{}", err.message());
+        let details = tonic_types::StatusExt::get_error_details(&err);
+        let named = details.bad_request().and_then(|b| b.field_violations.first()).map(|v| v.field.clone());
+        assert_eq!(named.as_deref(), Some(field.as_str()), "{}", err.message());
+        assert!(err.message().len() < 300, "the message does not echo the value: {}", err.message());
+    }
+    let again = data
+        .export_programme(v1::ExportProgrammeRequest { programme: "hanoi-hanam".into() })
+        .await
+        .expect("export")
+        .into_inner()
+        .yaml;
+    assert_eq!(again, exported, "a refused import changes nothing");
+    app.stop().await;
+}

@@ -72,7 +72,9 @@ async fn counted<T: prost::Message + Send + Sync + 'static>(
     path: &'static str,
     request: T,
 ) -> Result<usize, tonic::Status> {
-    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    // Sized like the worker's client: a programme's briefing data may pass tonic's 4 MiB.
+    let mut grpc = tonic::client::Grpc::new(channel.clone())
+        .max_decoding_message_size(coopbrief_domain::limits::MAX_MESSAGE_BYTES);
     grpc.ready().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
     let path = tonic::codegen::http::uri::PathAndQuery::from_static(path);
     let codec = CountReplies(std::marker::PhantomData);

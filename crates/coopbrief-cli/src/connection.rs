@@ -46,7 +46,10 @@ impl Client {
             .context("set --endpoint or COOPBRIEF_ENDPOINT (and --ca-file for https://)")?;
         Ok(Client {
             reports: ReportServiceClient::new(channel.clone()),
-            data: CooperationServiceClient::new(channel.clone()),
+            // An import goes out and an export comes back as large as the domain lets them be.
+            data: CooperationServiceClient::new(channel.clone())
+                .max_decoding_message_size(coopbrief_domain::limits::MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(coopbrief_domain::limits::MAX_MESSAGE_BYTES),
             schedules: ScheduleServiceClient::new(channel.clone()),
             access: AccessServiceClient::new(channel.clone()),
             channel,

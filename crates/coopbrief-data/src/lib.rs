@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use coopbrief_domain::dataset::Dataset;
+use coopbrief_domain::limits::MAX_MESSAGE_BYTES;
 use coopbrief_proto::AccessServiceServer;
 use coopbrief_proto::DiagnosticsServiceServer;
 use coopbrief_proto::ScheduleServiceServer;
@@ -173,7 +174,13 @@ impl Server {
             .layer(self.auth)
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(CooperationServiceServer::new(self.app.clone()))
+            // An import document comes in, an export or a programme's briefing data goes out:
+            // as large as the domain lets a programme be. The other services keep tonic's 4 MiB.
+            .add_service(
+                CooperationServiceServer::new(self.app.clone())
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            )
             .add_service(ReportServiceServer::new(self.app.clone()))
             .add_service(ScheduleServiceServer::new(self.app.clone()))
             .add_service(DiagnosticsServiceServer::new(self.app.clone()))

@@ -8,6 +8,7 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::limits;
 use crate::resource::{Kind, Resource};
 use crate::{Code, Error, Period, Result, Text};
 
@@ -381,9 +382,11 @@ impl Dataset {
 
     /// Checks what serde cannot: unique codes, references that resolve, numbers in range,
     /// no empty text. Each error names the path of the offending field.
+    ///
+    /// It also refuses what the renderer or the wire would refuse later: a list longer than its
+    /// cap or a text longer than [`limits::MAX_STRING_CHARS`] (see [`crate::limits`]).
     pub fn validate(&self) -> Result<()> {
-        let json = serde_json::to_value(self).map_err(|e| invalid("dataset".into(), e.to_string()))?;
-        crate::check_strings(&json, "")?;
+        self.check_sizes()?;
         let known = Known { partners: self.partners.iter().map(|p| p.code.as_str()).collect(), sectors: &self.sectors };
         known.check_all(&self.partners, "partners", "")?;
         known.check_all(&self.sectors, "sectors", "")?;
@@ -396,6 +399,39 @@ impl Dataset {
             known.check_all(&p.contributions, &at("contributions"), &p.code)?;
             known.check_all(&p.assessments, &at("assessments"), &p.code)?;
             known.check_all(&p.directions, &at("directions"), &p.code)?;
+        }
+        Ok(())
+    }
+}
+
+impl Dataset {
+    /// The lists with a cap of their own, counted before anything is walked; every value's
+    /// strings and other lists are walked with its own checks, in [`Known::check_all`].
+    fn check_sizes(&self) -> Result<()> {
+        limits::check_items(self.partners.len(), limits::MAX_PARTNERS, "partners")?;
+        limits::check_items(self.sectors.len(), limits::MAX_SECTORS, "sectors")?;
+        for (i, p) in self.programmes.iter().enumerate() {
+            let at = |list: &str| format!("programmes[{i}].{list}");
+            for (len, limit, list) in [
+                (p.partners.len(), limits::MAX_PROGRAMME_PARTNERS, "partners"),
+                (p.phases.len(), limits::MAX_PHASES, "phases"),
+                (p.indicators.len(), limits::MAX_INDICATORS, "indicators"),
+                (p.activities.len(), limits::MAX_ACTIVITIES, "activities"),
+                (p.projects.len(), limits::MAX_PROJECTS, "projects"),
+                (p.contributions.len(), limits::MAX_CONTRIBUTIONS, "contributions"),
+                (p.assessments.len(), limits::MAX_ASSESSMENTS, "assessments"),
+                (p.directions.len(), limits::MAX_DIRECTIONS, "directions"),
+            ] {
+                if len > limit {
+                    limits::check_items(len, limit, &at(list))?;
+                }
+            }
+            for (k, x) in p.indicators.iter().enumerate() {
+                if x.values.len() > limits::MAX_INDICATOR_VALUES {
+                    let field = at(&format!("indicators[{k}].values"));
+                    limits::check_items(x.values.len(), limits::MAX_INDICATOR_VALUES, &field)?;
+                }
+            }
         }
         Ok(())
     }
@@ -423,6 +459,8 @@ impl Known<'_> {
                 };
                 return Err(invalid(format!("{at}.code"), message));
             }
+            // A programme's records are lists with caps of their own, counted already.
+            limits::check_value(&*x.header(), &at)?;
             x.check(&at)?;
             for r in x.refs() {
                 let (field, c) = (format!("{at}.{}", r.field), r.code);
@@ -682,6 +720,58 @@ programmes:
         let err = Dataset::parse("\"just a string\"").unwrap_err().to_string();
         assert!(err.contains("expected a dataset") && !err.contains("struct"), "{err}");
         assert_eq!(in_words("expected enum PartnerKind, at"), "expected a partner kind, at");
+    }
+
+    #[test]
+    fn lists_and_texts_past_their_caps_are_refused_by_name() {
+        let mut d = Dataset::parse(SMALL).unwrap();
+        let activity = |j: usize| Activity {
+            code: format!("a{j}").parse().unwrap(),
+            sector: None,
+            period: "2019".parse().unwrap(),
+            kind: ActivityKind::Fair,
+            title: Text::vi("Hội chợ"),
+            description: None,
+            location: None,
+            organiser: None,
+            occurrences: None,
+            participants: None,
+            enterprises: None,
+            products: None,
+        };
+        d.programmes[0].activities = (0..limits::MAX_ACTIVITIES).map(activity).collect();
+        d.validate().unwrap();
+        d.programmes[0].activities.push(activity(limits::MAX_ACTIVITIES));
+        let err = d.validate().unwrap_err();
+        assert_eq!(err.field(), Some("programmes[0].activities"), "{err}");
+        assert!(err.to_string().ends_with("has 20001 items; the limit is 20000"), "{err}");
+        d.programmes[0].activities.truncate(4);
+
+        // Characters, not bytes: 20,000 Vietnamese letters are fine, one more is not.
+        d.programmes[0].activities[3].title = Text::vi("ệ".repeat(limits::MAX_STRING_CHARS));
+        d.validate().unwrap();
+        d.programmes[0].activities[3].title = Text::new("ok", "x".repeat(limits::MAX_STRING_CHARS + 1));
+        let err = d.validate().unwrap_err();
+        assert_eq!(err.field(), Some("programmes[0].activities[3].title.en"), "{err}");
+        assert!(err.to_string().ends_with("is 20001 characters long; the limit is 20000"), "{err}");
+        d.programmes[0].activities[3].title = Text::vi("ok");
+
+        // Every string is walked, not only the ones a check looks at.
+        d.programmes[0].source = Some("s".repeat(limits::MAX_STRING_CHARS + 1));
+        assert_eq!(d.validate().unwrap_err().field(), Some("programmes[0].source"));
+        d.programmes[0].source = None;
+        d.partners[0].name = Text::vi("p".repeat(limits::MAX_STRING_CHARS + 1));
+        assert_eq!(d.validate().unwrap_err().field(), Some("partners[0].name.vi"));
+        d.partners[0].name = Text::vi("Hà Nội");
+
+        let value = d.programmes[0].indicators[0].values[0].clone();
+        d.programmes[0].indicators[0].values = vec![value; limits::MAX_INDICATOR_VALUES + 1];
+        assert_eq!(d.validate().unwrap_err().field(), Some("programmes[0].indicators[0].values"));
+        d.programmes[0].indicators[0].values.truncate(1);
+        let phase = Phase { period: "2019".parse().unwrap(), title: Text::vi("x"), agreed_by: None, agreed_on: None };
+        d.programmes[0].phases = vec![phase; limits::MAX_PHASES + 1];
+        let err = d.validate().unwrap_err();
+        assert_eq!(err.to_string(), "programmes[0].phases: has 201 items; the limit is 200");
     }
 
     #[test]

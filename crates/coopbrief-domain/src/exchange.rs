@@ -2,6 +2,7 @@
 //! that a person can edit. Parsing names the line, the field and the value of what is wrong.
 
 use crate::dataset::Dataset;
+use crate::limits::MAX_DOCUMENT_BYTES;
 use crate::{Error, Result};
 
 /// The first lines of every exported document.
@@ -15,7 +16,7 @@ pub fn to_yaml(dataset: &Dataset) -> Result<String> {
     Ok(format!("{HEADER}{body}"))
 }
 
-/// Reads and checks a document. Syntax errors carry serde's line and column; a value that fails
+/// Reads and checks a document, and that its export fits in [`MAX_DOCUMENT_BYTES`] too. Syntax errors carry serde's line and column; a value that fails
 /// a check is looked up in the text so that the error names its line too.
 pub fn from_yaml(text: &str) -> Result<Dataset> {
     let dataset = Dataset::parse(text)?;
@@ -26,17 +27,33 @@ pub fn from_yaml(text: &str) -> Result<Dataset> {
         }
         other => other,
     })?;
+    // What imports must export: a compact document (flow style) can grow when written out.
+    let exported = to_yaml(&dataset)?.len();
+    if exported > MAX_DOCUMENT_BYTES {
+        return Err(Error::Dataset {
+            path: "<input>".into(),
+            message: format!("exported, the document would be {exported} bytes; the limit is {MAX_DOCUMENT_BYTES}"),
+        });
+    }
     Ok(dataset)
 }
 
 /// The line (1-based) that most likely holds `field`: the first line with its key and, when the
-/// message quotes a value, that value.
+/// message quotes a value, that value. Without a value, only a key on one line alone: `vi:` or
+/// `title:` appear on many, and a wrong line is worse than none. Comments are skipped.
 fn locate(text: &str, field: &str, message: &str) -> Option<usize> {
     let leaf = field.rsplit('.').next()?.split('[').next()?;
     let value = message.split('"').nth(1).filter(|v| !v.is_empty());
     let key = format!("{leaf}:");
-    let hit = |line: &str| line.contains(&key) && value.is_none_or(|v| line.contains(v));
-    text.lines().position(hit).map(|i| i + 1)
+    let hit = |line: &str| {
+        !line.trim_start().starts_with('#') && line.contains(&key) && value.is_none_or(|v| line.contains(v))
+    };
+    let mut hits = text.lines().enumerate().filter(|(_, line)| hit(line)).map(|(i, _)| i + 1);
+    let first = hits.next()?;
+    if value.is_none() && hits.next().is_some() {
+        return None;
+    }
+    Some(first)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod dataset;
 pub mod exchange;
 pub mod format;
 pub mod indicators;
+pub mod limits;
 mod period;
 mod report;
 pub mod resource;
@@ -22,7 +23,7 @@ pub use briefing::BriefingData;
 pub use code::Code;
 pub use period::{Period, PeriodKind};
 pub use report::{Lang, PdfInfo, PdfStandard, Report, ReportId, ReportState};
-pub use text::{Text, check_chars, check_strings};
+pub use text::{Text, check_chars};
 
 /// Errors of domain parsing; each names the field it is about.
 #[derive(Debug, thiserror::Error)]

@@ -89,19 +89,6 @@ fn is_combining(c: char) -> bool {
     matches!(c, '\u{0300}'..='\u{036F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}')
 }
 
-/// [`check_chars`] on every string of a value (as its JSON), naming the field by its path.
-pub fn check_strings(value: &serde_json::Value, at: &str) -> Result<()> {
-    use serde_json::Value;
-    match value {
-        Value::String(s) => check_chars(s, at),
-        Value::Array(items) => items.iter().enumerate().try_for_each(|(i, v)| check_strings(v, &format!("{at}[{i}]"))),
-        Value::Object(map) => map
-            .iter()
-            .try_for_each(|(k, v)| check_strings(v, &if at.is_empty() { k.clone() } else { format!("{at}.{k}") })),
-        _ => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,9 +102,12 @@ mod tests {
             let err = check_chars(bad, "partner.name.vi").unwrap_err();
             assert_eq!(err.field(), Some("partner.name.vi"), "{bad:?}");
         }
-        let value =
-            serde_json::json!({ "activities": [{ "title": { "vi": "ok" } }, { "title": { "vi": "\u{202E}x" } }] });
-        let err = check_strings(&value, "programme").unwrap_err();
-        assert_eq!(err.field(), Some("programme.activities[1].title.vi"));
+        let partner = crate::dataset::Partner {
+            code: "x".parse().unwrap(),
+            name: Text::new("ok", "\u{202E}x"),
+            kind: crate::dataset::PartnerKind::City,
+        };
+        let err = crate::limits::check_value(&partner, "partner").unwrap_err();
+        assert_eq!(err.field(), Some("partner.name.en"));
     }
 }

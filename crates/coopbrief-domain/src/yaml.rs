@@ -8,8 +8,9 @@
 
 use crate::{Error, Result};
 
-/// The largest document: a programme with 20,000 records of a kilobyte each fits.
-pub const MAX_BYTES: usize = 48 * 1024 * 1024;
+/// The largest document: a programme with 20,000 records of a kilobyte each fits. The gRPC
+/// messages that carry a document are sized from the same limit (see [`crate::limits`]).
+pub const MAX_BYTES: usize = crate::limits::MAX_DOCUMENT_BYTES;
 /// How deep `{` and `[` may nest.
 pub const MAX_FLOW_DEPTH: usize = 32;
 /// How far a line may be indented (block nesting).

@@ -154,8 +154,7 @@ macro_rules! resources {
             fn from_wire(w: $wire) -> Result<Self> {
                 let (v, at) = ($from(w, <$dom as Resource>::NAME)?, <$dom as Resource>::NAME);
                 Resource::check(&v, at)?;
-                let json = serde_json::to_value(&v).map_err(|e| coopbrief_domain::Error::invalid(at, e.to_string()))?;
-                coopbrief_domain::check_strings(&json, at)?;
+                coopbrief_domain::limits::check_value(&*v.header(), at)?;
                 Ok(v)
             }
             fn key(w: &$wire) -> Key {

@@ -6,30 +6,33 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use coopbrief_domain::BriefingData;
+use coopbrief_domain::limits;
 
 use crate::{Error, Result};
 
-/// The longest string, in characters, any field may hold.
-pub const MAX_STRING_CHARS: usize = 20_000;
+/// The longest string, in characters, any field may hold (the domain's limit, which the import
+/// keeps too).
+pub const MAX_STRING_CHARS: usize = limits::MAX_STRING_CHARS;
 
-/// The most items each list may hold, by its path in the data (`[]` stands for any index).
-/// Beyond these a briefing is no longer a briefing, and typst's layout time grows with them.
+/// The most items each list may hold, by its path in the data (`[]` stands for any index): the
+/// domain's limits, which the import keeps too. Beyond these a briefing is no longer a briefing,
+/// and typst's layout time grows with them.
 pub const MAX_ITEMS: &[(&str, usize)] = &[
-    ("programme.activities", 20_000),
-    ("programme.projects", 5_000),
-    ("programme.contributions", 20_000),
-    ("programme.indicators", 1_000),
-    ("programme.indicators[].values", 1_000),
-    ("programme.assessments", 5_000),
-    ("programme.directions", 5_000),
-    ("programme.phases", 200),
-    ("programme.partners", 1_000),
-    ("partners", 1_000),
-    ("sectors", 1_000),
+    ("programme.activities", limits::MAX_ACTIVITIES),
+    ("programme.projects", limits::MAX_PROJECTS),
+    ("programme.contributions", limits::MAX_CONTRIBUTIONS),
+    ("programme.indicators", limits::MAX_INDICATORS),
+    ("programme.indicators[].values", limits::MAX_INDICATOR_VALUES),
+    ("programme.assessments", limits::MAX_ASSESSMENTS),
+    ("programme.directions", limits::MAX_DIRECTIONS),
+    ("programme.phases", limits::MAX_PHASES),
+    ("programme.partners", limits::MAX_PROGRAMME_PARTNERS),
+    ("partners", limits::MAX_PARTNERS),
+    ("sectors", limits::MAX_SECTORS),
 ];
 
 /// Any other list (project partners …).
-const MAX_OTHER_ITEMS: usize = 1_000;
+const MAX_OTHER_ITEMS: usize = limits::MAX_OTHER_ITEMS;
 
 /// The briefing data as JSON, checked against the caps.
 pub(crate) fn checked_json(data: &BriefingData) -> Result<Value> {

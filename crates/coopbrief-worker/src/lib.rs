@@ -151,7 +151,9 @@ impl Worker {
     /// A worker on a channel set up elsewhere (TLS, the worker's token: see `Settings::data_channel`).
     pub fn with_channel(channel: GrpcChannel, renderer: Arc<Renderer>, config: WorkerConfig) -> Worker {
         Worker {
-            data: CooperationServiceClient::new(channel.clone()),
+            // A programme's briefing data may be as large as the domain lets a programme be.
+            data: CooperationServiceClient::new(channel.clone())
+                .max_decoding_message_size(coopbrief_domain::limits::MAX_MESSAGE_BYTES),
             reports: WorkerServiceClient::new(channel),
             renderer,
             threads: RenderThreads::new(config.render_slots.max(1)),
