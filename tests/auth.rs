@@ -297,6 +297,16 @@ async fn access_control_can_be_off_only_on_loopback() {
     let message = format!("{err:#}");
     assert!(message.contains("--auth off (COOPBRIEF_AUTH=off) is refused"), "{message}");
     assert!(message.contains("loopback"), "{message}");
+    // Refused before anything was touched.
+    assert!(!dir.path().join("coopbrief.db").exists(), "the database was created");
+    assert!(!dir.path().join("pdf").exists(), "the artifact directory was created");
+
+    // A TLS file that cannot be read stops the start the same way.
+    let mut tls = data_settings(dir.path(), "coopbrief.test.unused", "127.0.0.1:0".parse().expect("address"));
+    (tls.tls_cert, tls.tls_key) = (Some(dir.path().join("missing.pem")), Some(dir.path().join("missing.key")));
+    let err = coopbrief_data::Server::build(&tls).await.err().expect("a missing certificate is refused");
+    assert!(format!("{err:#}").contains("--tls-cert"), "{err:#}");
+    assert!(!dir.path().join("coopbrief.db").exists(), "the database was created");
 
     // The binary says the same and exits non-zero.
     let out = tokio::process::Command::new(workspace_binary("coopbrief-data"))
@@ -308,6 +318,7 @@ async fn access_control_can_be_off_only_on_loopback() {
         .expect("coopbrief-data runs");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("loopback"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!dir.path().join("bin.db").exists(), "the binary created the database");
 }
 
 #[tokio::test]

@@ -78,6 +78,9 @@ async fn a_schedule_created_over_grpc_makes_each_period_once_as_the_clock_moves(
     let mut bad_zone = new("monthly", "2030-01");
     bad_zone.time_zone = "Asia/Hanoi-ish".into();
     assert_status(schedules.create_schedule(create(bad_zone)).await, Code::InvalidArgument, Some("time_zone"));
+    let mut bad_template = new("monthly", "2030-01");
+    bad_template.template = "../../etc/passwd".into();
+    assert_status(schedules.create_schedule(create(bad_template)).await, Code::InvalidArgument, Some("template"));
     let mut unknown = new("monthly", "2030-01");
     unknown.programme = "nowhere".into();
     assert_status(schedules.create_schedule(create(unknown)).await, Code::NotFound, None);

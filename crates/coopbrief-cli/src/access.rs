@@ -4,6 +4,7 @@ use clap::Subcommand;
 use coopbrief_proto::v1;
 
 use crate::connection::{Client, status};
+use crate::escape::escape;
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -52,10 +53,11 @@ pub(crate) async fn token(cmd: TokenCommand, client: &Client) -> anyhow::Result<
             let r = access.create_token(v1::CreateTokenRequest { name, role }).await.map_err(status)?.into_inner();
             let token = r.token.unwrap_or_default();
             // The token alone on stdout (for `TOKEN=$(…)`); the words on stderr.
-            println!("{}", r.secret);
+            println!("{}", escape(&r.secret));
             eprintln!(
-                "created {} token {:?}; it is shown only this once: keep it secret (pass it as --token or COOPBRIEF_TOKEN)",
-                token.role, token.name
+                "created {} token \"{}\"; it is shown only this once: keep it secret (pass it as --token or COOPBRIEF_TOKEN)",
+                escape(&token.role),
+                escape(&token.name)
             );
         }
         TokenCommand::List { all } => {
@@ -69,17 +71,17 @@ pub(crate) async fn token(cmd: TokenCommand, client: &Client) -> anyhow::Result<
             for t in tokens {
                 println!(
                     "{:<24}  {:<7}  {:<19}  {:<19}  {}",
-                    t.name,
-                    t.role,
+                    escape(&t.name),
+                    escape(&t.role),
                     time(t.create_time.as_ref()),
                     time(t.revoke_time.as_ref()),
-                    t.created_by
+                    escape(&t.created_by)
                 );
             }
         }
         TokenCommand::Revoke { name } => {
             let t = access.revoke_token(v1::RevokeTokenRequest { name }).await.map_err(status)?.into_inner();
-            eprintln!("revoked {} token {:?}", t.role, t.name);
+            eprintln!("revoked {} token \"{}\"", escape(&t.role), escape(&t.name));
         }
     }
     Ok(())
@@ -97,15 +99,15 @@ pub(crate) async fn audit(cmd: AuditCommand, client: &Client) -> anyhow::Result<
         println!(
             "{:<19}  {:<16}  {:<6}  {:<18}  {:<46}  {}",
             time(e.time.as_ref()),
-            e.actor,
-            e.role,
-            e.method,
-            e.resource,
-            e.changes
+            escape(&e.actor),
+            escape(&e.role),
+            escape(&e.method),
+            escape(&e.resource),
+            escape(&e.changes)
         );
     }
     if !r.next_page_token.is_empty() {
-        eprintln!("more: --page-token {}", r.next_page_token);
+        eprintln!("more: --page-token {}", escape(&r.next_page_token));
     }
     Ok(())
 }

@@ -69,7 +69,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<v1::Report> {
         let client = Client::connect(&endpoint).await?;
         let o = &args.report;
         let report = client.create_report(o, None).await?;
-        eprintln!("requested report {} ({} {} {})", report.id, report.programme, report.period, report.lang);
+        let e = |s: &str| crate::escape::escape(s).into_owned();
+        eprintln!(
+            "requested report {} ({} {} {})",
+            e(&report.id),
+            e(&report.programme),
+            e(&report.period),
+            e(&report.lang)
+        );
         let report = client.wait(&report.id, Duration::from_secs(300)).await?;
         finish(&client, &report, Some(&args.out)).await?;
         Ok::<_, anyhow::Error>(report)

@@ -3,6 +3,7 @@
 mod access;
 mod connection;
 mod demo;
+mod escape;
 mod reports;
 mod resources;
 mod schedules;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 pub use connection::Client;
+pub use escape::escape;
 
 /// Records inter-provincial cooperation and turns it into briefing PDFs.
 #[derive(Debug, Parser)]

@@ -9,7 +9,8 @@ async fn main() -> std::process::ExitCode {
     match coopbrief_cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Messages carry server text (a report's error, a status message): shown, never obeyed.
+            eprintln!("error: {}", coopbrief_cli::escape(&format!("{e:#}")));
             std::process::ExitCode::FAILURE
         }
     }

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::connection::{Client, status};
+use crate::escape::escape;
 use crate::{CreateArgs, ReportOptions};
 
 impl Client {
@@ -183,10 +184,10 @@ impl Client {
         for r in reports {
             println!(
                 "{:<36}  {:<12}  {:<22}  {:<4}  {:>5}  {:>9}",
-                r.id,
-                r.programme,
-                r.period,
-                r.lang,
+                escape(&r.id),
+                escape(&r.programme),
+                escape(&r.period),
+                escape(&r.lang),
                 r.page_count,
                 state_name(r.state)
             );
@@ -215,7 +216,13 @@ pub(crate) async fn finish(client: &Client, report: &v1::Report, out: Option<&Pa
     match out {
         Some(out) => {
             let r = client.download(&report.id, out).await?;
-            println!("wrote {} ({} pages, {} bytes, sha256 {})", out.display(), r.page_count, r.byte_size, r.sha256);
+            println!(
+                "wrote {} ({} pages, {} bytes, sha256 {})",
+                out.display(),
+                r.page_count,
+                r.byte_size,
+                escape(&r.sha256)
+            );
         }
         None => print_report(report),
     }
@@ -234,25 +241,25 @@ pub(crate) fn state_name(state: i32) -> &'static str {
 }
 
 fn print_report(r: &v1::Report) {
-    println!("id:        {}", r.id);
-    println!("programme: {}", r.programme);
-    println!("period:    {}", r.period);
-    println!("lang:      {}", r.lang);
+    println!("id:        {}", escape(&r.id));
+    println!("programme: {}", escape(&r.programme));
+    println!("period:    {}", escape(&r.period));
+    println!("lang:      {}", escape(&r.lang));
     println!("state:     {}", state_name(r.state));
     if !r.schedule.is_empty() {
-        println!("schedule:  {}", r.schedule);
+        println!("schedule:  {}", escape(&r.schedule));
     }
     if r.attempt > 0 {
         println!("attempt:   {}", r.attempt);
     }
     if !r.error.is_empty() {
-        println!("error:     {}", r.error);
+        println!("error:     {}", escape(&r.error));
     }
     if r.state == ReportState::Succeeded as i32 {
         println!("pages:     {}", r.page_count);
         println!("bytes:     {}", r.byte_size);
-        println!("sha256:    {}", r.sha256);
-        println!("data hash: {}", r.data_hash);
-        println!("template:  {}", r.template_version);
+        println!("sha256:    {}", escape(&r.sha256));
+        println!("data hash: {}", escape(&r.data_hash));
+        println!("template:  {}", escape(&r.template_version));
     }
 }

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::connection::{Client, status};
+use crate::escape::{self, escape};
 
 /// Commands on cooperation data, flattened into the top level of `coopbrief`.
 #[derive(Debug, Subcommand)]
@@ -189,7 +190,7 @@ async fn verb<R: WireResource>(args: ResourceArgs, client: &Client) -> anyhow::R
                 all.extend(items);
                 if !l.all || next.is_empty() {
                     if !next.is_empty() {
-                        eprintln!("more: --page-token {next} (or --all)");
+                        eprintln!("more: --page-token {} (or --all)", escape(&next));
                     }
                     break;
                 }
@@ -325,8 +326,9 @@ fn document<R: WireResource>(w: R::Wire) -> anyhow::Result<Value> {
 fn print_one<R: WireResource>(w: R::Wire, out: Output) -> anyhow::Result<()> {
     let doc = document::<R>(w)?;
     match out {
-        Output::Table | Output::Yaml => print!("{}", serde_yaml_ng::to_string(&doc)?),
-        Output::Json => println!("{}", serde_json::to_string_pretty(&doc)?),
+        Output::Table => print!("{}", serde_yaml_ng::to_string(&escape_strings(doc))?),
+        Output::Yaml => print!("{}", escape::yaml(&doc)?),
+        Output::Json => println!("{}", escape::json(&doc)?),
     }
     Ok(())
 }
@@ -334,8 +336,8 @@ fn print_one<R: WireResource>(w: R::Wire, out: Output) -> anyhow::Result<()> {
 fn print_many<R: WireResource>(items: Vec<R::Wire>, out: Output) -> anyhow::Result<()> {
     let docs = items.into_iter().map(document::<R>).collect::<anyhow::Result<Vec<_>>>()?;
     match out {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&docs)?),
-        Output::Yaml => print!("{}", serde_yaml_ng::to_string(&docs)?),
+        Output::Json => println!("{}", escape::json(&docs)?),
+        Output::Yaml => print!("{}", escape::yaml(&docs)?),
         Output::Table => {
             let records = R::KIND == Kind::Record;
             let columns: Vec<&str> =
@@ -348,10 +350,24 @@ fn print_many<R: WireResource>(items: Vec<R::Wire>, out: Output) -> anyhow::Resu
     Ok(())
 }
 
+/// A document for people: every text in it (keys too) escaped but for its line breaks (the YAML
+/// of a multi-line text shows them as lines), so it prints as plain YAML.
+fn escape_strings(v: Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.split('\n').map(escape).collect::<Vec<_>>().join("\n")),
+        Value::Array(items) => Value::Array(items.into_iter().map(escape_strings).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (escape(&k).into_owned(), escape_strings(v))).collect())
+        }
+        other => other,
+    }
+}
+
 /// A value as one line of a table cell: text in Vietnamese, whole numbers as 10.900, lists
-/// joined, an object by its first field (a programme's partner by its code).
+/// joined, an object by its first field (a programme's partner by its code). Controls, newlines
+/// and tabs included, are shown escaped; runs of other white space become one space.
 fn cell(v: &Value) -> String {
-    let line = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line = |s: &str| escape(s).split_whitespace().collect::<Vec<_>>().join(" ");
     match v {
         Value::Null => String::new(),
         Value::String(s) => line(s),
@@ -400,7 +416,7 @@ async fn data(cmd: DataCommand, client: &Client) -> anyhow::Result<()> {
     match cmd {
         DataCommand::Export { programme } => {
             let r = c.export_programme(v1::ExportProgrammeRequest { programme }).await.map_err(status)?;
-            print!("{}", r.into_inner().yaml);
+            print!("{}", escape::yaml_text(r.into_inner().yaml)?);
             Ok(())
         }
         DataCommand::Import { file, dry_run } => {
@@ -412,7 +428,7 @@ async fn data(cmd: DataCommand, client: &Client) -> anyhow::Result<()> {
                 .into_inner();
             for (label, keys) in [("created", &r.created), ("changed", &r.changed), ("deleted", &r.deleted)] {
                 for key in keys {
-                    println!("{label:<9} {key}");
+                    println!("{label:<9} {}", escape(key));
                 }
             }
             let verb = if dry_run { "would be" } else { "were" };

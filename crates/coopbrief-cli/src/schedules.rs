@@ -7,6 +7,7 @@ use coopbrief_proto::v1;
 use prost_types::FieldMask;
 
 use crate::connection::{Client, status};
+use crate::escape::escape;
 
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
@@ -131,7 +132,7 @@ pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
             let schedules = api.list_schedules(req).await.map_err(status)?.into_inner().schedules;
             // Cron cadences and their date-range periods are wider than "monthly" and "2026-01".
             let width = |f: fn(&v1::ReportSchedule) -> &str, min: usize| {
-                schedules.iter().map(|s| f(s).chars().count()).chain([min]).max().unwrap_or(min)
+                schedules.iter().map(|s| escape(f(s)).chars().count()).chain([min]).max().unwrap_or(min)
             };
             let (wc, wn, wl) =
                 (width(|s| &s.cadence, 11), width(|s| &s.next_period, 8), width(|s| &s.last_run_period, 8));
@@ -142,11 +143,11 @@ pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
             for s in &schedules {
                 println!(
                     "{:<36}  {:<12}  {:<wc$}  {:<wn$}  {:<wl$}  {:<8}  {:>9}",
-                    s.id,
-                    s.programme,
-                    s.cadence,
-                    s.next_period,
-                    if s.last_run_period.is_empty() { "-" } else { &s.last_run_period },
+                    escape(&s.id),
+                    escape(&s.programme),
+                    escape(&s.cadence),
+                    escape(&s.next_period),
+                    if s.last_run_period.is_empty() { "-".into() } else { escape(&s.last_run_period) },
                     if s.enabled.unwrap_or(true) { "yes" } else { "paused" },
                     s.caught_up
                 );
@@ -182,7 +183,7 @@ pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
         }
         ScheduleCommand::Delete { id } => {
             api.delete_schedule(v1::DeleteScheduleRequest { id: id.clone() }).await.map_err(status)?;
-            println!("deleted schedules/{}", id.trim_start_matches("schedules/"));
+            println!("deleted schedules/{}", escape(id.trim_start_matches("schedules/")));
         }
         ScheduleCommand::Pause { id } => {
             print(&api.pause_schedule(v1::PauseScheduleRequest { id }).await.map_err(status)?.into_inner());
@@ -200,22 +201,22 @@ fn time(t: Option<&prost_types::Timestamp>) -> String {
 
 fn print(s: &v1::ReportSchedule) {
     let grace = std::time::Duration::from_secs(s.grace.map_or(0, |g| g.seconds.max(0) as u64));
-    println!("id:           {}", s.id);
-    println!("programme:    {}", s.programme);
-    println!("cadence:      {}", s.cadence);
-    println!("first period: {}", s.first_period);
-    println!("time zone:    {}", s.time_zone);
-    println!("lang:         {}", s.lang);
+    println!("id:           {}", escape(&s.id));
+    println!("programme:    {}", escape(&s.programme));
+    println!("cadence:      {}", escape(&s.cadence));
+    println!("first period: {}", escape(&s.first_period));
+    println!("time zone:    {}", escape(&s.time_zone));
+    println!("lang:         {}", escape(&s.lang));
     if !s.template.is_empty() {
-        println!("template:     {}", s.template);
+        println!("template:     {}", escape(&s.template));
     }
     if !s.pdf_standard.is_empty() {
-        println!("pdf standard: {}", s.pdf_standard);
+        println!("pdf standard: {}", escape(&s.pdf_standard));
     }
     println!("grace:        {}", format_grace(grace));
     println!("enabled:      {}", if s.enabled.unwrap_or(true) { "yes" } else { "no (paused)" });
-    println!("next period:  {} (due {})", s.next_period, time(s.next_run_time.as_ref()));
-    let last = if s.last_run_period.is_empty() { "-" } else { &s.last_run_period };
+    println!("next period:  {} (due {})", escape(&s.next_period), time(s.next_run_time.as_ref()));
+    let last = if s.last_run_period.is_empty() { "-".into() } else { escape(&s.last_run_period) };
     println!("last run:     {} at {}", last, time(s.last_run_time.as_ref()));
     println!("caught up:    {}", s.caught_up);
     if s.backlog > 0 {

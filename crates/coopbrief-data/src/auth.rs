@@ -119,6 +119,17 @@ impl Caller {
     }
 }
 
+/// Access control may be off only on a loopback address: refuses `--auth off` on any other.
+pub fn refuse_off_unless_loopback(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    if !addr.ip().is_loopback() {
+        anyhow::bail!(
+            "--auth off (COOPBRIEF_AUTH=off) is refused: the data service listens on {addr}, and \
+             access control may be off only on a loopback address (127.0.0.1, ::1)"
+        );
+    }
+    Ok(())
+}
+
 /// Whether calls need a token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum AuthMode {

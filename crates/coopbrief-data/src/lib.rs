@@ -17,7 +17,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use coopbrief_domain::dataset::Dataset;
 use coopbrief_domain::limits::MAX_MESSAGE_BYTES;
 use coopbrief_proto::AccessServiceServer;
@@ -49,26 +49,25 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the store (seeding it) and binds the listener; RabbitMQ is reached lazily.
+    /// Checks the settings, binds the listener and opens the store (seeding it); RabbitMQ is
+    /// reached lazily.
     pub async fn build(settings: &Settings) -> anyhow::Result<Server> {
-        let store = open_store(&settings.database_url, settings.seed.as_deref()).await?;
-        let artifacts = ArtifactStore::open_location(&settings.artifacts)
-            .with_context(|| format!("failed to open the artifact store {}", settings.artifacts))?;
-        // Lazy: the service starts (and takes requests) while the broker is down; the
-        // outbox relay connects, and reconnects, when it has jobs to publish.
-        let queue = AmqpQueue::lazy(settings.amqp());
+        // Every setting that can be checked is, before the first side effect.
+        settings.check()?;
+        let tls = settings.tls()?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("failed to listen on {}", settings.listen))?;
+        let artifacts = ArtifactStore::open_location(&settings.artifacts)
+            .with_context(|| format!("failed to open the artifact store {}", settings.artifacts))?;
+        let store = open_store(&settings.database_url, settings.seed.as_deref()).await?;
+        // Lazy: the service starts (and takes requests) while the broker is down; the
+        // outbox relay connects, and reconnects, when it has jobs to publish.
+        let queue = AmqpQueue::lazy(settings.amqp());
         let mut server = Server::from_parts(listener, store, artifacts, Arc::new(queue)).with_auth(settings.auth)?;
         let interval = std::time::Duration::from_secs_f64(settings.scheduler_interval.clamp(0.05, 86_400.0));
         server.scheduler = (interval, settings.scheduler_catch_up);
-        if let (Some(cert), Some(key)) = (&settings.tls_cert, &settings.tls_key) {
-            let read = |path: &std::path::Path| {
-                std::fs::read(path).with_context(|| format!("failed to read {}", path.display()))
-            };
-            server = server.with_tls(&read(cert)?, &read(key)?)?;
-        }
+        server.tls = tls;
         Ok(server)
     }
 
@@ -79,12 +78,7 @@ impl Server {
             AuthMode::Tokens => AuthLayer::tokens(self.app.store.clone()),
             AuthMode::Off => {
                 let addr = self.local_addr()?;
-                if !addr.ip().is_loopback() {
-                    bail!(
-                        "--auth off (COOPBRIEF_AUTH=off) is refused: the data service listens on {addr}, and \
-                         access control may be off only on a loopback address (127.0.0.1, ::1)"
-                    );
-                }
+                auth::refuse_off_unless_loopback(addr)?;
                 warn!(%addr, "access control is off: loopback only");
                 AuthLayer::off()
             }
@@ -94,12 +88,7 @@ impl Server {
 
     /// Serves TLS only, with this PEM certificate chain and key.
     pub fn with_tls(mut self, cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<Server> {
-        let config = ServerTlsConfig::new().identity(Identity::from_pem(cert_pem, key_pem));
-        // Checked now, so that a bad certificate or key stops the start, not the first call.
-        tonic::transport::Server::builder()
-            .tls_config(config.clone())
-            .context("the TLS certificate or key (--tls-cert, --tls-key) is not valid")?;
-        self.tls = Some(config);
+        self.tls = Some(tls_config(cert_pem, key_pem)?);
         Ok(self)
     }
 
@@ -197,6 +186,16 @@ impl Server {
         info!("data service stopped");
         Ok(())
     }
+}
+
+/// The TLS configuration of a PEM certificate chain and key, checked now, so that a bad
+/// certificate or key stops the start, not the first call.
+pub fn tls_config(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<ServerTlsConfig> {
+    let config = ServerTlsConfig::new().identity(Identity::from_pem(cert_pem, key_pem));
+    tonic::transport::Server::builder()
+        .tls_config(config.clone())
+        .context("the TLS certificate or key (--tls-cert, --tls-key) is not valid")?;
+    Ok(config)
 }
 
 /// Opens the database and loads data: the dataset at `seed` if given, else the bundled

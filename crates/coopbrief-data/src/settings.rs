@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use coopbrief_domain::Role;
 
 pub use crate::auth::AuthMode;
@@ -114,8 +116,65 @@ impl Settings {
         }
     }
 
+    /// Checks what can be checked without touching anything (no database opened, no directory
+    /// made, no port bound), so that a bad setting stops the start before any side effect.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.auth == AuthMode::Off {
+            crate::auth::refuse_off_unless_loopback(self.listen)?;
+        }
+        coopbrief_store::Backend::of(&self.database_url)
+            .map_err(|e| anyhow::anyhow!("--database-url (COOPBRIEF_DATABASE_URL): {e}"))?;
+        if let Some((scheme, _)) = self.artifacts.split_once("://")
+            && !["file", "s3", "memory"].contains(&scheme)
+        {
+            anyhow::bail!(
+                "--artifacts (COOPBRIEF_ARTIFACTS): unknown scheme {} (use a directory, file://, s3:// or memory://)",
+                coopbrief_domain::quote(scheme)
+            );
+        }
+        if let Some(seed) = &self.seed
+            && !seed.exists()
+        {
+            anyhow::bail!("--seed (COOPBRIEF_SEED): {} does not exist", seed.display());
+        }
+        Ok(())
+    }
+
+    /// The TLS certificate chain and key, read (and their pairing checked) before anything else
+    /// is opened; `None` without --tls-cert.
+    pub fn tls(&self) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else { return Ok(None) };
+        let read = |path: &std::path::Path, flag: &str| {
+            std::fs::read(path).with_context(|| format!("{flag}: failed to read {}", path.display()))
+        };
+        Ok(Some(crate::tls_config(&read(cert, "--tls-cert")?, &read(key, "--tls-key")?)?))
+    }
+
     /// The broker settings these make.
     pub fn amqp(&self) -> coopbrief_queue::AmqpSettings {
         self.broker.settings(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// The error of `check` for these flags, which names the setting.
+    fn refused(args: &[&str]) -> String {
+        let settings = Settings::try_parse_from([&["coopbrief-data"], args].concat()).unwrap();
+        format!("{:#}", settings.check().unwrap_err())
+    }
+
+    #[test]
+    fn settings_are_checked_before_anything_is_touched() {
+        assert!(refused(&["--listen", "0.0.0.0:0", "--auth", "off"]).contains("--auth off"));
+        assert!(refused(&["--database-url", "mysql://db/x"]).contains("--database-url"));
+        assert!(refused(&["--artifacts", "ftp://host/pdf"]).contains("--artifacts"));
+        assert!(refused(&["--seed", "/nonexistent/dataset.yaml"]).contains("--seed"));
+        let ok = Settings::try_parse_from(["coopbrief-data", "--listen", "127.0.0.1:0", "--auth", "off"]).unwrap();
+        assert!(ok.check().is_ok());
     }
 }

@@ -10,7 +10,7 @@ pub use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use uuid::Uuid;
 
-use crate::{Error, Lang, PdfStandard, Period, PeriodKind, Result};
+use crate::{Code, Error, Lang, PdfStandard, Period, PeriodKind, Result};
 
 /// The time zone a schedule closes its periods in unless told otherwise.
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Ho_Chi_Minh";
@@ -373,6 +373,13 @@ pub fn format_grace(d: Duration) -> String {
     }
 }
 
+/// A schedule's template name as written: empty for the default, else a code (it will name a
+/// file, so `../x` is refused).
+pub fn template_name(name: &str) -> Result<Option<Code>> {
+    let name = name.trim();
+    if name.is_empty() { Ok(None) } else { Code::parse(name, "template").map(Some) }
+}
+
 /// What a person sets on a schedule, not yet checked: [`ScheduleSpec::new`] checks it whole.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScheduleDraft {
@@ -380,8 +387,9 @@ pub struct ScheduleDraft {
     pub cadence: Cadence,
     pub time_zone: Zone,
     pub lang: Lang,
-    /// The template's name, stored for the render step (the renderer has one template today).
-    pub template: String,
+    /// The template's name, stored for the render step (the renderer has one template today);
+    /// a code, since it will name a file.
+    pub template: Option<Code>,
     pub pdf_standard: PdfStandard,
     /// The first period to brief; earlier ones are never made.
     pub first_period: Period,
@@ -398,7 +406,7 @@ impl ScheduleDraft {
             cadence,
             time_zone: Zone::default(),
             lang: Lang::default(),
-            template: String::new(),
+            template: None,
             pdf_standard: PdfStandard::None,
             first_period,
             grace: Duration::ZERO,
@@ -431,9 +439,6 @@ impl ScheduleSpec {
             };
             return Err(Error::invalid("first_period", format!("{} is not a {kind}{example}", draft.first_period)));
         }
-        if draft.template.len() > 100 {
-            return Err(Error::invalid("template", "is longer than 100 characters"));
-        }
         grace(draft.grace)?;
         Ok(ScheduleSpec(draft))
     }
@@ -459,8 +464,9 @@ impl ScheduleSpec {
         self.0.lang
     }
 
+    /// The template's name; empty for the default template.
     pub fn template(&self) -> &str {
-        &self.0.template
+        self.0.template.as_deref().unwrap_or_default()
     }
 
     pub fn pdf_standard(&self) -> PdfStandard {
@@ -572,6 +578,16 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_template_name_is_a_code_or_empty() {
+        assert_eq!(template_name("  ").unwrap(), None);
+        assert_eq!(template_name("standard").unwrap().as_deref(), Some("standard"));
+        for bad in ["../../etc/passwd", "Standard", "a/b", "x\u{1b}", &"a".repeat(65)] {
+            let e = template_name(bad).unwrap_err();
+            assert_eq!(e.field(), Some("template"), "{bad:?}: {e}");
+        }
     }
 
     #[test]

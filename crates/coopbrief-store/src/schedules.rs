@@ -9,7 +9,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use coopbrief_domain::schedule::{Cadence, Schedule, ScheduleDraft, ScheduleId, ScheduleSpec, Zone};
+use coopbrief_domain::schedule::{Cadence, Schedule, ScheduleDraft, ScheduleId, ScheduleSpec, Zone, template_name};
 use coopbrief_domain::{Lang, PdfStandard, Period, Report, ReportId, ReportState};
 use jiff::Timestamp;
 use sqlx::Row;
@@ -368,7 +368,12 @@ fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
         cadence: Cadence::from_str(&text("cadence")?)?,
         time_zone: Zone::from_str(&text("time_zone")?)?,
         lang: Lang::from_str(&text("lang")?)?,
-        template: text("template")?,
+        // Rows written before template names were codes may hold any text; the renderer has
+        // one template, so such a row keeps working on it rather than failing to load.
+        template: template_name(&text("template")?).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "a stored schedule names a template that is not a code; using the default");
+            None
+        }),
         pdf_standard: PdfStandard::from_str(&text("pdf_standard")?)?,
         first_period: Period::from_str(&text("first_period")?)?,
         grace: Duration::from_secs(row.try_get::<i64, _>("grace_seconds")?.max(0) as u64),
@@ -403,7 +408,7 @@ mod tests {
 
     fn draft(cadence: &str, first: &str) -> ScheduleDraft {
         let draft = ScheduleDraft::new(PROGRAMME, cadence.parse().unwrap(), first.parse().unwrap());
-        ScheduleDraft { template: "standard".into(), ..draft }
+        ScheduleDraft { template: template_name("standard").unwrap(), ..draft }
     }
 
     fn spec(cadence: &str, first: &str) -> ScheduleSpec {

@@ -6,7 +6,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use coopbrief_domain::schedule::{Cadence, Schedule, ScheduleDraft, ScheduleId, ScheduleSpec, Timestamp, Zone, grace};
+use coopbrief_domain::schedule::{
+    Cadence, Schedule, ScheduleDraft, ScheduleId, ScheduleSpec, Timestamp, Zone, grace, template_name,
+};
 use coopbrief_domain::{Lang, PdfStandard};
 use coopbrief_proto::convert;
 use coopbrief_proto::v1;
@@ -69,7 +71,7 @@ fn apply(spec: &mut ScheduleDraft, w: &v1::ReportSchedule, path: &str) -> Result
         "cadence" => spec.cadence = Cadence::from_str(&w.cadence)?,
         "time_zone" => spec.time_zone = Zone::from_str(&w.time_zone)?,
         "lang" => spec.lang = Lang::from_str(&w.lang)?,
-        "template" => spec.template = w.template.trim().to_owned(),
+        "template" => spec.template = template_name(&w.template)?,
         "pdf_standard" => spec.pdf_standard = PdfStandard::from_str(&w.pdf_standard)?,
         "first_period" => {
             spec.first_period = convert::period(required(&w.first_period, "first_period")?, "first_period")?
