@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use coopbrief_proto::v1;
 use coopbrief_proto::{CooperationServiceClient, ReportServiceClient};
-use coopbrief_tests::{assert_pdf_contains, spawn_app};
+use coopbrief_tests::{assert_pdf_contains, fair, spawn_app};
 use sha2::{Digest, Sha256};
 use tonic::Code;
 
@@ -226,26 +226,13 @@ async fn equal_data_gives_equal_bytes_and_pdf_a_on_request() {
 
 /// The seed programme with `n` more activities in 2019, each titled with `chars` characters.
 fn seed_with_activities(n: usize, chars: usize) -> coopbrief_domain::dataset::Dataset {
-    use coopbrief_domain::dataset::{Activity, ActivityKind, Dataset};
+    use coopbrief_domain::dataset::Dataset;
     let mut dataset = Dataset::bundled().expect("seed");
     let words = "Hội chợ xúc tiến thương mại nông sản Hà Nội – Hà Nam ";
     let title: String = words.chars().cycle().take(chars).collect();
     let programme = &mut dataset.programmes[0];
     for j in 0..n {
-        programme.activities.push(Activity {
-            code: format!("fair-{j:05}").parse().expect("code"),
-            sector: None,
-            period: "2019".parse().expect("period"),
-            kind: ActivityKind::Fair,
-            title: coopbrief_domain::Text::vi(format!("{j} {title}")),
-            description: None,
-            location: None,
-            organiser: None,
-            occurrences: None,
-            participants: None,
-            enterprises: None,
-            products: None,
-        });
+        programme.activities.push(fair(&format!("fair-{j:05}"), format!("{j} {title}")));
     }
     dataset
 }

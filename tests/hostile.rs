@@ -5,10 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use coopbrief_domain::dataset::{Activity, ActivityKind, Dataset};
-use coopbrief_domain::{Text, exchange};
+use coopbrief_domain::dataset::Dataset;
+use coopbrief_domain::exchange;
 use coopbrief_proto::{CooperationServiceClient, v1};
-use coopbrief_tests::{TestApp, spawn_app};
+use coopbrief_tests::{TestApp, fair, spawn_app};
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
@@ -88,22 +88,7 @@ fn big_programme(code: &str, n: usize) -> String {
     let mut ds = Dataset::bundled().expect("seed");
     let p = &mut ds.programmes[0];
     p.code = code.parse().expect("a code");
-    p.activities = (0..n)
-        .map(|i| Activity {
-            code: format!("a-{i}").parse().expect("a code"),
-            sector: None,
-            period: "2019".parse().expect("a period"),
-            kind: ActivityKind::Fair,
-            title: Text::vi(format!("Hội chợ {i} {}", "ư".repeat(100))),
-            description: None,
-            location: None,
-            organiser: None,
-            occurrences: None,
-            participants: None,
-            enterprises: None,
-            products: None,
-        })
-        .collect();
+    p.activities = (0..n).map(|i| fair(&format!("a-{i}"), format!("Hội chợ {i} {}", "ư".repeat(100)))).collect();
     p.projects.clear();
     p.contributions.clear();
     p.indicators.retain(|i| i.sector.is_none());

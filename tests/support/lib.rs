@@ -256,3 +256,21 @@ pub async fn wait_for_state(
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A fair held in 2019, with no sector or organiser: the filler of big test programmes.
+pub fn fair(code: &str, title: String) -> coopbrief_domain::dataset::Activity {
+    coopbrief_domain::dataset::Activity {
+        code: code.parse().expect("a code"),
+        sector: None,
+        period: "2019".parse().expect("a period"),
+        kind: coopbrief_domain::dataset::ActivityKind::Fair,
+        title: coopbrief_domain::Text::vi(title),
+        description: None,
+        location: None,
+        organiser: None,
+        occurrences: None,
+        participants: None,
+        enterprises: None,
+        products: None,
+    }
+}

@@ -212,7 +212,7 @@ async fn verb<R: WireResource>(args: ResourceArgs, client: &Client) -> anyhow::R
             let programme = programme_of::<R>(&target)?;
             let current = get(programme.clone(), target.code.clone()).await.map_err(status)?;
             let key = R::key(&current);
-            let domain = R::from_wire(current).context("the service sent a value this CLI cannot read")?;
+            let domain = R::parse(current).context("the service sent a value this CLI cannot read")?;
             let Value::Object(mut fields) = serde_json::to_value(&domain)? else {
                 bail!("{} is not an object", R::NAME)
             };
@@ -311,7 +311,7 @@ fn read_input(path: &std::path::Path) -> anyhow::Result<String> {
 /// A resource as JSON: its fields as in data/, under its key, with its programme and etag.
 fn document<R: WireResource>(w: R::Wire) -> anyhow::Result<Value> {
     let key = R::key(&w);
-    let d = R::from_wire(w).context("the service sent a value this CLI cannot read")?;
+    let d = R::parse(w).context("the service sent a value this CLI cannot read")?;
     let mut v = serde_json::to_value(&d)?;
     if let Value::Object(map) = &mut v {
         map.insert("code".into(), Value::String(key.code));

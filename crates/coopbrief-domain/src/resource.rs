@@ -78,41 +78,68 @@ pub trait Resource: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sy
     }
 }
 
+/// Fills in a resource's description: its names, where it is kept, the columns of its list,
+/// the values of its filters; its own check (`T::check`) and its code. What differs (references,
+/// period, status …) follows as items.
+macro_rules! describe {
+    ($T:ident: $name:literal / $plural:literal, $kind:ident, [$($col:literal),*] $(, $konst:ident = [$($v:literal),*])*; $($item:item)*) => {
+        impl Resource for $T {
+            const NAME: &'static str = $name;
+            const PLURAL: &'static str = $plural;
+            const KIND: Kind = Kind::$kind;
+            const COLUMNS: &'static [&'static str] = &[$($col),*];
+            $(const $konst: &'static [&'static str] = &[$($v),*];)*
+            fn code(&self) -> Option<&str> {
+                CodeField::get(&self.code)
+            }
+            fn check(&self, at: &str) -> Result<()> {
+                $T::check(self, at)
+            }
+            $($item)*
+        }
+    };
+}
+
+/// A code that every value has, or one that it may lack (an assessment keyed by its place).
+trait CodeField {
+    fn get(&self) -> Option<&str>;
+}
+
+impl CodeField for Code {
+    fn get(&self) -> Option<&str> {
+        Some(self.as_str())
+    }
+}
+
+impl CodeField for Option<Code> {
+    fn get(&self) -> Option<&str> {
+        self.as_deref()
+    }
+}
+
+/// A status as `data/` writes it (its serde name), one of `statuses`.
+fn status_name<T: Serialize>(status: &T, statuses: &[&'static str]) -> Option<&'static str> {
+    let name = serde_json::to_value(status).ok()?;
+    statuses.iter().copied().find(|s| name == *s)
+}
+
 /// The records' sector reference, the same for every kind of record.
 fn sector(code: &Option<Code>) -> Option<Ref<'_>> {
     code.as_deref().map(|c| Ref::new("sector", Kind::Sector, c))
 }
 
-impl Resource for Partner {
-    const NAME: &'static str = "partner";
-    const PLURAL: &'static str = "partners";
-    const KIND: Kind = Kind::Partner;
-    const COLUMNS: &'static [&'static str] = &["code", "kind", "name"];
-    const KINDS: &'static [&'static str] = &["city", "province", "central_agency", "other"];
-    fn code(&self) -> Option<&str> {
-        Some(self.code.as_str())
-    }
-    fn check(&self, at: &str) -> Result<()> {
-        Partner::check(self, at)
-    }
+describe! {
+    Partner: "partner" / "partners", Partner, ["code", "kind", "name"],
+    KINDS = ["city", "province", "central_agency", "other"];
 }
 
-impl Resource for Sector {
-    const NAME: &'static str = "sector";
-    const PLURAL: &'static str = "sectors";
-    const KIND: Kind = Kind::Sector;
-    const COLUMNS: &'static [&'static str] = &["code", "programme", "name"];
-    fn code(&self) -> Option<&str> {
-        Some(self.code.as_str())
-    }
+describe! {
+    Sector: "sector" / "sectors", Sector, ["code", "programme", "name"];
     fn refs(&self) -> Vec<Ref<'_>> {
         self.programme.iter().map(|p| Ref::new("programme", Kind::Programme, p)).collect()
     }
     fn owner(&self) -> Option<&str> {
         self.programme.as_deref()
-    }
-    fn check(&self, at: &str) -> Result<()> {
-        Sector::check(self, at)
     }
 }
 
@@ -120,27 +147,15 @@ impl Resource for Sector {
 pub const PROGRAMME_RECORDS: &[&str] =
     &["indicators", "activities", "projects", "contributions", "assessments", "directions"];
 
-impl Resource for Programme {
-    const NAME: &'static str = "programme";
-    const PLURAL: &'static str = "programmes";
-    const KIND: Kind = Kind::Programme;
-    const COLUMNS: &'static [&'static str] = &["code", "status", "partners", "title"];
-    const STATUSES: &'static [&'static str] = &["planned", "active", "completed", "suspended"];
-    fn code(&self) -> Option<&str> {
-        Some(self.code.as_str())
-    }
+describe! {
+    Programme: "programme" / "programmes", Programme, ["code", "status", "partners", "title"],
+    STATUSES = ["planned", "active", "completed", "suspended"];
     fn refs(&self) -> Vec<Ref<'_>> {
         let at = |j| format!("partners[{j}].partner");
         self.partners.iter().enumerate().map(|(j, p)| Ref::new(at(j), Kind::Partner, &p.partner)).collect()
     }
     fn status(&self) -> Option<&'static str> {
-        use crate::dataset::ProgrammeStatus as S;
-        Some(match self.status {
-            S::Planned => "planned",
-            S::Active => "active",
-            S::Completed => "completed",
-            S::Suspended => "suspended",
-        })
+        status_name(&self.status, Self::STATUSES)
     }
     fn header(&self) -> Cow<'_, Self> {
         Cow::Owned(Programme {
@@ -152,9 +167,6 @@ impl Resource for Programme {
             directions: Vec::new(),
             ..self.clone()
         })
-    }
-    fn check(&self, at: &str) -> Result<()> {
-        Programme::check(self, at)
     }
     fn check_new(&self) -> Result<()> {
         let has = [
@@ -175,14 +187,8 @@ impl Resource for Programme {
     }
 }
 
-impl Resource for Indicator {
-    const NAME: &'static str = "indicator";
-    const PLURAL: &'static str = "indicators";
-    const KIND: Kind = Kind::Record;
-    const COLUMNS: &'static [&'static str] = &["code", "unit", "aggregation", "sector", "name"];
-    fn code(&self) -> Option<&str> {
-        Some(self.code.as_str())
-    }
+describe! {
+    Indicator: "indicator" / "indicators", Record, ["code", "unit", "aggregation", "sector", "name"];
     fn refs(&self) -> Vec<Ref<'_>> {
         sector(&self.sector).into_iter().collect()
     }
@@ -192,19 +198,10 @@ impl Resource for Indicator {
         let end = self.values.iter().map(|v| v.period.end()).max()?;
         Period::range(start, end).ok()
     }
-    fn check(&self, at: &str) -> Result<()> {
-        Indicator::check(self, at)
-    }
 }
 
-impl Resource for Activity {
-    const NAME: &'static str = "activity";
-    const PLURAL: &'static str = "activities";
-    const KIND: Kind = Kind::Record;
-    const COLUMNS: &'static [&'static str] = &["code", "period", "kind", "sector", "occurrences", "title"];
-    fn code(&self) -> Option<&str> {
-        Some(self.code.as_str())
-    }
+describe! {
+    Activity: "activity" / "activities", Record, ["code", "period", "kind", "sector", "occurrences", "title"];
     fn refs(&self) -> Vec<Ref<'_>> {
         let organiser = self.organiser.iter().map(|o| Ref::new("organiser", Kind::Partner, o));
         organiser.chain(sector(&self.sector)).collect()
@@ -212,20 +209,11 @@ impl Resource for Activity {
     fn period(&self) -> Option<Period> {
         Some(self.period)
     }
-    fn check(&self, at: &str) -> Result<()> {
-        Activity::check(self, at)
-    }
 }
 
-impl Resource for Project {
-    const NAME: &'static str = "project";
-    const PLURAL: &'static str = "projects";
-    const KIND: Kind = Kind::Record;
-    const COLUMNS: &'static [&'static str] = &["code", "status", "progress", "sector", "period", "name"];
-    const STATUSES: &'static [&'static str] = &["planned", "in_progress", "completed", "suspended"];
-    fn code(&self) -> Option<&str> {
-        Some(self.code.as_str())
-    }
+describe! {
+    Project: "project" / "projects", Record, ["code", "status", "progress", "sector", "period", "name"],
+    STATUSES = ["planned", "in_progress", "completed", "suspended"];
     fn refs(&self) -> Vec<Ref<'_>> {
         let partners = self.partners.iter().enumerate();
         let partners = partners.map(|(i, p)| Ref::new(format!("partners[{i}]"), Kind::Partner, p));
@@ -235,27 +223,12 @@ impl Resource for Project {
         self.period
     }
     fn status(&self) -> Option<&'static str> {
-        use crate::dataset::ProjectStatus as S;
-        Some(match self.status {
-            S::Planned => "planned",
-            S::InProgress => "in_progress",
-            S::Completed => "completed",
-            S::Suspended => "suspended",
-        })
-    }
-    fn check(&self, at: &str) -> Result<()> {
-        Project::check(self, at)
+        status_name(&self.status, Self::STATUSES)
     }
 }
 
-impl Resource for Contribution {
-    const NAME: &'static str = "contribution";
-    const PLURAL: &'static str = "contributions";
-    const KIND: Kind = Kind::Record;
-    const COLUMNS: &'static [&'static str] = &["code", "period", "from", "to", "amount_vnd", "purpose"];
-    fn code(&self) -> Option<&str> {
-        Some(self.code.as_str())
-    }
+describe! {
+    Contribution: "contribution" / "contributions", Record, ["code", "period", "from", "to", "amount_vnd", "purpose"];
     fn refs(&self) -> Vec<Ref<'_>> {
         let ends = [Ref::new("from", Kind::Partner, &self.from), Ref::new("to", Kind::Partner, &self.to)];
         ends.into_iter().chain(sector(&self.sector)).collect()
@@ -263,46 +236,25 @@ impl Resource for Contribution {
     fn period(&self) -> Option<Period> {
         Some(self.period)
     }
-    fn check(&self, at: &str) -> Result<()> {
-        Contribution::check(self, at)
-    }
 }
 
-impl Resource for Assessment {
-    const NAME: &'static str = "assessment";
-    const PLURAL: &'static str = "assessments";
-    const KIND: Kind = Kind::Record;
-    const COLUMNS: &'static [&'static str] = &["code", "period", "kind", "sector", "text"];
-    fn code(&self) -> Option<&str> {
-        self.code.as_deref()
-    }
+describe! {
+    Assessment: "assessment" / "assessments", Record, ["code", "period", "kind", "sector", "text"];
     fn refs(&self) -> Vec<Ref<'_>> {
         sector(&self.sector).into_iter().collect()
     }
     fn period(&self) -> Option<Period> {
         Some(self.period)
     }
-    fn check(&self, at: &str) -> Result<()> {
-        Assessment::check(self, at)
-    }
 }
 
-impl Resource for Direction {
-    const NAME: &'static str = "direction";
-    const PLURAL: &'static str = "directions";
-    const KIND: Kind = Kind::Record;
-    const COLUMNS: &'static [&'static str] = &["code", "period", "sector", "text"];
-    fn code(&self) -> Option<&str> {
-        self.code.as_deref()
-    }
+describe! {
+    Direction: "direction" / "directions", Record, ["code", "period", "sector", "text"];
     fn refs(&self) -> Vec<Ref<'_>> {
         sector(&self.sector).into_iter().collect()
     }
     fn period(&self) -> Option<Period> {
         Some(self.period)
-    }
-    fn check(&self, at: &str) -> Result<()> {
-        Direction::check(self, at)
     }
 }
 
@@ -321,6 +273,17 @@ mod tests {
         assert!(PROGRAMME_RECORDS.iter().all(|f| !serde_json::to_value(&*head).unwrap()[f].is_array()));
         head.check_new().unwrap();
         assert_eq!(head.title, p.title);
+    }
+
+    #[test]
+    fn statuses_are_named_as_data_writes_them() {
+        let seed = Dataset::bundled().unwrap();
+        let p = &seed.programmes[0];
+        assert_eq!(p.status(), Some("active"));
+        let mut project = p.projects[0].clone();
+        project.status = crate::dataset::ProjectStatus::InProgress;
+        assert_eq!(project.status(), Some("in_progress"));
+        assert_eq!(p.activities[0].status(), None);
     }
 
     #[test]

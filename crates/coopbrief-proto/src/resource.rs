@@ -69,8 +69,17 @@ pub trait WireResource: Resource {
     fn to_wire(value: &Self, key: &Key) -> Self::Wire;
     /// Sets the ids of a wire value (programme, code, etag) from `key`.
     fn set_key(w: &mut Self::Wire, key: &Key);
-    /// Parses and checks a wire value; errors name fields under the resource's name.
-    fn from_wire(w: Self::Wire) -> Result<Self>;
+    /// Parses a wire value into its types (codes, periods, enums …); errors name fields under
+    /// the resource's name. A client reading what the service sends uses this alone.
+    fn parse(w: Self::Wire) -> Result<Self>;
+    /// Parses and checks a wire value as a request must be: the value's own checks, its sizes
+    /// and its text (see [`coopbrief_domain::limits::check_value`]).
+    fn from_wire(w: Self::Wire) -> Result<Self> {
+        let v = Self::parse(w)?;
+        Resource::check(&v, Self::NAME)?;
+        coopbrief_domain::limits::check_value(&*v.header(), Self::NAME)?;
+        Ok(v)
+    }
     /// The ids a wire value carries (programme, code, etag).
     fn key(w: &Self::Wire) -> Key;
     /// Moves field `path` of `from` into `into`; false for a path that is not in [`Self::FIELDS`].
@@ -151,11 +160,8 @@ macro_rules! resources {
             fn set_key(w: &mut $wire, key: &Key) {
                 $(w.$id = key.$id.clone();)*
             }
-            fn from_wire(w: $wire) -> Result<Self> {
-                let (v, at) = ($from(w, <$dom as Resource>::NAME)?, <$dom as Resource>::NAME);
-                Resource::check(&v, at)?;
-                coopbrief_domain::limits::check_value(&*v.header(), at)?;
-                Ok(v)
+            fn parse(w: $wire) -> Result<Self> {
+                $from(w, <$dom as Resource>::NAME)
             }
             fn key(w: &$wire) -> Key {
                 let mut k = Key::default();

@@ -267,27 +267,27 @@ fn narrow<R: Resource>(q: &mut Sql, f: &Filter, backend: Backend) {
                 q.push(" AND status = ").bind(s.clone());
             }
         }
-        Kind::Partner => {
-            if let Some(p) = &f.programme {
-                q.push(" AND code IN (SELECT partner FROM programme_partners WHERE programme = ").bind(p.clone());
-                q.push(")");
-            }
-            if let Some(k) = &f.kind {
-                q.push(&format!(" AND {} = ", json("kind"))).bind(k.clone());
-            }
-        }
         Kind::Sector => {
             if let Some(p) = &f.programme {
                 q.push(" AND (programme IS NULL OR programme = ").bind(p.clone()).push(")");
             }
         }
-        Kind::Programme => {
-            if let Some(p) = &f.partner {
-                q.push(" AND code IN (SELECT programme FROM programme_partners WHERE partner = ").bind(p.clone());
-                q.push(")");
+        Kind::Partner | Kind::Programme => {
+            // A partner list narrows by programme and kind, a programme list by partner and status.
+            let (linked, field) = match R::KIND {
+                Kind::Partner => {
+                    (f.programme.as_ref().map(|p| ("partner", "programme", p)), f.kind.as_ref().map(|k| ("kind", k)))
+                }
+                _ => {
+                    (f.partner.as_ref().map(|p| ("programme", "partner", p)), f.status.as_ref().map(|s| ("status", s)))
+                }
+            };
+            if let Some((this, other, code)) = linked {
+                q.push(&format!(" AND code IN (SELECT {this} FROM programme_partners WHERE {other} = "));
+                q.bind(code.clone()).push(")");
             }
-            if let Some(s) = &f.status {
-                q.push(&format!(" AND {} = ", json("status"))).bind(s.clone());
+            if let Some((key, value)) = field {
+                q.push(&format!(" AND {} = ", json(key))).bind(value.clone());
             }
         }
     }
