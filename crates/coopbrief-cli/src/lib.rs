@@ -123,7 +123,7 @@ pub struct CreateArgs {
     /// How long --wait waits, in seconds.
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
-    /// Idempotency key: sending the same request again returns the first report.
+    /// Idempotency key, a UUID: sending the same request again returns the first report.
     #[arg(long)]
     pub request_id: Option<String>,
 }
