@@ -8,8 +8,6 @@
 use serde::Serialize;
 use std::fmt::Write as _;
 
-use serde::ser;
-
 use crate::{Error, Result};
 
 /// The longest string, in characters, any field may hold.
@@ -78,288 +76,37 @@ pub fn check_string(s: &str, field: &str) -> Result<()> {
     Ok(())
 }
 
-/// Checks every string in `value` against [`MAX_STRING_CHARS`] and [`crate::check_chars`], and every list in it against
-/// [`MAX_OTHER_ITEMS`], naming fields under `at` (`programmes[0].activities[3].title.vi`).
-///
-/// It walks the value's `Serialize` form, so no field is forgotten and nothing is copied.
-/// Lists with a cap of their own (a programme's activities …) are the caller's to check first;
-/// pass a value without them (a programme's header).
+/// Checks every string in `value` against [`MAX_STRING_CHARS`] and [`crate::check_chars`], and
+/// every list in it against [`MAX_OTHER_ITEMS`], naming fields under `at`
+/// (`programmes[0].activities[3].title.vi`). It walks the value's JSON form, so no field is
+/// forgotten. Lists with a cap of their own (a programme's activities …) are the caller's to check
+/// first; pass one resource at a time without them (a programme's header), so that the copy
+/// walked stays small.
 pub fn check_value<T: Serialize + ?Sized>(value: &T, at: &str) -> Result<()> {
-    let mut walk = Walk { path: at.to_owned() };
-    value.serialize(&mut walk).map_err(|Refusal(e)| e)
+    let json = serde_json::to_value(value).map_err(|e| Error::invalid(at, e.to_string()))?;
+    walk(&json, &mut at.to_owned())
 }
 
-/// The path of the value being walked.
-struct Walk {
-    path: String,
-}
-
-impl Walk {
-    fn enter(&mut self, key: &str) -> usize {
-        let len = self.path.len();
-        if !self.path.is_empty() {
-            self.path.push('.');
+fn walk(value: &serde_json::Value, path: &mut String) -> Result<()> {
+    use serde_json::Value;
+    let inside = |path: &mut String, step: std::fmt::Arguments<'_>, v: &Value| {
+        let len = path.len();
+        let _ = path.write_fmt(step);
+        walk(v, path)?;
+        path.truncate(len);
+        Ok(())
+    };
+    match value {
+        Value::String(s) => check_string(s, path).and_then(|()| crate::check_chars(s, path)),
+        Value::Array(items) => {
+            check_items(items.len(), MAX_OTHER_ITEMS, path)?;
+            items.iter().enumerate().try_for_each(|(i, v)| inside(path, format_args!("[{i}]"), v))
         }
-        self.path.push_str(key);
-        len
-    }
-}
-
-/// A limit the walked value goes past (or a value that could not be walked).
-#[derive(Debug)]
-struct Refusal(Error);
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for Refusal {}
-
-impl ser::Error for Refusal {
-    fn custom<M: std::fmt::Display>(message: M) -> Self {
-        Refusal(Error::invalid("", message.to_string()))
-    }
-}
-
-type Walked = std::result::Result<(), Refusal>;
-
-impl<'w> ser::Serializer for &'w mut Walk {
-    type Ok = ();
-    type Error = Refusal;
-    type SerializeSeq = Items<'w>;
-    type SerializeTuple = Items<'w>;
-    type SerializeTupleStruct = Items<'w>;
-    type SerializeTupleVariant = Items<'w>;
-    type SerializeMap = Fields<'w>;
-    type SerializeStruct = Fields<'w>;
-    type SerializeStructVariant = Fields<'w>;
-
-    fn serialize_str(self, v: &str) -> Walked {
-        check_string(v, &self.path).and_then(|()| crate::check_chars(v, &self.path)).map_err(Refusal)
-    }
-    fn serialize_bool(self, _: bool) -> Walked {
-        Ok(())
-    }
-    fn serialize_i8(self, _: i8) -> Walked {
-        Ok(())
-    }
-    fn serialize_i16(self, _: i16) -> Walked {
-        Ok(())
-    }
-    fn serialize_i32(self, _: i32) -> Walked {
-        Ok(())
-    }
-    fn serialize_i64(self, _: i64) -> Walked {
-        Ok(())
-    }
-    fn serialize_i128(self, _: i128) -> Walked {
-        Ok(())
-    }
-    fn serialize_u8(self, _: u8) -> Walked {
-        Ok(())
-    }
-    fn serialize_u16(self, _: u16) -> Walked {
-        Ok(())
-    }
-    fn serialize_u32(self, _: u32) -> Walked {
-        Ok(())
-    }
-    fn serialize_u64(self, _: u64) -> Walked {
-        Ok(())
-    }
-    fn serialize_u128(self, _: u128) -> Walked {
-        Ok(())
-    }
-    fn serialize_f32(self, _: f32) -> Walked {
-        Ok(())
-    }
-    fn serialize_f64(self, _: f64) -> Walked {
-        Ok(())
-    }
-    fn serialize_char(self, _: char) -> Walked {
-        Ok(())
-    }
-    fn serialize_bytes(self, _: &[u8]) -> Walked {
-        Ok(())
-    }
-    fn serialize_none(self) -> Walked {
-        Ok(())
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Walked {
-        value.serialize(self)
-    }
-    fn serialize_unit(self) -> Walked {
-        Ok(())
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> Walked {
-        Ok(())
-    }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Walked {
-        Ok(())
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Walked {
-        value.serialize(self)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        value: &T,
-    ) -> Walked {
-        value.serialize(self)
-    }
-    fn serialize_seq(self, len: Option<usize>) -> std::result::Result<Items<'w>, Refusal> {
-        if let Some(len) = len {
-            check_items(len, MAX_OTHER_ITEMS, &self.path).map_err(Refusal)?;
-        }
-        Ok(Items { walk: self, next: 0 })
-    }
-    fn serialize_tuple(self, len: usize) -> std::result::Result<Items<'w>, Refusal> {
-        self.serialize_seq(Some(len))
-    }
-    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> std::result::Result<Items<'w>, Refusal> {
-        self.serialize_seq(Some(len))
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        len: usize,
-    ) -> std::result::Result<Items<'w>, Refusal> {
-        self.serialize_seq(Some(len))
-    }
-    fn serialize_map(self, _: Option<usize>) -> std::result::Result<Fields<'w>, Refusal> {
-        Ok(Fields { walk: self })
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> std::result::Result<Fields<'w>, Refusal> {
-        Ok(Fields { walk: self })
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> std::result::Result<Fields<'w>, Refusal> {
-        Ok(Fields { walk: self })
-    }
-}
-
-/// The items of a list being walked, each named by its index.
-struct Items<'w> {
-    walk: &'w mut Walk,
-    next: usize,
-}
-
-impl Items<'_> {
-    fn item<T: Serialize + ?Sized>(&mut self, value: &T) -> Walked {
-        // A list that did not say its length up front is counted as it goes.
-        check_items(self.next + 1, MAX_OTHER_ITEMS, &self.walk.path).map_err(Refusal)?;
-        let len = self.walk.path.len();
-        let _ = write!(self.walk.path, "[{}]", self.next);
-        self.next += 1;
-        value.serialize(&mut *self.walk)?;
-        self.walk.path.truncate(len);
-        Ok(())
-    }
-}
-
-impl ser::SerializeSeq for Items<'_> {
-    type Ok = ();
-    type Error = Refusal;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Walked {
-        self.item(value)
-    }
-    fn end(self) -> Walked {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTuple for Items<'_> {
-    type Ok = ();
-    type Error = Refusal;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Walked {
-        self.item(value)
-    }
-    fn end(self) -> Walked {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleStruct for Items<'_> {
-    type Ok = ();
-    type Error = Refusal;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Walked {
-        self.item(value)
-    }
-    fn end(self) -> Walked {
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for Items<'_> {
-    type Ok = ();
-    type Error = Refusal;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Walked {
-        self.item(value)
-    }
-    fn end(self) -> Walked {
-        Ok(())
-    }
-}
-
-/// The fields of a struct (or the entries of a map) being walked, each named by its key.
-struct Fields<'w> {
-    walk: &'w mut Walk,
-}
-
-impl Fields<'_> {
-    fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Walked {
-        let len = self.walk.enter(key);
-        value.serialize(&mut *self.walk)?;
-        self.walk.path.truncate(len);
-        Ok(())
-    }
-}
-
-impl ser::SerializeStruct for Fields<'_> {
-    type Ok = ();
-    type Error = Refusal;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Walked {
-        self.field(key, value)
-    }
-    fn end(self) -> Walked {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStructVariant for Fields<'_> {
-    type Ok = ();
-    type Error = Refusal;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Walked {
-        self.field(key, value)
-    }
-    fn end(self) -> Walked {
-        Ok(())
-    }
-}
-
-impl ser::SerializeMap for Fields<'_> {
-    type Ok = ();
-    type Error = Refusal;
-    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Walked {
-        // A key is text like any other: it goes through the same check, under the map's path.
-        key.serialize(&mut *self.walk)
-    }
-    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Walked {
-        value.serialize(&mut *self.walk)
-    }
-    fn end(self) -> Walked {
-        Ok(())
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            let dot = if path.is_empty() { "" } else { "." };
+            inside(path, format_args!("{dot}{k}"), v)
+        }),
+        _ => Ok(()),
     }
 }
 
