@@ -1,9 +1,11 @@
 //! The audit log: each successful change is recorded with who made it (from the [`Caller`]
 //! the access layer put in the request), the RPC, the resource and what changed, as JSON.
 //!
-//! An entry is written after the change has been committed, not in its transaction: a crash
-//! or a database failure in between loses the entry (the failure is logged at ERROR with the
-//! entry's content), never the change, and a change is never refused for want of its entry.
+//! A change to cooperation data hands its [`entry`] to the store, which writes it in the
+//! change's own transaction: a committed change always has exactly one. Reports, schedules and
+//! tokens record theirs with [`App::audit`] after the change has been committed: a crash or a
+//! database failure in between loses the entry (the failure is logged at ERROR with the entry's
+//! content), never the change, and a change is never refused for want of its entry.
 
 use coopbrief_domain::schedule::ScheduleSpec;
 use coopbrief_store::NewAuditEntry;
