@@ -65,7 +65,8 @@ async fn documents_that_would_stall_or_swell_the_parser_are_refused_fast() {
     let before = rss();
     for (what, yaml, limit) in [("nested", nested, "nested more than 32"), ("aliases", aliases, "anchors and aliases")]
     {
-        assert!(yaml.len() > 3_900_000, "{what}: {} bytes", yaml.len());
+        let size = yaml.len();
+        assert!(size > 3_900_000, "{what}: {size} bytes");
         let started = Instant::now();
         let status = import(&mut data, yaml).await.expect_err("refused");
         let took = started.elapsed();
@@ -74,10 +75,12 @@ async fn documents_that_would_stall_or_swell_the_parser_are_refused_fast() {
         let field = status.get_details_bad_request().and_then(|b| b.field_violations.first().map(|v| v.field.clone()));
         assert_eq!(field.as_deref(), Some("yaml"), "{what}");
         assert!(took < Duration::from_secs(1), "{what} took {took:?}");
+        println!("{what}: {size} bytes refused in {took:?}");
     }
     let grew = rss().saturating_sub(before);
     let _ = stop.send(true);
     let slowest = health.await.expect("health task");
+    println!("the service grew by {} KiB; the slowest health check took {slowest:?}", grew >> 10);
     assert!(grew < 64 << 20, "the service grew by {} MiB", grew >> 20);
     assert!(slowest < Duration::from_millis(100), "a health check waited {slowest:?}");
     app.stop().await;
@@ -124,6 +127,7 @@ async fn concurrent_big_imports_queue_or_are_turned_away_and_each_commit_is_audi
         }
     }
     assert!(committed >= 1, "no import went through");
+    println!("{committed} of 8 imports committed, the others turned away at once");
     let store = coopbrief_store::Store::connect(&format!("sqlite://{}/coopbrief.db", app.dir.path().display()))
         .await
         .expect("the test's database");

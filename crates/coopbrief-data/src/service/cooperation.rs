@@ -183,12 +183,14 @@ impl App {
             return Err(invalid("yaml", "is empty"));
         }
         let busy = || Error::Busy(format!("{MAX_IMPORTS} imports are running; try again when one has finished"));
-        let turn = self.imports.clone().try_acquire_owned().map_err(|_| busy())?;
+        // The turn is held until the import is written, and by the parse until it ends: one
+        // whose caller went away still counts until its work is done.
+        let turn = std::sync::Arc::new(self.imports.clone().try_acquire_owned().map_err(|_| busy())?);
         // Parsing and checking a document is CPU work: off the executor, so that other calls
-        // (health checks) are answered meanwhile. If the caller goes away, the answer is
-        // dropped; the turn is held until the parse ends, so abandoned work stays bounded too.
+        // (health checks) are answered meanwhile.
+        let parsing = turn.clone();
         let parsed = tokio::task::spawn_blocking(move || {
-            let _turn = turn;
+            let _turn = parsing;
             exchange::from_yaml(&r.yaml)
         })
         .await
@@ -203,6 +205,7 @@ impl App {
         let entry = audit::entry(&caller, &resource, "");
         let audit = (!r.validate_only).then_some(&entry);
         let report = self.store.import(&dataset, r.validate_only, audit).await?;
+        drop(turn);
         tracing::info!(
             created = report.created.len(),
             changed = report.changed.len(),
