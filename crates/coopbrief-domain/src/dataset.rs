@@ -405,31 +405,18 @@ impl Dataset {
 }
 
 impl Dataset {
-    /// The lists with a cap of their own, counted before anything is walked; every value's
-    /// strings and other lists are walked with its own checks, in [`Known::check_all`].
+    /// The lists with a cap of their own that are not resources, counted before anything is
+    /// walked; a list of resources is counted against its description's `MAX_COUNT`, and every
+    /// value's strings and other lists are walked with its own checks, in [`Known::check_all`].
     fn check_sizes(&self) -> Result<()> {
-        limits::check_items(self.partners.len(), limits::MAX_PARTNERS, "partners")?;
-        limits::check_items(self.sectors.len(), limits::MAX_SECTORS, "sectors")?;
         for (i, p) in self.programmes.iter().enumerate() {
             let at = |list: &str| format!("programmes[{i}].{list}");
-            for (len, limit, list) in [
-                (p.partners.len(), limits::MAX_PROGRAMME_PARTNERS, "partners"),
-                (p.phases.len(), limits::MAX_PHASES, "phases"),
-                (p.indicators.len(), limits::MAX_INDICATORS, "indicators"),
-                (p.activities.len(), limits::MAX_ACTIVITIES, "activities"),
-                (p.projects.len(), limits::MAX_PROJECTS, "projects"),
-                (p.contributions.len(), limits::MAX_CONTRIBUTIONS, "contributions"),
-                (p.assessments.len(), limits::MAX_ASSESSMENTS, "assessments"),
-                (p.directions.len(), limits::MAX_DIRECTIONS, "directions"),
-            ] {
-                if len > limit {
-                    limits::check_items(len, limit, &at(list))?;
-                }
-            }
+            limits::check_items(p.partners.len(), limits::MAX_PROGRAMME_PARTNERS, &at("partners"))?;
+            limits::check_items(p.phases.len(), limits::MAX_PHASES, &at("phases"))?;
             for (k, x) in p.indicators.iter().enumerate() {
+                let field = || at(&format!("indicators[{k}].values"));
                 if x.values.len() > limits::MAX_INDICATOR_VALUES {
-                    let field = at(&format!("indicators[{k}].values"));
-                    limits::check_items(x.values.len(), limits::MAX_INDICATOR_VALUES, &field)?;
+                    limits::check_items(x.values.len(), limits::MAX_INDICATOR_VALUES, &field())?;
                 }
             }
         }
@@ -448,6 +435,7 @@ impl Known<'_> {
     /// in its programme; an indicator and an activity may share one) and that the partners and
     /// sectors it names exist (a programme-specific sector only for its own programme).
     fn check_all<R: Resource>(&self, items: &[R], at: &str, programme: &str) -> Result<()> {
+        limits::check_items(items.len(), R::MAX_COUNT, at)?;
         let mut seen = HashSet::new();
         for (j, x) in items.iter().enumerate() {
             let at = format!("{at}[{j}]");

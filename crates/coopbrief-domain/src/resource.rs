@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::dataset::{Activity, Assessment, Contribution, Direction, Indicator, Partner, Programme, Project, Sector};
-use crate::{Code, Error, Period, Result};
+use crate::{Code, Error, Period, Result, limits};
 
 /// Where a resource is kept: a table of its own, or among the records of a programme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,6 +41,9 @@ pub trait Resource: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sy
     /// Plural (`activities`): collection in resource names, and the table of a top-level one.
     const PLURAL: &'static str;
     const KIND: Kind;
+    /// The most there may be: of a record, in its programme; of the others, in all (see
+    /// [`crate::limits`]: what the renderer takes).
+    const MAX_COUNT: usize;
     /// The fields a list shows as columns, named as in `data/`.
     const COLUMNS: &'static [&'static str];
     /// Values of the list's `status` filter; empty: it has none.
@@ -78,15 +81,16 @@ pub trait Resource: Serialize + DeserializeOwned + Clone + PartialEq + Send + Sy
     }
 }
 
-/// Fills in a resource's description: its names, where it is kept, the columns of its list,
-/// the values of its filters; its own check (`T::check`) and its code. What differs (references,
-/// period, status …) follows as items.
+/// Fills in a resource's description: its names, where it is kept, how many there may be, the
+/// columns of its list, the values of its filters; its own check (`T::check`) and its code. What
+/// differs (references, period, status …) follows as items.
 macro_rules! describe {
-    ($T:ident: $name:literal / $plural:literal, $kind:ident, [$($col:literal),*] $(, $konst:ident = [$($v:literal),*])*; $($item:item)*) => {
+    ($T:ident: $name:literal / $plural:literal, $kind:ident, at most $max:expr, [$($col:literal),*] $(, $konst:ident = [$($v:literal),*])*; $($item:item)*) => {
         impl Resource for $T {
             const NAME: &'static str = $name;
             const PLURAL: &'static str = $plural;
             const KIND: Kind = Kind::$kind;
+            const MAX_COUNT: usize = $max;
             const COLUMNS: &'static [&'static str] = &[$($col),*];
             $(const $konst: &'static [&'static str] = &[$($v),*];)*
             fn code(&self) -> Option<&str> {
@@ -129,12 +133,12 @@ fn sector(code: &Option<Code>) -> Option<Ref<'_>> {
 }
 
 describe! {
-    Partner: "partner" / "partners", Partner, ["code", "kind", "name"],
+    Partner: "partner" / "partners", Partner, at most limits::MAX_PARTNERS, ["code", "kind", "name"],
     KINDS = ["city", "province", "central_agency", "other"];
 }
 
 describe! {
-    Sector: "sector" / "sectors", Sector, ["code", "programme", "name"];
+    Sector: "sector" / "sectors", Sector, at most limits::MAX_SECTORS, ["code", "programme", "name"];
     fn refs(&self) -> Vec<Ref<'_>> {
         self.programme.iter().map(|p| Ref::new("programme", Kind::Programme, p)).collect()
     }
@@ -148,7 +152,7 @@ pub const PROGRAMME_RECORDS: &[&str] =
     &["indicators", "activities", "projects", "contributions", "assessments", "directions"];
 
 describe! {
-    Programme: "programme" / "programmes", Programme, ["code", "status", "partners", "title"],
+    Programme: "programme" / "programmes", Programme, at most usize::MAX, ["code", "status", "partners", "title"],
     STATUSES = ["planned", "active", "completed", "suspended"];
     fn refs(&self) -> Vec<Ref<'_>> {
         let at = |j| format!("partners[{j}].partner");
@@ -188,7 +192,7 @@ describe! {
 }
 
 describe! {
-    Indicator: "indicator" / "indicators", Record, ["code", "unit", "aggregation", "sector", "name"];
+    Indicator: "indicator" / "indicators", Record, at most limits::MAX_INDICATORS, ["code", "unit", "aggregation", "sector", "name"];
     fn refs(&self) -> Vec<Ref<'_>> {
         sector(&self.sector).into_iter().collect()
     }
@@ -201,7 +205,7 @@ describe! {
 }
 
 describe! {
-    Activity: "activity" / "activities", Record, ["code", "period", "kind", "sector", "occurrences", "title"];
+    Activity: "activity" / "activities", Record, at most limits::MAX_ACTIVITIES, ["code", "period", "kind", "sector", "occurrences", "title"];
     fn refs(&self) -> Vec<Ref<'_>> {
         let organiser = self.organiser.iter().map(|o| Ref::new("organiser", Kind::Partner, o));
         organiser.chain(sector(&self.sector)).collect()
@@ -212,7 +216,7 @@ describe! {
 }
 
 describe! {
-    Project: "project" / "projects", Record, ["code", "status", "progress", "sector", "period", "name"],
+    Project: "project" / "projects", Record, at most limits::MAX_PROJECTS, ["code", "status", "progress", "sector", "period", "name"],
     STATUSES = ["planned", "in_progress", "completed", "suspended"];
     fn refs(&self) -> Vec<Ref<'_>> {
         let partners = self.partners.iter().enumerate();
@@ -228,7 +232,7 @@ describe! {
 }
 
 describe! {
-    Contribution: "contribution" / "contributions", Record, ["code", "period", "from", "to", "amount_vnd", "purpose"];
+    Contribution: "contribution" / "contributions", Record, at most limits::MAX_CONTRIBUTIONS, ["code", "period", "from", "to", "amount_vnd", "purpose"];
     fn refs(&self) -> Vec<Ref<'_>> {
         let ends = [Ref::new("from", Kind::Partner, &self.from), Ref::new("to", Kind::Partner, &self.to)];
         ends.into_iter().chain(sector(&self.sector)).collect()
@@ -239,7 +243,7 @@ describe! {
 }
 
 describe! {
-    Assessment: "assessment" / "assessments", Record, ["code", "period", "kind", "sector", "text"];
+    Assessment: "assessment" / "assessments", Record, at most limits::MAX_ASSESSMENTS, ["code", "period", "kind", "sector", "text"];
     fn refs(&self) -> Vec<Ref<'_>> {
         sector(&self.sector).into_iter().collect()
     }
@@ -249,7 +253,7 @@ describe! {
 }
 
 describe! {
-    Direction: "direction" / "directions", Record, ["code", "period", "sector", "text"];
+    Direction: "direction" / "directions", Record, at most limits::MAX_DIRECTIONS, ["code", "period", "sector", "text"];
     fn refs(&self) -> Vec<Ref<'_>> {
         sector(&self.sector).into_iter().collect()
     }

@@ -363,6 +363,20 @@ impl Store {
         }
         let code = value.code().ok_or_else(|| invalid(format!("{}.code", R::NAME), "is required"))?.to_owned();
         check_refs(&mut tx, programme, value).await?;
+        // What the renderer takes (and an import would refuse) is the most there may be.
+        let count: i64 = if R::KIND == Kind::Record {
+            let sql = "SELECT COUNT(*) FROM records WHERE programme = $1 AND kind = $2";
+            sqlx::query_scalar(sql).bind(programme).bind(R::NAME).fetch_one(&mut *tx).await?
+        } else {
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", R::PLURAL)).fetch_one(&mut *tx).await?
+        };
+        if usize::try_from(count).unwrap_or(usize::MAX) >= R::MAX_COUNT {
+            let whose = if programme.is_empty() { String::new() } else { format!(" in programme {programme:?}") };
+            let (plural, max) = (R::PLURAL, R::MAX_COUNT);
+            return Err(Error::FailedPrecondition(format!(
+                "there are {count} {plural}{whose} already; the limit is {max}"
+            )));
+        }
         let body = json(&*value.header())?;
         let t = table::<R>();
         let mut q = if R::KIND == Kind::Record {
@@ -585,7 +599,7 @@ mod tests {
     use super::*;
     use crate::testing::TestDb;
     use coopbrief_domain::Text;
-    use coopbrief_domain::dataset::{Activity, ActivityKind, Dataset, Partner, PartnerKind, Sector};
+    use coopbrief_domain::dataset::{Activity, ActivityKind, Dataset, Indicator, Partner, PartnerKind, Sector};
 
     fn activity(code: &str) -> Activity {
         Activity {
@@ -664,6 +678,23 @@ mod tests {
         assert_eq!(now.value.occurrences, Some(16));
     }
 
+    /// One more record than the renderer takes is refused, as an import of it would be.
+    async fn a_programme_holds_no_more_records_than_the_renderer_takes(db: &TestDb) {
+        let store = db.seeded().await;
+        let mut ds = Dataset::bundled().unwrap();
+        let template = ds.programmes[0].indicators[0].clone();
+        let indicators = (0..coopbrief_domain::limits::MAX_INDICATORS).map(|i| Indicator {
+            code: format!("i-{i}").parse().unwrap(),
+            values: Vec::new(),
+            ..template.clone()
+        });
+        ds.programmes[0].indicators = indicators.collect();
+        store.import(&ds, false, None).await.unwrap();
+        let one_more = Indicator { code: "one-more".parse().unwrap(), ..template };
+        let err = store.create("hanoi-hanam", &one_more, None, None).await.unwrap_err();
+        assert!(matches!(&err, Error::FailedPrecondition(m) if m.contains("the limit is 1000")), "{err}");
+    }
+
     async fn used_partners_and_sectors_are_not_deleted(db: &TestDb) {
         let store = db.seeded().await;
         for code in ["hanoi", "hoabinh"] {
@@ -711,6 +742,7 @@ mod tests {
     crate::on_both_backends!(
         keyset_pages_survive_inserts,
         request_ids_make_creates_idempotent,
+        a_programme_holds_no_more_records_than_the_renderer_takes,
         stale_etags_are_refused_and_nothing_changes,
         used_partners_and_sectors_are_not_deleted,
         export_and_import_round_trip_and_report,
