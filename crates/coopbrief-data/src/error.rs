@@ -25,9 +25,6 @@ pub enum Error {
     /// The service is at its limit for this kind of call (concurrent imports …); try again later.
     #[error("{0}")]
     Busy(String),
-    /// The caller's deadline passed before the work was done.
-    #[error("{0}")]
-    Deadline(String),
     /// A fault of this service (not of the request); logged, never shown in detail.
     #[error("{0}")]
     Internal(String),
@@ -66,7 +63,6 @@ impl From<Error> for Status {
             Error::Store(S::Aborted(_)) => info(Code::Aborted, "ETAG_MISMATCH"),
             Error::Queue(_) => info(Code::Unavailable, "QUEUE_UNAVAILABLE"),
             Error::Busy(_) => info(Code::ResourceExhausted, "BUSY"),
-            Error::Deadline(_) => info(Code::DeadlineExceeded, "DEADLINE_EXCEEDED"),
             Error::Unauthenticated(_) => info(Code::Unauthenticated, "UNAUTHENTICATED"),
             Error::PermissionDenied(_) => info(Code::PermissionDenied, "PERMISSION_DENIED"),
             Error::Store(
