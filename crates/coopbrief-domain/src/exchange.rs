@@ -16,8 +16,9 @@ pub fn to_yaml(dataset: &Dataset) -> Result<String> {
     Ok(format!("{HEADER}{body}"))
 }
 
-/// Reads and checks a document, and that its export fits in [`MAX_DOCUMENT_BYTES`] too. Syntax errors carry serde's line and column; a value that fails
-/// a check is looked up in the text so that the error names its line too.
+/// Reads and checks a document, and that its export fits in [`MAX_DOCUMENT_BYTES`] too. Syntax
+/// errors carry serde's line and column; a value that fails a check is looked up in the text so
+/// that the error names its line too.
 pub fn from_yaml(text: &str) -> Result<Dataset> {
     let dataset = Dataset::parse(text)?;
     dataset.validate().map_err(|e| match e {
@@ -28,7 +29,8 @@ pub fn from_yaml(text: &str) -> Result<Dataset> {
         other => other,
     })?;
     // What imports must export: a compact document (flow style) can grow when written out.
-    let exported = to_yaml(&dataset)?.len();
+    // Counted as it is written, not kept: the document itself may be tens of megabytes.
+    let exported = exported_len(&dataset)?;
     if exported > MAX_DOCUMENT_BYTES {
         return Err(Error::Dataset {
             path: "<input>".into(),
@@ -36,6 +38,24 @@ pub fn from_yaml(text: &str) -> Result<Dataset> {
         });
     }
     Ok(dataset)
+}
+
+/// How many bytes [`to_yaml`] would write, without keeping them.
+fn exported_len(dataset: &Dataset) -> Result<usize> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(HEADER.len());
+    serde_yaml_ng::to_writer(&mut count, dataset)
+        .map_err(|e| Error::Dataset { path: "<export>".into(), message: e.to_string() })?;
+    Ok(count.0)
 }
 
 /// The line (1-based) that most likely holds `field`: the first line with its key and, when the
@@ -59,6 +79,12 @@ fn locate(text: &str, field: &str, message: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_export_is_measured_as_written() {
+        let seed = Dataset::bundled().unwrap();
+        assert_eq!(exported_len(&seed).unwrap(), to_yaml(&seed).unwrap().len());
+    }
 
     #[test]
     fn the_seed_round_trips_byte_for_byte() {
