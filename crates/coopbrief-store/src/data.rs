@@ -6,10 +6,10 @@ use coopbrief_domain::dataset::{Dataset, Partner, Programme, Sector};
 use coopbrief_domain::{BriefingData, Period};
 use serde::de::DeserializeOwned;
 
-use coopbrief_domain::resource::{Kind, Resource};
+use coopbrief_domain::resource::Resource;
 
 use crate::access::insert_audit;
-use crate::resources::{columns, json, parse, write_programme_partners};
+use crate::resources::{columns, json, parse, written};
 use crate::{Error, NewAuditEntry, Result, Store};
 
 /// What an import did.
@@ -107,8 +107,7 @@ impl Store {
         }
         for p in &dataset.programmes {
             upsert(&mut tx, "programmes", &p.code, &json(&*p.header())?, &mut report).await?;
-            let partners: Vec<&str> = p.refs().into_iter().filter(|r| r.to == Kind::Partner).map(|r| r.code).collect();
-            write_programme_partners(&mut tx, &p.code, &partners).await?;
+            written(&mut tx, &p.code, p).await?;
             let rows = rows(p)?;
             let old: Vec<(String, String, String)> =
                 sqlx::query_as("SELECT kind, code, body FROM records WHERE programme = $1 ORDER BY position")

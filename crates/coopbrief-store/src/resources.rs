@@ -565,7 +565,7 @@ pub(crate) async fn audited(conn: &mut AnyConnection, audit: Option<&NewAuditEnt
 }
 
 /// What follows a write in the same transaction: a sector's programme, a programme's partners.
-async fn written<R: Resource>(conn: &mut AnyConnection, code: &str, value: &R) -> Result<()> {
+pub(crate) async fn written<R: Resource>(conn: &mut AnyConnection, code: &str, value: &R) -> Result<()> {
     if let Some(owner) = value.owner() {
         let sql = format!("UPDATE {} SET programme = $1 WHERE code = $2", table::<R>());
         sqlx::query(&sql).bind(owner).bind(code).execute(&mut *conn).await?;
@@ -577,11 +577,7 @@ async fn written<R: Resource>(conn: &mut AnyConnection, code: &str, value: &R) -
     Ok(())
 }
 
-pub(crate) async fn write_programme_partners(
-    conn: &mut AnyConnection,
-    programme: &str,
-    partners: &[&str],
-) -> Result<()> {
+async fn write_programme_partners(conn: &mut AnyConnection, programme: &str, partners: &[&str]) -> Result<()> {
     sqlx::query("DELETE FROM programme_partners WHERE programme = $1").bind(programme).execute(&mut *conn).await?;
     for (j, partner) in partners.iter().enumerate() {
         sqlx::query("INSERT INTO programme_partners (programme, partner, position) VALUES ($1, $2, $3)")
