@@ -8,6 +8,7 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::letterhead::Letterhead;
 use crate::limits;
 use crate::resource::{Kind, Resource};
 use crate::{Code, Error, Period, Result, Text};
@@ -65,12 +66,9 @@ pub struct Programme {
     pub partners: Vec<ProgrammePartner>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phases: Vec<Phase>,
-    /// The body that issues the briefing (cơ quan ban hành), e.g. "Văn phòng Thành ủy Hà Nội".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub issuer: Option<Text>,
-    /// The place written in the place-and-date line, e.g. "Hà Nội".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub place: Option<Text>,
+    /// Who issues its briefings, who signs them, who receives them.
+    #[serde(default, skip_serializing_if = "Letterhead::is_empty")]
+    pub letterhead: Letterhead,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<Text>,
     /// When the cooperation agreement was signed.
@@ -492,7 +490,7 @@ impl Programme {
         for (j, s) in self.signatories.iter().enumerate() {
             check_text(s, &format!("{at}.signatories[{j}]"))?;
         }
-        Ok(())
+        self.letterhead.check(&format!("{at}.letterhead"))
     }
 
     /// Whether any record mentions the partner (programme partners aside).

@@ -10,6 +10,7 @@ pub mod dataset;
 pub mod exchange;
 pub mod format;
 pub mod indicators;
+pub mod letterhead;
 pub mod limits;
 mod period;
 mod report;
@@ -21,8 +22,9 @@ pub mod yaml;
 pub use access::Role;
 pub use briefing::BriefingData;
 pub use code::Code;
+pub use letterhead::{Authority, DocumentNumber, Letterhead, Office, Signer, Symbol};
 pub use period::{Period, PeriodKind};
-pub use report::{Lang, PdfInfo, PdfStandard, Report, ReportId, ReportState};
+pub use report::{Issued, Lang, PdfInfo, PdfStandard, Report, ReportId, ReportState};
 pub use text::{Text, check_chars};
 
 /// Errors of domain parsing; each names the field it is about.

@@ -38,6 +38,8 @@ pub const MAX_PROGRAMME_PARTNERS: usize = 1_000;
 pub const MAX_PARTNERS: usize = 1_000;
 /// The sectors of a dataset (or of a briefing).
 pub const MAX_SECTORS: usize = 1_000;
+/// The recipients (nơi nhận) of a briefing: they fit the first page's foot.
+pub const MAX_RECIPIENTS: usize = 40;
 /// Any other list (a project's partners, its milestones, a programme's signatories …).
 pub const MAX_OTHER_ITEMS: usize = 1_000;
 

@@ -137,14 +137,20 @@ pub enum PdfStandard {
     None,
     /// PDF/A-2b, for archiving.
     A2b,
+    /// PDF/A-2b and PDF/UA-1 together: archivable and tagged for assistive technology.
+    A2bUa1,
+    /// PDF/A-3b with the briefing's data snapshot attached, so the figures travel with it.
+    A3b,
 }
 
 impl PdfStandard {
-    /// `""` or `"a-2b"`, as written in requests and stored.
+    /// `""`, `"a-2b"`, `"a-2b,ua-1"` or `"a-3b"`, as written in requests and stored.
     pub fn code(&self) -> &'static str {
         match self {
             PdfStandard::None => "",
             PdfStandard::A2b => "a-2b",
+            PdfStandard::A2bUa1 => "a-2b,ua-1",
+            PdfStandard::A3b => "a-3b",
         }
     }
 }
@@ -152,12 +158,22 @@ impl PdfStandard {
 impl FromStr for PdfStandard {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "" | "none" | "pdf" => Ok(PdfStandard::None),
-            "a-2b" | "pdf/a-2b" | "a2b" => Ok(PdfStandard::A2b),
-            other => {
-                Err(Error::invalid("pdf_standard", format!("{other:?} is not supported; use a-2b or leave it empty")))
-            }
+        let mut parts: Vec<String> = s
+            .split([',', '+'])
+            .map(|p| p.trim().to_ascii_lowercase().trim_start_matches("pdf/").replace(['-', '_'], ""))
+            .filter(|p| !p.is_empty() && p != "none" && p != "pdf")
+            .collect();
+        parts.sort();
+        parts.dedup();
+        match parts.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            [] => Ok(PdfStandard::None),
+            ["a2b"] => Ok(PdfStandard::A2b),
+            ["a2b", "ua1"] => Ok(PdfStandard::A2bUa1),
+            ["a3b"] => Ok(PdfStandard::A3b),
+            _ => Err(Error::invalid(
+                "pdf_standard",
+                format!("{} is not supported; use a-2b, a-2b,ua-1, a-3b or leave it empty", crate::quote(s)),
+            )),
         }
     }
 }
@@ -180,6 +196,28 @@ pub struct Report {
     pub pdf: Option<PdfInfo>,
     /// The schedule that made it; `None` for a request made by hand.
     pub schedule: Option<crate::schedule::ScheduleId>,
+    /// What the request (or its schedule) puts in place of the programme's letterhead.
+    pub letterhead: crate::Letterhead,
+    /// Set once the report has been issued: numbered, signed, stored beside the draft.
+    pub issued: Option<Issued>,
+}
+
+/// The facts of an issued briefing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issued {
+    /// Its number in the office's register of the issue year: `12/BC-UBND`.
+    pub number: crate::DocumentNumber,
+    /// The office whose register gave the number.
+    pub office: crate::Code,
+    /// The issue date, in the office's time zone.
+    pub date: jiff::civil::Date,
+    pub at: jiff::Timestamp,
+    /// The signer as printed: "KT. CHỦ TỊCH / PHÓ CHỦ TỊCH Nguyễn Văn A".
+    pub signer: String,
+    /// The subject of the certificate the PDF is signed with.
+    pub certificate: String,
+    /// The issued PDF (the draft's facts stay in `Report::pdf`).
+    pub pdf: PdfInfo,
 }
 
 /// The facts of a finished report's PDF.
@@ -192,4 +230,28 @@ pub struct PdfInfo {
     pub template_version: String,
     /// sha256 of the briefing data the PDF was rendered from.
     pub data_hash: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pdf_standards_read_as_people_write_them() {
+        for (text, want) in [
+            ("", PdfStandard::None),
+            ("a-2b", PdfStandard::A2b),
+            ("PDF/A-2b", PdfStandard::A2b),
+            ("a-2b,ua-1", PdfStandard::A2bUa1),
+            ("ua-1, a-2b", PdfStandard::A2bUa1),
+            ("a-3b", PdfStandard::A3b),
+        ] {
+            let got: PdfStandard = text.parse().expect(text);
+            assert_eq!(got, want, "{text}");
+            assert_eq!(got.code().parse::<PdfStandard>().expect("code"), got);
+        }
+        for bad in ["a-1b", "ua-1", "a-3b,ua-1", "x"] {
+            assert!(bad.parse::<PdfStandard>().is_err(), "{bad}");
+        }
+    }
 }

@@ -396,6 +396,41 @@ pub struct ScheduleDraft {
     /// Waited after a period closes before its briefing is made, so late data can land.
     pub grace: Duration,
     pub enabled: bool,
+    /// Parts that replace the programme's letterhead in the reports the schedule makes.
+    pub letterhead: crate::Letterhead,
+    /// Whether each period's briefing is issued as soon as it succeeds.
+    pub issue: IssueMode,
+}
+
+/// What becomes of a schedule's briefing once it succeeds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IssueMode {
+    /// It stays a draft for an approver to issue.
+    #[default]
+    Draft,
+    /// It is issued at once: numbered, signed.
+    Auto,
+}
+
+impl IssueMode {
+    /// `"draft"` or `"auto"`, as stored and sent.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IssueMode::Draft => "draft",
+            IssueMode::Auto => "auto",
+        }
+    }
+}
+
+impl FromStr for IssueMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<IssueMode> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "" | "draft" | "manual" => Ok(IssueMode::Draft),
+            "auto" => Ok(IssueMode::Auto),
+            _ => Err(Error::invalid("issue", format!("{} is not draft or auto", crate::quote(s)))),
+        }
+    }
 }
 
 impl ScheduleDraft {
@@ -411,6 +446,8 @@ impl ScheduleDraft {
             first_period,
             grace: Duration::ZERO,
             enabled: true,
+            letterhead: crate::Letterhead::default(),
+            issue: IssueMode::Draft,
         }
     }
 }
@@ -440,6 +477,7 @@ impl ScheduleSpec {
             return Err(Error::invalid("first_period", format!("{} is not a {kind}{example}", draft.first_period)));
         }
         grace(draft.grace)?;
+        draft.letterhead.check("letterhead")?;
         Ok(ScheduleSpec(draft))
     }
 
@@ -483,6 +521,14 @@ impl ScheduleSpec {
 
     pub fn enabled(&self) -> bool {
         self.0.enabled
+    }
+
+    pub fn letterhead(&self) -> &crate::Letterhead {
+        &self.0.letterhead
+    }
+
+    pub fn issue(&self) -> IssueMode {
+        self.0.issue
     }
 
     /// The instant `period` closes, in the schedule's time zone, on the day after its last:

@@ -201,8 +201,14 @@ impl Renderer {
 
         let standards = match options.pdf_standard {
             PdfStandard::None => PdfStandards::default(),
-            PdfStandard::A2b => PdfStandards::new(&[typst_pdf::PdfStandard::A_2b])
-                .map_err(|e| Error::Pdf { message: format!("PDF/A-2b: {}", e.message()) })?,
+            // PDF/UA and the PDF/A-3 attachment are the template's to do; until then refused.
+            other @ (PdfStandard::A2b | PdfStandard::A2bUa1 | PdfStandard::A3b) => {
+                if other != PdfStandard::A2b {
+                    return Err(Error::Pdf { message: format!("{} is not available yet", other.code()) });
+                }
+                PdfStandards::new(&[typst_pdf::PdfStandard::A_2b])
+                    .map_err(|e| Error::Pdf { message: format!("PDF/A-2b: {}", e.message()) })?
+            }
         };
         let pdf_options = PdfOptions {
             // A fixed timestamp derived from the data keeps the bytes reproducible.

@@ -254,10 +254,10 @@ impl Ctx<'_> {
     fn header(&self, generated_on: Date, data_hash: &str) -> Header {
         let (p, lang) = (&self.data.programme, self.lang);
         let period = self.data.period.label(lang);
-        let place =
-            p.place.as_ref().map(|t| t.get(lang)).filter(|s| !s.trim().is_empty()).unwrap_or(self.t.default_place);
+        let office = p.letterhead.office.as_ref();
+        let place = office.map(|o| o.place.get(lang)).unwrap_or(self.t.default_place);
         Header {
-            issuer: p.issuer.as_ref().unwrap_or(&p.short_name).get(lang).to_uppercase(),
+            issuer: office.map(|o| &o.name).unwrap_or(&p.short_name).get(lang).to_uppercase(),
             short_name: self.get(&p.short_name),
             place_date: format::place_and_date(place, generated_on, lang),
             subject: (self.t.subject)(&self.get(&p.title), &period),

@@ -132,7 +132,11 @@ fn seed_briefing_in_vietnamese() {
     assert!(text.contains(&format!("Mã dữ liệu: {}.", &pdf.data_hash[..12])), "{text}");
     // Page numbers: none on page 1, "2" alone at the top of page 2 (Nghị định 30/2020, Phụ lục I, I.7).
     let pages = page_texts(&pdf);
-    assert!(pages[0].starts_with("HÀ NỘI – HÀ NAM Số: /BC-HT CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"), "{}", pages[0]);
+    assert!(
+        pages[0].starts_with("ỦY BAN NHÂN DÂN THÀNH PHỐ HÀ NỘI Số: /BC-HT CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"),
+        "{}",
+        pages[0]
+    );
     assert!(pages[1].starts_with("2 "), "{}", pages[1]);
     // The appendix numbers its own pages and, like page 1, shows none on its first.
     let appendix = pages.iter().find(|p| p.contains("DANH MỤC CÁC HOẠT ĐỘNG")).expect("appendix page");
