@@ -67,22 +67,22 @@ pub fn sign_pdf(pdf: &[u8], id: &SigningIdentity, opts: &SignOptions) -> Result<
     let mut catalog_changed = false;
 
     // The AcroForm: extend the catalog's, or make one.
-    let field_name;
+    let (field_name, already_signed);
     match catalog.get("AcroForm").cloned() {
         Some(Obj::Ref(n, g)) => {
             let mut form = doc.dict_of(&Obj::Ref(n, g), "acroform")?;
-            field_name = add_field(&doc, &mut form, field_num, &mut changed)?;
+            (field_name, already_signed) = add_field(&doc, &mut form, field_num, &mut changed)?;
             changed.push((n, g, Obj::Dict(form)));
         }
         Some(Obj::Dict(mut form)) => {
-            field_name = add_field(&doc, &mut form, field_num, &mut changed)?;
+            (field_name, already_signed) = add_field(&doc, &mut form, field_num, &mut changed)?;
             catalog.set("AcroForm", Obj::Dict(form));
             catalog_changed = true;
         }
         _ => {
             let form_num = alloc();
             let mut form = Dict::default();
-            field_name = add_field(&doc, &mut form, field_num, &mut changed)?;
+            (field_name, already_signed) = add_field(&doc, &mut form, field_num, &mut changed)?;
             changed.push((form_num, 0, Obj::Dict(form)));
             catalog.set("AcroForm", Obj::Ref(form_num, 0));
             catalog_changed = true;
@@ -114,9 +114,11 @@ pub fn sign_pdf(pdf: &[u8], id: &SigningIdentity, opts: &SignOptions) -> Result<
         .unwrap_or_else(|| id.subject());
     let description = format!("Chữ ký số (digital signature): {signer_name}");
 
-    // A tagged PDF: the widget becomes a /Form structure element with an object reference.
+    // A tagged PDF: the widget becomes a /Form structure element with an object reference. Not when the document
+    // is already signed: strict validators (pyHanko's diff analysis) count a changed structure tree after an earlier
+    // signature as a suspicious modification, so a later signature's widget stays out of the tree.
     let mut struct_parent = None;
-    if let Some(Obj::Ref(root_n, root_g)) = catalog.get("StructTreeRoot").cloned() {
+    if let (Some(Obj::Ref(root_n, root_g)), false) = (catalog.get("StructTreeRoot").cloned(), already_signed) {
         let form_elem = alloc();
         let leaf = alloc();
         struct_parent =
@@ -301,8 +303,9 @@ fn contents_capacity(id: &SigningIdentity, timestamped: bool) -> usize {
     need.div_ceil(1024).max(8) * 1024
 }
 
-/// Adds the field to the AcroForm's /Fields, sets /SigFlags 3, and returns the field's unique name.
-fn add_field(doc: &Doc, form: &mut Dict, field_num: u32, changed: &mut Vec<(u32, u16, Obj)>) -> Result<String> {
+/// Adds the field to the AcroForm's /Fields and sets /SigFlags 3; returns the field's unique name and whether the
+/// form already holds a signed signature field.
+fn add_field(doc: &Doc, form: &mut Dict, field_num: u32, changed: &mut Vec<(u32, u16, Obj)>) -> Result<(String, bool)> {
     let (mut fields, fields_ref) = match form.get("Fields").cloned() {
         Some(Obj::Ref(n, g)) => match doc.resolve(&Obj::Ref(n, g))? {
             Obj::Array(a) => (a, Some((n, g))),
@@ -312,11 +315,13 @@ fn add_field(doc: &Doc, form: &mut Dict, field_num: u32, changed: &mut Vec<(u32,
         _ => (Vec::new(), None),
     };
     let mut names = HashSet::new();
+    let mut signed = false;
     for f in fields.iter().take(10_000) {
-        if let Ok(d) = doc.dict_of(f, "field")
-            && let Some(Obj::Str(t)) = d.get("T")
-        {
-            names.insert(pdf::decode_text(t));
+        if let Ok(d) = doc.dict_of(f, "field") {
+            if let Some(Obj::Str(t)) = d.get("T") {
+                names.insert(pdf::decode_text(t));
+            }
+            signed |= d.has_name("FT", "Sig") && d.get("V").is_some();
         }
     }
     let name = (1..).map(|i| format!("Signature{i}")).find(|n| !names.contains(n)).unwrap_or_default();
@@ -331,7 +336,7 @@ fn add_field(doc: &Doc, form: &mut Dict, field_num: u32, changed: &mut Vec<(u32,
     if matches!(form.get("NeedAppearances"), Some(Obj::Bool(true))) {
         form.remove("NeedAppearances");
     }
-    Ok(name)
+    Ok((name, signed))
 }
 
 /// The first page, found by walking /Pages down its first kids.

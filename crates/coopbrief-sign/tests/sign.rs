@@ -431,6 +431,10 @@ fn a_second_signature_keeps_the_first_valid() {
     assert!(v.is_valid());
     let out = pdfsig(&twice);
     assert_eq!(out.matches("Signature is Valid.").count(), 2, "pdfsig said:\n{out}");
+    // The first signature tagged its widget; the second leaves the structure tree alone, so that strict validators
+    // see only signing changes after the first signature.
+    assert!(String::from_utf8_lossy(&once).contains("/S /Form"));
+    assert!(!String::from_utf8_lossy(&twice[once.len()..]).contains("/S /Form"));
 }
 
 #[test]
@@ -543,4 +547,75 @@ fn hostile_input_gives_errors_not_panics() {
         let _ = verify_pdf(&bad);
         let _ = sign_pdf(&bad, &id, &options());
     }
+}
+
+/// Runs pyHanko's validator with the test CA as the only trust anchor; fails, naming it, when it is not installed.
+fn pyhanko(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("signed.pdf"), pdf).expect("write pdf");
+    std::fs::write(dir.path().join("ca.pem"), &pki().ca_pem).expect("write ca");
+    let out = Command::new("pyhanko")
+        .args([
+            "sign",
+            "validate",
+            "--pretty-print",
+            "--no-strict-syntax",
+            "--trust-replace",
+            "--trust",
+            "ca.pem",
+            "signed.pdf",
+        ])
+        .current_dir(dir.path())
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            panic!("pyhanko is required: pip install pyhanko pyhanko-cli pyhanko-certvalidator")
+        }
+        Err(e) => panic!("pyhanko failed to start: {e}"),
+    };
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn pyhanko_judges_the_signatures_valid_and_trusted() {
+    let (chain, key) = ecdsa_pem();
+    let id = SigningIdentity::from_pem(chain.as_bytes(), key.as_bytes(), None).expect("identity");
+    let once = sign_pdf(&seed_pdf(PdfStandard::A2b), &id, &options()).expect("sign");
+    let out = pyhanko(&once);
+    assert!(out.contains("The signature is judged VALID."), "pyhanko said:\n{out}");
+    assert!(out.contains("The signer's certificate is trusted."), "pyhanko said:\n{out}");
+    assert!(out.contains("The signature covers the entire file."), "pyhanko said:\n{out}");
+    // Two signatures: the increment of the second is only signing, so the first stays valid.
+    let twice = sign_pdf(&once, &demo_identity(OFFICE).expect("demo"), &options()).expect("sign");
+    let out = pyhanko(&twice);
+    assert!(out.contains("All modifications relate to signing and form filling operations"), "pyhanko said:\n{out}");
+    assert!(out.contains("The signature is judged VALID."), "pyhanko said:\n{out}");
+    // A changed byte.
+    let mut tampered = once.clone();
+    tampered[once.len() / 3] ^= 0x20;
+    let out = pyhanko(&tampered);
+    assert!(!out.contains("judged VALID"), "pyhanko said:\n{out}");
+}
+
+/// Writes signed files and the test CA to `$COOPBRIEF_SIGN_DUMP` to try other verifiers by hand.
+#[test]
+#[ignore]
+fn dump_for_external_verifiers() {
+    let Some(dir) = std::env::var_os("COOPBRIEF_SIGN_DUMP") else { return };
+    let dir = PathBuf::from(dir);
+    let (chain, key) = ecdsa_pem();
+    let id = SigningIdentity::from_pem(chain.as_bytes(), key.as_bytes(), None).expect("identity");
+    std::fs::write(dir.join("ca.pem"), &pki().ca_pem).expect("write");
+    let plain = sign_pdf(&seed_pdf(PdfStandard::None), &id, &options()).expect("sign");
+    std::fs::write(dir.join("signed-plain.pdf"), &plain).expect("write");
+    let a2b = sign_pdf(&seed_pdf(PdfStandard::A2b), &id, &options()).expect("sign");
+    std::fs::write(dir.join("signed-a2b.pdf"), &a2b).expect("write");
+    let rsa_dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = rsa_files(rsa_dir.path());
+    let rsa = SigningIdentity::load(Some(&cert), &key, None).expect("rsa");
+    let twice = sign_pdf(&a2b, &rsa, &options()).expect("sign");
+    std::fs::write(dir.join("signed-twice.pdf"), &twice).expect("write");
+    std::fs::write(dir.join("signed-xref-stream.pdf"), sign_pdf(&xref_stream_pdf(), &id, &options()).expect("sign"))
+        .expect("write");
 }
