@@ -542,7 +542,12 @@ fn hostile_input_gives_errors_not_panics() {
         state ^= state >> 17;
         state ^= state << 5;
         let mut bad = signed.clone();
-        let i = original.len() + (state as usize) % (signed.len() - original.len());
+        // Half in the increment, half in the original's cross-reference table and trailer.
+        let i = if state % 2 == 0 {
+            original.len() + (state as usize) % (signed.len() - original.len())
+        } else {
+            original.len() - 1 - (state as usize) % 10_000
+        };
         bad[i] = (state >> 8) as u8;
         let _ = verify_pdf(&bad);
         let _ = sign_pdf(&bad, &id, &options());
