@@ -437,6 +437,51 @@ fn a_second_signature_keeps_the_first_valid() {
     assert!(!String::from_utf8_lossy(&twice[once.len()..]).contains("/S /Form"));
 }
 
+/// Appends an incremental update that rewrites the /Info dictionary with other keywords.
+fn forge_info(pdf: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(pdf).into_owned();
+    let trailer = &text[text.rfind("trailer").expect("trailer")..];
+    let field = |key: &str| -> String {
+        let at = trailer.find(key).expect(key) + key.len();
+        trailer[at..].split(['/', '>']).next().expect("value").trim().to_string()
+    };
+    let (size, root, info) = (field("/Size"), field("/Root"), field("/Info"));
+    let info_num = info.split_whitespace().next().expect("info number").to_string();
+    let prev =
+        text.rsplit("startxref").next().and_then(|t| t.split_whitespace().next()).expect("startxref").to_string();
+    let mut out = pdf.to_vec();
+    let at = out.len();
+    out.extend_from_slice(
+        format!("{info_num} 0 obj\n<</Title (forged)/Keywords (so=99/BC-UBND)>>\nendobj\n").as_bytes(),
+    );
+    let xref = out.len();
+    out.extend_from_slice(
+        format!(
+            "xref\n{info_num} 1\n{at:010} 00000 n\r\ntrailer\n<</Size {size}/Root {root}/Info {info}/Prev {prev}>>\nstartxref\n{xref}\n%%EOF\n"
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+#[test]
+fn changed_metadata_between_signatures_is_a_modification() {
+    let id = demo_identity(OFFICE).expect("demo");
+    let once = sign_pdf(&seed_pdf(PdfStandard::None), &id, &options()).expect("sign");
+    let forged = forge_info(&once);
+    assert_eq!(document_info(&forged).expect("info").keywords.as_deref(), Some("so=99/BC-UBND"));
+    // Even with a valid signature on top, the first one reports the change.
+    let twice = sign_pdf(&forged, &demo_identity("Someone else").expect("demo"), &options()).expect("sign");
+    let v = verify_pdf(&twice).expect("verify");
+    assert!(v.signatures[0].valid && v.signatures[0].modified_after_signing, "{v:?}");
+    assert!(v.signatures[1].valid && v.signatures[1].covers_whole_document);
+    assert!(!v.is_valid());
+    assert_eq!(
+        v.signatures[0].problem.as_deref(),
+        Some("the document was changed after signing, not only by later signatures")
+    );
+}
+
 #[test]
 fn an_unsigned_pdf_has_no_signatures() {
     let v = verify_pdf(&seed_pdf(PdfStandard::None)).expect("verify");
