@@ -588,7 +588,7 @@ fn hostile_input_gives_errors_not_panics() {
         state ^= state << 5;
         let mut bad = signed.clone();
         // Half in the increment, half in the original's cross-reference table and trailer.
-        let i = if state % 2 == 0 {
+        let i = if state.is_multiple_of(2) {
             original.len() + (state as usize) % (signed.len() - original.len())
         } else {
             original.len() - 1 - (state as usize) % 10_000
