@@ -283,9 +283,14 @@ pub(crate) fn check(der: &[u8], content_digest: &dyn Fn(&'static digest::Algorit
 
 /// Checks an RFC 3161 time-stamp token over `signature` and returns its time.
 fn check_timestamp(token: &Any, signature: &[u8]) -> Result<jiff::Timestamp, &'static str> {
+    let der = token.to_der().map_err(|_| "the time-stamp token cannot be read")?;
+    check_timestamp_der(&der, signature)
+}
+
+/// Checks a time-stamp token (DER ContentInfo) over `signature` and returns its time.
+pub(crate) fn check_timestamp_der(der: &[u8], signature: &[u8]) -> Result<jiff::Timestamp, &'static str> {
     let bad = "the time-stamp token cannot be read";
-    let der = token.to_der().map_err(|_| bad)?;
-    let ci = ContentInfo::from_der(&der).map_err(|_| bad)?;
+    let ci = ContentInfo::from_der(der).map_err(|_| bad)?;
     let sd = ci.content.decode_as::<SignedData>().map_err(|_| bad)?;
     if sd.encap_content_info.econtent_type != ID_TST_INFO {
         return Err(bad);
@@ -298,7 +303,7 @@ fn check_timestamp(token: &Any, signature: &[u8]) -> Result<jiff::Timestamp, &'s
     if digest::digest(h, signature).as_ref() != info.imprint.as_slice() {
         return Err("the time-stamp token is for another signature");
     }
-    let checked = check(&der, &|alg| digest::digest(alg, &tst).as_ref().to_vec());
+    let checked = check(der, &|alg| digest::digest(alg, &tst).as_ref().to_vec());
     if !checked.valid {
         return Err("the time-stamp token's signature is not valid");
     }

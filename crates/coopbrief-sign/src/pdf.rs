@@ -137,6 +137,9 @@ impl<'a> Parser<'a> {
 
     /// The next run of regular characters (a keyword or number), without consuming it.
     fn word_at(&self, mut pos: usize) -> &'a [u8] {
+        if pos >= self.data.len() {
+            return &[];
+        }
         let start = pos;
         while pos < self.data.len() && is_regular(self.data[pos]) {
             pos += 1;
@@ -843,7 +846,7 @@ fn unpredict(parms: &Dict, data: &[u8]) -> Result<Vec<u8>> {
     let columns = parms.get("Columns").and_then(Obj::as_int).unwrap_or(1);
     let colors = parms.get("Colors").and_then(Obj::as_int).unwrap_or(1);
     let bpc = parms.get("BitsPerComponent").and_then(Obj::as_int).unwrap_or(8);
-    if !(1..=1 << 20).contains(&columns) || !(1..=32).contains(&colors) || !matches!(bpc, 1 | 2 | 4 | 8 | 16) {
+    if !(1..=1 << 16).contains(&columns) || !(1..=4).contains(&colors) || !matches!(bpc, 1 | 2 | 4 | 8 | 16) {
         return Err(pdf_err("bad predictor parameters"));
     }
     let bpp = usize::try_from((colors * bpc + 7) / 8).map_err(|_| pdf_err("bad predictor"))?;

@@ -18,6 +18,8 @@ use crate::pdf::{Doc, Obj, decode_text, parse_pdf_date};
 const MAX_CONTENTS: usize = 1024 * 1024;
 /// The most fields walked in an AcroForm.
 const MAX_FIELDS: usize = 10_000;
+/// The most signatures checked in one file (each may hash the whole file).
+const MAX_SIGNATURES: usize = 64;
 
 /// What verification found about one signature.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -178,6 +180,9 @@ fn verify(pdf: &[u8], roots: Option<&[(Vec<u8>, Certificate)]>) -> Result<Verifi
                 collect_fields(&doc, f, "", None, 0, &mut seen, &mut found)?;
             }
         }
+    }
+    if found.len() > MAX_SIGNATURES {
+        return Err(pdf_err(format!("the file has more than {MAX_SIGNATURES} signature fields")));
     }
     let mut reports: Vec<(usize, SignatureReport)> = Vec::new();
     let mut seen_sigs = HashSet::new();

@@ -437,6 +437,51 @@ fn a_second_signature_keeps_the_first_valid() {
     assert!(!String::from_utf8_lossy(&twice[once.len()..]).contains("/S /Form"));
 }
 
+/// Appends an incremental update that rewrites the /Info dictionary with other keywords.
+fn forge_info(pdf: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(pdf).into_owned();
+    let trailer = &text[text.rfind("trailer").expect("trailer")..];
+    let field = |key: &str| -> String {
+        let at = trailer.find(key).expect(key) + key.len();
+        trailer[at..].split(['/', '>']).next().expect("value").trim().to_string()
+    };
+    let (size, root, info) = (field("/Size"), field("/Root"), field("/Info"));
+    let info_num = info.split_whitespace().next().expect("info number").to_string();
+    let prev =
+        text.rsplit("startxref").next().and_then(|t| t.split_whitespace().next()).expect("startxref").to_string();
+    let mut out = pdf.to_vec();
+    let at = out.len();
+    out.extend_from_slice(
+        format!("{info_num} 0 obj\n<</Title (forged)/Keywords (so=99/BC-UBND)>>\nendobj\n").as_bytes(),
+    );
+    let xref = out.len();
+    out.extend_from_slice(
+        format!(
+            "xref\n{info_num} 1\n{at:010} 00000 n\r\ntrailer\n<</Size {size}/Root {root}/Info {info}/Prev {prev}>>\nstartxref\n{xref}\n%%EOF\n"
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+#[test]
+fn changed_metadata_between_signatures_is_a_modification() {
+    let id = demo_identity(OFFICE).expect("demo");
+    let once = sign_pdf(&seed_pdf(PdfStandard::None), &id, &options()).expect("sign");
+    let forged = forge_info(&once);
+    assert_eq!(document_info(&forged).expect("info").keywords.as_deref(), Some("so=99/BC-UBND"));
+    // Even with a valid signature on top, the first one reports the change.
+    let twice = sign_pdf(&forged, &demo_identity("Someone else").expect("demo"), &options()).expect("sign");
+    let v = verify_pdf(&twice).expect("verify");
+    assert!(v.signatures[0].valid && v.signatures[0].modified_after_signing, "{v:?}");
+    assert!(v.signatures[1].valid && v.signatures[1].covers_whole_document);
+    assert!(!v.is_valid());
+    assert_eq!(
+        v.signatures[0].problem.as_deref(),
+        Some("the document was changed after signing, not only by later signatures")
+    );
+}
+
 #[test]
 fn an_unsigned_pdf_has_no_signatures() {
     let v = verify_pdf(&seed_pdf(PdfStandard::None)).expect("verify");
@@ -542,11 +587,121 @@ fn hostile_input_gives_errors_not_panics() {
         state ^= state >> 17;
         state ^= state << 5;
         let mut bad = signed.clone();
-        let i = original.len() + (state as usize) % (signed.len() - original.len());
+        // Half in the increment, half in the original's cross-reference table and trailer.
+        let i = if state.is_multiple_of(2) {
+            original.len() + (state as usize) % (signed.len() - original.len())
+        } else {
+            original.len() - 1 - (state as usize) % 10_000
+        };
         bad[i] = (state >> 8) as u8;
         let _ = verify_pdf(&bad);
         let _ = sign_pdf(&bad, &id, &options());
     }
+}
+
+/// A time-stamp authority on the loopback interface, answering `requests` requests with `openssl ts -reply` and a
+/// certificate from the test CA (critical extended key usage timeStamping, as RFC 3161 wants).
+fn local_tsa(requests: usize) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = KeyPair::generate().expect("tsa key");
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, "VN");
+    dn.push(DnType::CommonName, "Coopbrief test TSA");
+    params.distinguished_name = dn;
+    params.not_before = offset(-1);
+    params.not_after = offset(30);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    // extKeyUsage, critical: SEQUENCE { id-kp-timeStamping }.
+    let mut eku = rcgen::CustomExtension::from_oid_content(
+        &[2, 5, 29, 37],
+        vec![0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08],
+    );
+    eku.set_criticality(true);
+    params.custom_extensions = vec![eku];
+    let cert = params.signed_by(&key, &pki().issuer).expect("tsa cert");
+    std::fs::write(dir.path().join("tsa.pem"), cert.pem()).expect("write");
+    std::fs::write(dir.path().join("tsakey.pem"), key.serialize_pem()).expect("write");
+    std::fs::write(dir.path().join("ca.pem"), &pki().ca_pem).expect("write");
+    std::fs::write(dir.path().join("serial"), "01\n").expect("write");
+    std::fs::write(
+        dir.path().join("ts.cnf"),
+        "[ tsa ]\ndefault_tsa = tsa1\n[ tsa1 ]\nserial = ./serial\nsigner_cert = ./tsa.pem\ncerts = ./ca.pem\n\
+         signer_key = ./tsakey.pem\nsigner_digest = sha256\ndefault_policy = 1.2.3.4.1\ndigests = sha256\n\
+         accuracy = secs:1\ness_cert_id_alg = sha256\n",
+    )
+    .expect("write");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let url = format!("http://{}/tsa", listener.local_addr().expect("addr"));
+    let handle = std::thread::spawn(move || {
+        for _ in 0..requests {
+            let Ok((mut conn, _)) = listener.accept() else { return };
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            let body = loop {
+                let n = conn.read(&mut buf).expect("read");
+                raw.extend_from_slice(&buf[..n]);
+                if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&raw[..at]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .expect("content-length");
+                    if raw.len() >= at + 4 + len {
+                        break raw[at + 4..at + 4 + len].to_vec();
+                    }
+                }
+                assert!(n > 0, "the client closed early");
+            };
+            std::fs::write(dir.path().join("q.tsq"), body).expect("write query");
+            openssl(&["ts", "-reply", "-config", "ts.cnf", "-queryfile", "q.tsq", "-out", "r.tsr"], dir.path());
+            let reply = std::fs::read(dir.path().join("r.tsr")).expect("reply");
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/timestamp-reply\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                reply.len()
+            );
+            conn.write_all(head.as_bytes()).expect("write");
+            conn.write_all(&reply).expect("write");
+        }
+    });
+    (url, handle)
+}
+
+#[test]
+fn a_tsa_url_makes_a_b_t_signature() {
+    let (url, tsa) = local_tsa(1);
+    let (chain, key) = ecdsa_pem();
+    let id = SigningIdentity::from_pem(chain.as_bytes(), key.as_bytes(), None).expect("identity");
+    let opts = SignOptions { tsa_url: Some(url), ..options() };
+    let before = now();
+    let signed = sign_pdf(&seed_pdf(PdfStandard::A2b), &id, &opts).expect("sign with a time-stamp");
+    tsa.join().expect("tsa thread");
+    let v = verify_pdf(&signed).expect("verify");
+    let s = &v.signatures[0];
+    assert!(v.is_valid() && s.problem.is_none(), "{s:?}");
+    let t = s.timestamp.expect("a time-stamp");
+    assert!(t >= before - jiff::SignedDuration::from_secs(2) && t <= now() + jiff::SignedDuration::from_secs(2), "{t}");
+    assert_pdfsig_valid(&signed, 1);
+    let out = pyhanko(&signed);
+    assert!(out.contains("The signature is judged VALID."), "pyhanko said:\n{out}");
+    assert!(out.contains("The timestamp token is cryptographically sound."), "pyhanko said:\n{out}");
+
+    // No authority listening: a clear error, no signature.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead_url = format!("http://{}/tsa", dead.local_addr().expect("addr"));
+    drop(dead);
+    let err = sign_pdf(&seed_pdf(PdfStandard::None), &id, &SignOptions { tsa_url: Some(dead_url), ..options() })
+        .expect_err("no tsa");
+    assert!(matches!(err, Error::Timestamp(_)), "{err:?}");
+    let err = sign_pdf(
+        &seed_pdf(PdfStandard::None),
+        &id,
+        &SignOptions { tsa_url: Some("https://tsa.invalid/".into()), ..options() },
+    )
+    .expect_err("https");
+    assert!(matches!(err, Error::Unsupported(_)), "{err:?}");
 }
 
 /// Runs pyHanko's validator with the test CA as the only trust anchor; fails, naming it, when it is not installed.
@@ -618,4 +773,9 @@ fn dump_for_external_verifiers() {
     std::fs::write(dir.join("signed-twice.pdf"), &twice).expect("write");
     std::fs::write(dir.join("signed-xref-stream.pdf"), sign_pdf(&xref_stream_pdf(), &id, &options()).expect("sign"))
         .expect("write");
+    let (url, tsa) = local_tsa(1);
+    let bt =
+        sign_pdf(&seed_pdf(PdfStandard::A2b), &id, &SignOptions { tsa_url: Some(url), ..options() }).expect("sign");
+    tsa.join().expect("tsa");
+    std::fs::write(dir.join("signed-b-t.pdf"), bt).expect("write");
 }
