@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// The role of a token. People's roles are ordered — an editor may do all a viewer may, an
-/// admin all an editor may — and `Worker` stands apart: only the worker-facing RPCs, which
-/// no person's role reaches.
+/// The role of a token. People's roles: a viewer reads; an editor also changes data; an
+/// approver also issues briefings (but changes no data: who records the figures is not who
+/// signs them); an admin may do all of it. `Worker` stands apart: only the worker-facing RPCs,
+/// which no person's role reaches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -17,6 +18,8 @@ pub enum Role {
     Viewer,
     /// Also changes data, imports programmes, cancels and retries reports.
     Editor,
+    /// A viewer who also issues briefings: numbers and signs them.
+    Approver,
     /// Also creates and revokes tokens, changes schedules, reads the audit log.
     Admin,
     /// A worker: starts, completes and fails reports and reads their briefing data.
@@ -24,34 +27,28 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Viewer, Role::Editor, Role::Admin, Role::Worker];
+    pub const ALL: [Role; 5] = [Role::Viewer, Role::Editor, Role::Approver, Role::Admin, Role::Worker];
 
     pub fn as_str(&self) -> &'static str {
         match self {
             Role::Viewer => "viewer",
             Role::Editor => "editor",
+            Role::Approver => "approver",
             Role::Admin => "admin",
             Role::Worker => "worker",
-        }
-    }
-
-    /// Rank among people's roles; `None` for a worker.
-    fn rank(&self) -> Option<u8> {
-        match self {
-            Role::Viewer => Some(0),
-            Role::Editor => Some(1),
-            Role::Admin => Some(2),
-            Role::Worker => None,
         }
     }
 
     /// Whether a holder of `self` may do what `required` may. A worker holds only `Worker`,
     /// and `Worker` is held by nobody else.
     pub fn includes(&self, required: Role) -> bool {
-        match (self.rank(), required.rank()) {
-            (Some(have), Some(need)) => have >= need,
-            (None, None) => true,
-            _ => false,
+        use Role::*;
+        match (self, required) {
+            (Worker, Worker) => true,
+            (Worker, _) | (_, Worker) => false,
+            (Admin, _) => true,
+            (_, Viewer) => true,
+            (have, need) => *have == need,
         }
     }
 }
@@ -66,10 +63,9 @@ impl FromStr for Role {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         let s = s.trim();
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::invalid("role", format!("{s:?} is not one of viewer, editor, admin, worker")))
+        Role::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| {
+            Error::invalid("role", format!("{s:?} is not one of viewer, editor, approver, admin, worker"))
+        })
     }
 }
 
@@ -78,17 +74,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn people_roles_are_ordered_and_the_worker_stands_apart() {
-        let (v, e, a, w) = (Role::Viewer, Role::Editor, Role::Admin, Role::Worker);
+    fn people_roles_include_the_viewer_the_admin_all_and_the_worker_stands_apart() {
+        let (v, e, p, a, w) = (Role::Viewer, Role::Editor, Role::Approver, Role::Admin, Role::Worker);
         let table = [
-            (v, [true, false, false, false]),
-            (e, [true, true, false, false]),
-            (a, [true, true, true, false]),
-            (w, [false, false, false, true]),
+            (v, [true, false, false, false, false]),
+            (e, [true, true, false, false, false]),
+            (p, [true, false, true, false, false]),
+            (a, [true, true, true, true, false]),
+            (w, [false, false, false, false, true]),
         ];
         for (have, expected) in table {
-            let got = [v, e, a, w].map(|need| have.includes(need));
-            assert_eq!(got, expected, "{have} includes [viewer, editor, admin, worker]");
+            let got = [v, e, p, a, w].map(|need| have.includes(need));
+            assert_eq!(got, expected, "{have} includes [viewer, editor, approver, admin, worker]");
         }
     }
 
@@ -96,6 +93,6 @@ mod tests {
     fn roles_parse_by_name_and_an_unknown_one_names_the_field() {
         assert_eq!("Editor".parse::<Role>().ok(), Some(Role::Editor));
         let err = "root".parse::<Role>().map(|_| ()).err().map(|e| e.to_string());
-        assert_eq!(err.as_deref(), Some("role: \"root\" is not one of viewer, editor, admin, worker"));
+        assert_eq!(err.as_deref(), Some("role: \"root\" is not one of viewer, editor, approver, admin, worker"));
     }
 }

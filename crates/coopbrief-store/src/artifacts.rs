@@ -64,20 +64,31 @@ impl ArtifactStore {
         }
     }
 
-    fn path(&self, id: ReportId) -> ObjectPath {
-        self.prefix.child(format!("{id}.pdf"))
+    fn path(&self, id: ReportId, copy: PdfCopy) -> ObjectPath {
+        match copy {
+            PdfCopy::Draft => self.prefix.child(format!("{id}.pdf")),
+            PdfCopy::Issued => self.prefix.child(format!("{id}.issued.pdf")),
+        }
     }
 
-    /// Stores the PDF of a report, replacing any earlier copy whole.
-    pub async fn put(&self, id: ReportId, bytes: Vec<u8>) -> Result<()> {
-        let path = self.path(id);
+    /// Stores a copy of a report's PDF, replacing any earlier one whole.
+    pub async fn put(&self, id: ReportId, copy: PdfCopy, bytes: Vec<u8>) -> Result<()> {
+        let path = self.path(id, copy);
         self.store.put(&path, bytes.into()).await.map_err(|e| artifact_error(&self.location, e))?;
         Ok(())
     }
 
+    /// Removes a copy (an issued PDF whose issuance did not commit); absent is fine.
+    pub async fn delete(&self, id: ReportId, copy: PdfCopy) -> Result<()> {
+        match self.store.delete(&self.path(id, copy)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(artifact_error(&self.location, e)),
+        }
+    }
+
     /// Streams a stored PDF, in the pieces the store hands out.
-    pub async fn open(&self, id: ReportId) -> Result<BoxStream<'static, Result<Vec<u8>>>> {
-        let found = self.store.get(&self.path(id)).await.map_err(|e| match e {
+    pub async fn open(&self, id: ReportId, copy: PdfCopy) -> Result<BoxStream<'static, Result<Vec<u8>>>> {
+        let found = self.store.get(&self.path(id, copy)).await.map_err(|e| match e {
             object_store::Error::NotFound { .. } => Error::NotFound { what: "pdf of report", key: id.to_string() },
             e => artifact_error(&self.location, e),
         })?;
@@ -88,10 +99,30 @@ impl ArtifactStore {
             .boxed())
     }
 
+    /// A stored PDF whole, up to `max` bytes (an issued PDF to verify).
+    pub async fn read(&self, id: ReportId, copy: PdfCopy, max: usize) -> Result<Vec<u8>> {
+        let mut pieces = self.open(id, copy).await?;
+        let mut bytes = Vec::new();
+        while let Some(piece) = pieces.next().await {
+            bytes.extend_from_slice(&piece?);
+            if bytes.len() > max {
+                return Err(Error::FailedPrecondition(format!("the pdf of report {id} is larger than {max} bytes")));
+            }
+        }
+        Ok(bytes)
+    }
+
     /// Where the PDFs are, for messages.
     pub fn location(&self) -> &str {
         &self.location
     }
+}
+
+/// Which copy of a report's PDF: the draft a worker rendered, or the issued, signed one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PdfCopy {
+    Draft,
+    Issued,
 }
 
 fn artifact_error(location: impl std::fmt::Display, e: object_store::Error) -> Error {

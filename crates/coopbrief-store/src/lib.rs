@@ -8,6 +8,7 @@
 mod access;
 mod artifacts;
 mod data;
+mod issuance;
 mod reports;
 mod resources;
 mod schedules;
@@ -22,8 +23,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use access::{AuditEntry, MAX_AUDIT_PAGE, NewAuditEntry, StoredToken, TokenRecord};
-pub use artifacts::ArtifactStore;
+pub use artifacts::{ArtifactStore, PdfCopy};
 pub use data::{ImportReport, ImportSummary};
+pub use issuance::{IssueTx, issuable};
 pub use reports::{NewReport, OUTBOX_LEASE, OutboxJob};
 pub use resources::{Filter, Page, PageRequest, Versioned};
 pub use schedules::{ReportFilter, TickSummary};

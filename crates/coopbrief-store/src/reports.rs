@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use coopbrief_domain::{Lang, PdfInfo, PdfStandard, Period, Report, ReportId, ReportState};
+use coopbrief_domain::{Lang, Letterhead, PdfInfo, PdfStandard, Period, Report, ReportId, ReportState};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -78,6 +78,8 @@ impl Store {
             error: None,
             pdf: None,
             schedule: None,
+            letterhead: new.letterhead.clone(),
+            issued: None,
         };
         Ok((report, Some(OutboxJob { id: outbox_id, report_id: id, tries: 0 })))
     }
@@ -381,13 +383,13 @@ pub(crate) async fn insert_report(
     scheduled: Option<(&str, &str)>,
     now: &str,
 ) -> Result<bool, sqlx::Error> {
-    let NewReport { programme, period, lang, pdf_standard } = *new;
+    let NewReport { programme, period, lang, pdf_standard, letterhead } = *new;
     // ON CONFLICT rather than catching the unique violation: on PostgreSQL an error aborts
     // the whole transaction, and the caller's transaction must go on.
     let inserted = sqlx::query(
         "INSERT INTO reports (id, programme, period, lang, pdf_standard, state, attempt, created_at, updated_at,
-                              request_id, schedule_id, scheduled_period)
-         VALUES ($1, $2, $3, $4, $5, 'QUEUED', 0, $6, $7, $8, $9, $10)
+                              request_id, schedule_id, scheduled_period, letterhead)
+         VALUES ($1, $2, $3, $4, $5, 'QUEUED', 0, $6, $7, $8, $9, $10, $11)
          ON CONFLICT DO NOTHING",
     )
     .bind(id.to_string())
@@ -400,6 +402,7 @@ pub(crate) async fn insert_report(
     .bind(request_id)
     .bind(scheduled.map(|s| s.0))
     .bind(scheduled.map(|s| s.1))
+    .bind(letterhead_json(letterhead))
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -413,12 +416,29 @@ pub struct NewReport<'a> {
     pub period: Period,
     pub lang: Lang,
     pub pdf_standard: PdfStandard,
+    /// Parts that replace the programme's letterhead for this report.
+    pub letterhead: &'a Letterhead,
 }
 
+static NO_LETTERHEAD: Letterhead = Letterhead { office: None, signer: None, recipients: Vec::new() };
+
 impl<'a> NewReport<'a> {
-    /// A plain-PDF report of `programme` for `period` in `lang`.
+    /// A plain-PDF report of `programme` for `period` in `lang`, with the programme's letterhead.
     pub fn new(programme: &'a str, period: Period, lang: Lang) -> NewReport<'a> {
-        NewReport { programme, period, lang, pdf_standard: PdfStandard::None }
+        NewReport { programme, period, lang, pdf_standard: PdfStandard::None, letterhead: &NO_LETTERHEAD }
+    }
+}
+
+/// A letterhead as stored: JSON, or NULL when it sets nothing.
+pub(crate) fn letterhead_json(letterhead: &Letterhead) -> Option<String> {
+    (!letterhead.is_empty()).then(|| serde_json::to_string(letterhead).unwrap_or_default())
+}
+
+/// The `letterhead` column of a report or schedule row.
+pub(crate) fn letterhead_from_row(row: &AnyRow) -> Result<Letterhead> {
+    match row.try_get::<Option<String>, _>("letterhead")? {
+        Some(json) => crate::resources::parse(&json, "letterhead"),
+        None => Ok(Letterhead::default()),
     }
 }
 
@@ -498,5 +518,7 @@ pub(crate) fn report_from_row(row: &AnyRow) -> Result<Report> {
             .try_get::<Option<String>, _>("schedule_id")?
             .map(|s| coopbrief_domain::schedule::ScheduleId::from_str(&s))
             .transpose()?,
+        letterhead: letterhead_from_row(row)?,
+        issued: crate::issuance::issued_from_row(row)?,
     })
 }

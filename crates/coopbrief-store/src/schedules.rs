@@ -9,6 +9,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use coopbrief_domain::schedule::IssueMode;
 use coopbrief_domain::schedule::{Cadence, Schedule, ScheduleDraft, ScheduleId, ScheduleSpec, Zone, template_name};
 use coopbrief_domain::{Lang, PdfStandard, Period, Report, ReportId, ReportState};
 use jiff::Timestamp;
@@ -59,8 +60,8 @@ impl Store {
         bind_spec(
             sqlx::query(
                 "INSERT INTO report_schedules (programme, cadence, time_zone, lang, template, pdf_standard,
-                     first_period, grace_seconds, enabled, next_period, created_at, updated_at, id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     first_period, grace_seconds, enabled, letterhead, issue, next_period, created_at, updated_at, id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             ),
             spec,
         )
@@ -106,9 +107,9 @@ impl Store {
         bind_spec(
             sqlx::query(
                 "UPDATE report_schedules SET programme = $1, cadence = $2, time_zone = $3, lang = $4, template = $5,
-                     pdf_standard = $6, first_period = $7, grace_seconds = $8, enabled = $9, next_period = $10,
-                     updated_at = $11
-                 WHERE id = $12",
+                     pdf_standard = $6, first_period = $7, grace_seconds = $8, enabled = $9, letterhead = $10,
+                     issue = $11, next_period = $12, updated_at = $13
+                 WHERE id = $14",
             ),
             spec,
         )
@@ -256,6 +257,7 @@ impl Store {
             period,
             lang: s.spec.lang(),
             pdf_standard: s.spec.pdf_standard(),
+            letterhead: s.spec.letterhead(),
         };
         let sid = s.id.to_string();
         let written = Timestamp::now().to_string();
@@ -342,7 +344,7 @@ fn count_due(spec: &ScheduleSpec, from: Period, now: Timestamp) -> u64 {
     n
 }
 
-/// Binds what a person sets of a schedule as `$1`…`$9`, in the column order both writes use.
+/// Binds what a person sets of a schedule as `$1`…`$11`, in the column order both writes use.
 fn bind_spec<'q>(
     query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
     spec: &'q ScheduleSpec,
@@ -357,6 +359,8 @@ fn bind_spec<'q>(
         .bind(spec.first_period().to_string())
         .bind(spec.grace().as_secs() as i64)
         .bind(i64::from(spec.enabled()))
+        .bind(crate::reports::letterhead_json(spec.letterhead()))
+        .bind(spec.issue().code())
 }
 
 fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
@@ -378,6 +382,8 @@ fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
         first_period: Period::from_str(&text("first_period")?)?,
         grace: Duration::from_secs(row.try_get::<i64, _>("grace_seconds")?.max(0) as u64),
         enabled: row.try_get::<i64, _>("enabled")? != 0,
+        letterhead: crate::reports::letterhead_from_row(row)?,
+        issue: IssueMode::from_str(&text("issue")?)?,
     })?;
     let last_run_period = row.try_get::<Option<String>, _>("last_run_period")?;
     let last_run_at = row.try_get::<Option<String>, _>("last_run_at")?;

@@ -10,7 +10,7 @@ use std::path::Path;
 use coopbrief_domain::dataset::Dataset;
 use coopbrief_domain::{Lang, PdfInfo, ReportState};
 use coopbrief_store::testing::TestDb;
-use coopbrief_store::{ArtifactStore, Error, NewReport};
+use coopbrief_store::{ArtifactStore, Error, NewReport, PdfCopy};
 
 fn seed() -> Dataset {
     Dataset::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data")).expect("the seed dataset loads")
@@ -88,7 +88,7 @@ async fn report_life_cycle(db: &TestDb) {
 }
 
 async fn read_all(artifacts: &ArtifactStore, id: coopbrief_domain::ReportId) -> Vec<u8> {
-    let mut pieces = artifacts.open(id).await.unwrap();
+    let mut pieces = artifacts.open(id, PdfCopy::Draft).await.unwrap();
     let mut buf = Vec::new();
     while let Some(piece) = futures::StreamExt::next(&mut pieces).await {
         buf.extend(piece.unwrap());
@@ -107,9 +107,9 @@ async fn artifacts_are_written_whole() {
     let dir = tempfile::tempdir().unwrap();
     let artifacts = ArtifactStore::local(dir.path().join("pdf")).unwrap();
     let id = coopbrief_domain::ReportId::new();
-    assert!(matches!(artifacts.open(id).await.err(), Some(Error::NotFound { .. })));
-    artifacts.put(id, b"%PDF-1.7 test".to_vec()).await.unwrap();
-    artifacts.put(id, b"%PDF-1.7 again".to_vec()).await.unwrap();
+    assert!(matches!(artifacts.open(id, PdfCopy::Draft).await.err(), Some(Error::NotFound { .. })));
+    artifacts.put(id, PdfCopy::Draft, b"%PDF-1.7 test".to_vec()).await.unwrap();
+    artifacts.put(id, PdfCopy::Draft, b"%PDF-1.7 again".to_vec()).await.unwrap();
     assert_eq!(read_all(&artifacts, id).await, b"%PDF-1.7 again");
     let names: Vec<_> = std::fs::read_dir(dir.path().join("pdf")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names, [std::ffi::OsString::from(format!("{id}.pdf"))], "no staging file left");
@@ -120,10 +120,10 @@ async fn artifact_stores_are_chosen_by_url() {
     let dir = tempfile::tempdir().unwrap();
     let by_url = ArtifactStore::open_location(&format!("file://{}/pdf", dir.path().display())).unwrap();
     let id = coopbrief_domain::ReportId::new();
-    by_url.put(id, b"%PDF".to_vec()).await.unwrap();
+    by_url.put(id, PdfCopy::Draft, b"%PDF".to_vec()).await.unwrap();
     assert!(dir.path().join(format!("pdf/{id}.pdf")).is_file());
     let memory = ArtifactStore::open_location("memory://").unwrap();
-    memory.put(id, vec![7u8; 300_000]).await.unwrap();
+    memory.put(id, PdfCopy::Draft, vec![7u8; 300_000]).await.unwrap();
     assert_eq!(read_all(&memory, id).await.len(), 300_000);
     // An S3 store is configured from the URL and AWS_* settings without touching the network.
     let s3 = ArtifactStore::open_location("s3://coopbrief-pdfs/briefings").unwrap();
