@@ -73,6 +73,14 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
 }
 
 impl BriefingData {
+    /// Puts the parts of the letterhead that `over` sets (a request's or its schedule's) in place
+    /// of the programme's: the data a report is rendered from, hashed, and issued from again.
+    pub fn override_letterhead(&mut self, over: &crate::Letterhead) {
+        if !over.is_empty() {
+            self.programme.letterhead = self.programme.letterhead.overridden_by(over);
+        }
+    }
+
     /// The hash of this data snapshot: equal data, equal hash.
     pub fn data_hash(&self) -> String {
         // Serializing plain data structures cannot fail; an empty value hashes all the same.

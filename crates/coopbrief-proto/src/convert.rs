@@ -6,7 +6,9 @@
 use std::str::FromStr;
 
 use coopbrief_domain::dataset as d;
-use coopbrief_domain::{BriefingData, Code, Error, Period, Result, Text};
+use coopbrief_domain::{
+    Authority, BriefingData, Code, Error, Letterhead, Office, Period, Result, Signer, Symbol, Text,
+};
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
@@ -113,6 +115,67 @@ pub fn sector(s: &d::Sector) -> v1::Sector {
     }
 }
 
+// ---- letterhead ---------------------------------------------------------------------------
+
+pub fn letterhead(l: &Letterhead) -> v1::Letterhead {
+    v1::Letterhead {
+        office: l.office.as_ref().map(|o| v1::Office {
+            code: o.code.to_string(),
+            name: Some(text(&o.name)),
+            parent: opt_text(&o.parent),
+            symbol: o.symbol.to_string(),
+            place: Some(text(&o.place)),
+        }),
+        signer: l.signer.as_ref().map(|s| v1::Signer {
+            authority: s.authority.code().to_owned(),
+            on_behalf_of: opt_text(&s.on_behalf_of),
+            title: Some(text(&s.title)),
+            name: s.name.clone(),
+        }),
+        recipients: l.recipients.iter().map(text).collect(),
+    }
+}
+
+/// A letterhead off the wire; absent is empty. Checked whole (`Letterhead::check`).
+pub fn to_letterhead(l: Option<v1::Letterhead>, at: &str) -> Result<Letterhead> {
+    let Some(l) = l else { return Ok(Letterhead::default()) };
+    let f = |name: &str| join(at, name);
+    let office = l
+        .office
+        .map(|o| {
+            let at = f("office");
+            Ok::<_, Error>(Office {
+                code: Code::parse(o.code, &join(&at, "code"))?,
+                name: to_text(o.name, &join(&at, "name"))?,
+                parent: to_opt_text(o.parent, &join(&at, "parent"))?,
+                symbol: Symbol::parse(o.symbol, &join(&at, "symbol"))?,
+                place: to_text(o.place, &join(&at, "place"))?,
+            })
+        })
+        .transpose()?;
+    let signer = l
+        .signer
+        .map(|s| {
+            let at = f("signer");
+            Ok::<_, Error>(Signer {
+                authority: Authority::parse(&s.authority, &join(&at, "authority"))?,
+                on_behalf_of: to_opt_text(s.on_behalf_of, &join(&at, "on_behalf_of"))?,
+                title: to_text(s.title, &join(&at, "title"))?,
+                name: s.name,
+            })
+        })
+        .transpose()?;
+    let recipients = l
+        .recipients
+        .into_iter()
+        .enumerate()
+        .map(|(i, x)| to_text(Some(x), &format!("{}[{i}]", f("recipients"))))
+        .collect::<Result<_>>()?;
+    let letterhead = Letterhead { office, signer, recipients };
+    letterhead.check(at)?;
+    Ok(letterhead)
+}
+
 pub fn programme(p: &d::Programme) -> v1::Programme {
     v1::Programme {
         code: p.code.to_string(),
@@ -134,8 +197,7 @@ pub fn programme(p: &d::Programme) -> v1::Programme {
                 agreed_on: x.agreed_on.map(|d| d.to_string()),
             })
             .collect(),
-        issuer: opt_text(&p.issuer),
-        place: opt_text(&p.place),
+        letterhead: Some(letterhead(&p.letterhead)),
         notes: opt_text(&p.notes),
         agreed_on: p.agreed_on.map(|d| d.to_string()),
         signatories: p.signatories.iter().map(text).collect(),
@@ -326,8 +388,7 @@ pub fn to_programme(p: v1::Programme, at: &str) -> Result<d::Programme> {
                 })
             })
             .collect::<Result<_>>()?,
-        issuer: to_opt_text(p.issuer, &f("issuer"))?,
-        place: to_opt_text(p.place, &f("place"))?,
+        letterhead: to_letterhead(p.letterhead, &f("letterhead"))?,
         notes: to_opt_text(p.notes, &f("notes"))?,
         agreed_on: opt_date(p.agreed_on, &f("agreed_on"))?,
         signatories: p

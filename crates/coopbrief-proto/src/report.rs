@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use coopbrief_domain::{Error, Lang, PdfStandard, Report, ReportState, Result};
+use coopbrief_domain::{Error, Issued, Lang, PdfStandard, Report, ReportState, Result};
 
 use crate::v1;
 
@@ -48,10 +48,26 @@ pub fn report(r: &Report) -> v1::Report {
         data_hash: pdf.map(|p| p.data_hash.clone()).unwrap_or_default(),
         pdf_standard: r.pdf_standard.code().to_owned(),
         schedule: r.schedule.map(|s| format!("schedules/{s}")).unwrap_or_default(),
+        letterhead: (!r.letterhead.is_empty()).then(|| crate::convert::letterhead(&r.letterhead)),
+        issued: r.issued.as_ref().map(issuance),
     }
 }
 
-fn timestamp(t: jiff::Timestamp) -> prost_types::Timestamp {
+fn issuance(i: &Issued) -> v1::Issuance {
+    v1::Issuance {
+        number: i.number.to_string(),
+        office: i.office.to_string(),
+        issue_date: i.date.to_string(),
+        issue_time: Some(timestamp(i.at)),
+        signer: i.signer.clone(),
+        certificate_subject: i.certificate.clone(),
+        page_count: i.pdf.pages,
+        byte_size: i.pdf.bytes,
+        sha256: i.pdf.sha256.clone(),
+    }
+}
+
+pub fn timestamp(t: jiff::Timestamp) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: t.as_second(), nanos: t.subsec_nanosecond() }
 }
 

@@ -233,7 +233,7 @@ resources! {
         delete v1::DeleteSectorRequest { code, etag },
         convert convert::sector, convert::to_sector;
     d::Programme => v1::Programme as programme, programmes [
-        title, short_name, status, partners, phases, issuer, place, notes, source, agreed_on, signatories, valid,
+        title, short_name, status, partners, phases, letterhead, notes, source, agreed_on, signatories, valid,
     ]
         ids { code, etag }
         list v1::ListProgrammesRequest { partner, status } => v1::ListProgrammesResponse,

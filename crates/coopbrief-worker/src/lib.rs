@@ -216,13 +216,16 @@ impl Worker {
                 tokio::time::sleep(self.config.render_delay).await;
             }
         }
+        let letterhead = convert::to_letterhead(report.letterhead.clone(), "letterhead")
+            .map_err(|e| Failure::Permanent(format!("the report's letterhead is invalid: {e}")))?;
         let renderer = self.renderer.clone();
         let queued = Instant::now();
         let render = self.threads.run(move || {
             let began = Instant::now();
             // Converting and hashing are CPU work too: here, not on the async runtime.
-            let data = convert::to_briefing(data)
+            let mut data = convert::to_briefing(data)
                 .map_err(|e| Failure::Permanent(format!("the briefing data is invalid: {e}")))?;
+            data.override_letterhead(&letterhead);
             // The date of the data snapshot, so equal data renders to equal bytes.
             let date = data.as_of.unwrap_or(requested_on);
             let options = RenderOptions::new(lang, date).with_pdf_standard(standard);
