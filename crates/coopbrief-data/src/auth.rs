@@ -33,6 +33,8 @@ pub struct Rule {
 const VIEWER: Rule = Rule { people: Some(Role::Viewer), worker: false };
 const EDITOR: Rule = Rule { people: Some(Role::Editor), worker: false };
 const ADMIN: Rule = Rule { people: Some(Role::Admin), worker: false };
+/// Issuing a briefing: approvers and admins.
+const APPROVER: Rule = Rule { people: Some(Role::Approver), worker: false };
 /// Worker-facing RPCs: never open to people's roles, admin included.
 const WORKER: Rule = Rule { people: None, worker: true };
 /// Read by people, and by the worker for the report it renders.
@@ -65,6 +67,8 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("ReportService", "GetLatestReport", VIEWER),
     ("ReportService", "CancelReport", EDITOR),
     ("ReportService", "RetryReport", EDITOR),
+    ("ReportService", "IssueReport", APPROVER),
+    ("ReportService", "VerifyDocument", VIEWER),
     ("WorkerService", "StartReport", WORKER),
     ("WorkerService", "CompleteReport", WORKER),
     ("WorkerService", "FailReport", WORKER),
@@ -324,8 +328,9 @@ mod tests {
             assert_eq!(allowed, [Role::Worker], "{method}");
         }
         let allowed = |method: &str| Role::ALL.into_iter().filter(|r| rule(method).allows(*r)).collect::<Vec<_>>();
-        assert_eq!(allowed("GetBriefingData"), [Role::Viewer, Role::Editor, Role::Admin, Role::Worker]);
-        assert_eq!(allowed("ListPartners"), [Role::Viewer, Role::Editor, Role::Admin]);
+        assert_eq!(allowed("GetBriefingData"), [Role::Viewer, Role::Editor, Role::Approver, Role::Admin, Role::Worker]);
+        assert_eq!(allowed("ListPartners"), [Role::Viewer, Role::Editor, Role::Approver, Role::Admin]);
+        assert_eq!(allowed("IssueReport"), [Role::Approver, Role::Admin]);
         assert_eq!(allowed("UpdatePartner"), [Role::Editor, Role::Admin]);
         assert_eq!(allowed("CreateToken"), [Role::Admin]);
         assert_eq!(allowed("UpdateSchedule"), [Role::Admin]);

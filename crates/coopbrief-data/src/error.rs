@@ -25,6 +25,10 @@ pub enum Error {
     /// The service is at its limit for this kind of call (concurrent imports …); try again later.
     #[error("{0}")]
     Busy(String),
+    /// The signing key or certificate cannot be used, or signing failed. Never carries the
+    /// key's bytes or its password (the signing crate's messages do not).
+    #[error("{0}")]
+    Sign(#[from] coopbrief_sign::Error),
     /// A fault of this service (not of the request); logged, never shown in detail.
     #[error("{0}")]
     Internal(String),
@@ -63,6 +67,10 @@ impl From<Error> for Status {
             Error::Store(S::Aborted(_)) => info(Code::Aborted, "ETAG_MISMATCH"),
             Error::Queue(_) => info(Code::Unavailable, "QUEUE_UNAVAILABLE"),
             Error::Busy(_) => info(Code::ResourceExhausted, "BUSY"),
+            // A time-stamp authority that does not answer may answer later.
+            Error::Sign(coopbrief_sign::Error::Timestamp(_)) => info(Code::Unavailable, "TIMESTAMP_UNAVAILABLE"),
+            // The office's key or certificate: an operator must act before it can issue.
+            Error::Sign(_) => info(Code::FailedPrecondition, "SIGNING_KEY"),
             Error::Unauthenticated(_) => info(Code::Unauthenticated, "UNAUTHENTICATED"),
             Error::PermissionDenied(_) => info(Code::PermissionDenied, "PERMISSION_DENIED"),
             Error::Store(

@@ -8,6 +8,7 @@ pub mod answers;
 pub mod auth;
 pub mod commands;
 pub mod error;
+pub mod issuance;
 pub mod relay;
 pub mod scheduler;
 pub mod service;
@@ -64,7 +65,9 @@ impl Server {
         // Lazy: the service starts (and takes requests) while the broker is down; the
         // outbox relay connects, and reconnects, when it has jobs to publish.
         let queue = AmqpQueue::lazy(settings.amqp());
-        let mut server = Server::from_parts(listener, store, artifacts, Arc::new(queue)).with_auth(settings.auth)?;
+        let mut server = Server::from_parts(listener, store, artifacts, Arc::new(queue))
+            .with_auth(settings.auth)?
+            .with_issuer(&settings.issuer());
         let interval = std::time::Duration::from_secs_f64(settings.scheduler_interval.clamp(0.05, 86_400.0));
         server.scheduler = (interval, settings.scheduler_catch_up);
         server.tls = tls;
@@ -84,6 +87,12 @@ impl Server {
             }
         };
         Ok(self)
+    }
+
+    /// Issues briefings with the office's key these settings name (none: `IssueReport` is refused).
+    pub fn with_issuer(mut self, settings: &issuance::IssuerSettings) -> Server {
+        self.app.issuer = issuance::Issuer::new(settings).map(Arc::new);
+        self
     }
 
     /// Serves TLS only, with this PEM certificate chain and key.
@@ -109,6 +118,7 @@ impl Server {
                 queue,
                 relay: Default::default(),
                 imports: Arc::new(tokio::sync::Semaphore::new(service::MAX_IMPORTS)),
+                issuer: None,
             },
             scheduler: (scheduler::DEFAULT_INTERVAL, scheduler::DEFAULT_CATCH_UP),
             tls: None,

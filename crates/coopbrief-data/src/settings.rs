@@ -48,6 +48,24 @@ pub struct Settings {
     /// PEM private key of --tls-cert.
     #[arg(long, env = "COOPBRIEF_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// The office's key for issuing briefings: PEM (PKCS#8, encrypted or not; it may hold the
+    /// certificate chain too) or PKCS#12 (.p12/.pfx). Read at each issuance, never stored or
+    /// logged. Without it, IssueReport is refused.
+    #[arg(long, env = "COOPBRIEF_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+    /// PEM certificate chain of --signing-key (not needed for PKCS#12, or a PEM key file
+    /// holding it).
+    #[arg(long, env = "COOPBRIEF_SIGNING_CERT", requires = "signing_key")]
+    pub signing_cert: Option<PathBuf>,
+    /// A file holding the password of --signing-key (a password is never a flag's value).
+    #[arg(long, env = "COOPBRIEF_SIGNING_KEY_PASSWORD_FILE", requires = "signing_key")]
+    pub signing_key_password_file: Option<PathBuf>,
+    /// An RFC 3161 time-stamp authority (http://): issued briefings get PAdES B-T signatures.
+    #[arg(long, env = "COOPBRIEF_TSA_URL", requires = "signing_key")]
+    pub tsa_url: Option<String>,
+    /// The operator's template directory, as the workers have it: issuing renders again.
+    #[arg(long, env = "COOPBRIEF_TEMPLATE_DIR")]
+    pub template_dir: Option<PathBuf>,
     /// Without a command: run the service.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -137,6 +155,20 @@ impl Settings {
         {
             anyhow::bail!("--seed (COOPBRIEF_SEED): {} does not exist", seed.display());
         }
+        // The key itself is read (and its password tried) at each issuance, so that a bad
+        // key fails the issuance, clearly, rather than the service; a missing file stops it here.
+        for (path, flag) in [
+            (&self.signing_key, "--signing-key (COOPBRIEF_SIGNING_KEY)"),
+            (&self.signing_cert, "--signing-cert (COOPBRIEF_SIGNING_CERT)"),
+            (&self.signing_key_password_file, "--signing-key-password-file (COOPBRIEF_SIGNING_KEY_PASSWORD_FILE)"),
+            (&self.template_dir, "--template-dir (COOPBRIEF_TEMPLATE_DIR)"),
+        ] {
+            if let Some(path) = path
+                && !path.exists()
+            {
+                anyhow::bail!("{flag}: {} does not exist", path.display());
+            }
+        }
         Ok(())
     }
 
@@ -148,6 +180,17 @@ impl Settings {
             std::fs::read(path).with_context(|| format!("{flag}: failed to read {}", path.display()))
         };
         Ok(Some(crate::tls_config(&read(cert, "--tls-cert")?, &read(key, "--tls-key")?)?))
+    }
+
+    /// What these settings say about issuing briefings.
+    pub fn issuer(&self) -> crate::issuance::IssuerSettings {
+        crate::issuance::IssuerSettings {
+            key: self.signing_key.clone(),
+            cert: self.signing_cert.clone(),
+            password_file: self.signing_key_password_file.clone(),
+            tsa_url: self.tsa_url.clone(),
+            template_dir: self.template_dir.clone(),
+        }
     }
 
     /// The broker settings these make.

@@ -53,6 +53,8 @@ pub(crate) fn schedule_changes(spec: &ScheduleSpec, mask: &[String]) -> Value {
         "first_period": spec.first_period().to_string(),
         "grace": format!("{}s", spec.grace().as_secs()),
         "enabled": spec.enabled(),
+        "letterhead": to_json(spec.letterhead()),
+        "issue": spec.issue().code(),
     });
     let paths: Vec<String> = mask.iter().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect();
     if paths.is_empty() || paths.iter().any(|p| p == "*") {

@@ -38,6 +38,8 @@ pub struct App {
     /// Imports parsed and written at once; one more is refused at once (`RESOURCE_EXHAUSTED`),
     /// so that big documents cannot pile up memory and CPU.
     pub imports: Arc<tokio::sync::Semaphore>,
+    /// Issues briefings, when the service has the office's key.
+    pub issuer: Option<Arc<crate::issuance::Issuer>>,
 }
 
 /// How many imports one data service runs at once.

@@ -2,19 +2,19 @@
 
 use std::pin::Pin;
 
-use coopbrief_domain::ReportState;
+use coopbrief_domain::{ReportId, ReportState};
 use coopbrief_proto::v1;
 use coopbrief_proto::{convert, report};
 use std::str::FromStr;
 
 use coopbrief_domain::schedule::ScheduleId;
-use coopbrief_store::{NewReport, ReportFilter};
+use coopbrief_store::{NewReport, PdfCopy, ReportFilter};
 use futures::Stream;
 use futures::StreamExt;
 use tonic::{Request, Response, Status};
 use tracing::info;
 
-use super::{App, caller, page_size, report_id, request_id, required};
+use super::{App, caller, invalid, page_size, report_id, request_id, required};
 use crate::error::Error;
 
 /// A domain error about `id` renamed to the request's field.
@@ -38,7 +38,8 @@ impl coopbrief_proto::ReportService for App {
         let request_id = request_id.as_deref();
         // The report and its job are committed together; the relay publishes the job.
         let pdf_standard = report::pdf_standard(&req.pdf_standard).map_err(Error::from)?;
-        let new = NewReport { programme, period, lang, pdf_standard };
+        let letterhead = convert::to_letterhead(req.letterhead, "letterhead").map_err(Error::from)?;
+        let new = NewReport { programme, period, lang, pdf_standard, letterhead: &letterhead };
         let (report, job) = self.store.create_report_claimed(&new, request_id).await.map_err(Error::from)?;
         if let Some(job) = job {
             self.relay.claimed(job);
@@ -101,7 +102,16 @@ impl coopbrief_proto::ReportService for App {
             let msg = format!("report {id} is {}; it can be downloaded once it has SUCCEEDED", report.state);
             return Err(Error::FailedPrecondition(msg).into());
         }
-        let mut pieces = self.artifacts.open(id).await.map_err(Error::from)?;
+        let copy = if req.get_ref().issued {
+            if report.issued.is_none() {
+                let msg = format!("report {id} is a draft; its issued copy exists once it is issued (IssueReport)");
+                return Err(Error::FailedPrecondition(msg).into());
+            }
+            PdfCopy::Issued
+        } else {
+            PdfCopy::Draft
+        };
+        let mut pieces = self.artifacts.open(id, copy).await.map_err(Error::from)?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let first = report::report(&report);
         tokio::spawn(async move {
@@ -138,6 +148,39 @@ impl coopbrief_proto::ReportService for App {
         info!(report_id = %id, "report cancelled");
         self.audit(&caller(&req), &format!("reports/{id}"), serde_json::json!({ "state": report.state })).await;
         Ok(Response::new(report::report(&report)))
+    }
+
+    async fn issue_report(&self, req: Request<v1::IssueReportRequest>) -> Result<Response<v1::Report>, Status> {
+        let id = report_id(&req.get_ref().id)?;
+        let caller = caller(&req);
+        let report = self.issue(id, &caller).await?;
+        Ok(Response::new(report::report(&report)))
+    }
+
+    async fn verify_document(
+        &self,
+        req: Request<v1::VerifyDocumentRequest>,
+    ) -> Result<Response<v1::VerifyDocumentResponse>, Status> {
+        use v1::verify_document_request::Document;
+        let pdf = match req.into_inner().document {
+            Some(Document::ReportId(id)) => {
+                let id =
+                    ReportId::from_str(required(&id, "report_id")?).map_err(|e| Error::from(rename(e, "report_id")))?;
+                let report = self.store.report(id).await.map_err(Error::from)?;
+                if report.issued.is_none() {
+                    return Err(
+                        Error::FailedPrecondition(format!("report {id} is not issued; a draft is not signed")).into()
+                    );
+                }
+                self.artifacts.read(id, PdfCopy::Issued, coopbrief_sign::MAX_PDF_BYTES).await.map_err(Error::from)?
+            }
+            Some(Document::Pdf(bytes)) => bytes,
+            None => return Err(invalid("document", "give report_id or pdf")),
+        };
+        let checked = tokio::task::spawn_blocking(move || crate::issuance::verify(&pdf))
+            .await
+            .map_err(|e| Error::Internal(format!("verifying panicked: {e}")))??;
+        Ok(Response::new(checked))
     }
 
     async fn retry_report(&self, req: Request<v1::RetryReportRequest>) -> Result<Response<v1::Report>, Status> {

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use coopbrief_domain::schedule::{
-    Cadence, Schedule, ScheduleDraft, ScheduleId, ScheduleSpec, Timestamp, Zone, grace, template_name,
+    Cadence, IssueMode, Schedule, ScheduleDraft, ScheduleId, ScheduleSpec, Timestamp, Zone, grace, template_name,
 };
 use coopbrief_domain::{Lang, PdfStandard};
 use coopbrief_proto::convert;
@@ -20,8 +20,19 @@ use super::{App, caller, invalid, page_size, required};
 use crate::error::{Error, Result};
 
 /// The fields a person sets, in the order an empty update mask replaces them.
-const SETTABLE: [&str; 9] =
-    ["programme", "cadence", "time_zone", "lang", "template", "pdf_standard", "first_period", "grace", "enabled"];
+const SETTABLE: [&str; 11] = [
+    "programme",
+    "cadence",
+    "time_zone",
+    "lang",
+    "template",
+    "pdf_standard",
+    "first_period",
+    "grace",
+    "enabled",
+    "letterhead",
+    "issue",
+];
 
 pub(crate) fn schedule_id(value: &str) -> Result<ScheduleId> {
     Ok(ScheduleId::from_str(required(value, "id")?)?)
@@ -49,6 +60,8 @@ pub(crate) fn to_wire(s: &Schedule) -> v1::ReportSchedule {
         backlog: s.backlog,
         create_time: Some(ts(s.created_at)),
         update_time: Some(ts(s.updated_at)),
+        letterhead: (!s.spec.letterhead().is_empty()).then(|| convert::letterhead(s.spec.letterhead())),
+        issue: s.spec.issue().code().to_owned(),
     }
 }
 
@@ -78,6 +91,8 @@ fn apply(spec: &mut ScheduleDraft, w: &v1::ReportSchedule, path: &str) -> Result
         }
         "grace" => spec.grace = to_grace(w.grace)?,
         "enabled" => spec.enabled = w.enabled.unwrap_or(true),
+        "letterhead" => spec.letterhead = convert::to_letterhead(w.letterhead.clone(), "letterhead")?,
+        "issue" => spec.issue = IssueMode::from_str(&w.issue)?,
         other => {
             return Err(coopbrief_domain::Error::invalid(
                 "update_mask",

@@ -1,6 +1,7 @@
 //! `WorkerService`: the RPCs only workers call — start a report, hand back its PDF or failure.
 
-use coopbrief_domain::PdfInfo;
+use coopbrief_domain::schedule::{IssueMode, ScheduleId};
+use coopbrief_domain::{PdfInfo, ReportId};
 use coopbrief_proto::report;
 use coopbrief_proto::v1;
 use sha2::{Digest, Sha256};
@@ -9,6 +10,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{info, warn};
 
 use super::{App, invalid, report_id, required};
+use crate::auth::Caller;
 use crate::error::Error;
 
 /// Largest PDF a worker may upload.
@@ -76,9 +78,12 @@ impl coopbrief_proto::WorkerService for App {
             info!(report_id = %id, state = %current.state, "report already finished; upload ignored");
             return Ok(Response::new(report::report(&current)));
         }
-        self.artifacts.put(id, pdf).await.map_err(Error::from)?;
+        self.artifacts.put(id, coopbrief_store::PdfCopy::Draft, pdf).await.map_err(Error::from)?;
         let report = self.store.complete_report(id, &info).await.map_err(Error::from)?;
         info!(report_id = %id, pages = info.pages, bytes = info.bytes, "report succeeded");
+        if let Some(schedule) = report.schedule {
+            self.issue_if_scheduled(id, schedule);
+        }
         Ok(Response::new(report::report(&report)))
     }
 
@@ -89,5 +94,30 @@ impl coopbrief_proto::WorkerService for App {
         let report = self.store.fail_report(id, error).await.map_err(Error::from)?;
         warn!(report_id = %id, error, "report failed");
         Ok(Response::new(report::report(&report)))
+    }
+}
+
+impl App {
+    /// A schedule that issues automatically gets its succeeded briefing issued now, off the
+    /// worker's call; should that fail, the briefing stays a draft for an approver, and the
+    /// log says why.
+    fn issue_if_scheduled(&self, id: ReportId, schedule: ScheduleId) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let auto = match app.store.schedule(schedule).await {
+                Ok(s) => s.spec.issue() == IssueMode::Auto,
+                Err(e) => {
+                    warn!(report_id = %id, %schedule, error = %e, "could not read the report's schedule");
+                    false
+                }
+            };
+            if !auto {
+                return;
+            }
+            let caller = Caller { name: "scheduler".into(), role: None, method: "IssueReport".into() };
+            if let Err(e) = app.issue(id, &caller).await {
+                warn!(report_id = %id, %schedule, error = %e, "the schedule's briefing could not be issued; it stays a draft");
+            }
+        });
     }
 }
