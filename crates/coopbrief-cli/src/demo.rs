@@ -52,8 +52,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<v1::Report> {
     // The worker stops first (finishing the jobs it holds), then the data service it talks to.
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = coopbrief_data::Server::from_parts(listener, store, artifacts, queue.clone())
+    let mut server = coopbrief_data::Server::from_parts(listener, store, artifacts, queue.clone())
         .with_auth(coopbrief_data::AuthMode::Off)?;
+    if args.issue {
+        server = server.with_issuer(&demo_key(&args.dir)?);
+    }
     eprintln!("access control is off: loopback only (the demo's data service listens on {endpoint} without tokens)");
     let server = tokio::spawn(server.run_until_stopped(async {
         let _ = server_stopped.await;
@@ -67,8 +70,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<v1::Report> {
 
     let result = async {
         let client = Client::connect(&endpoint).await?;
-        let o = &args.report;
-        let report = client.create_report(o, None).await?;
+        let mut o = args.report.clone();
+        let letterhead_file;
+        if args.issue && o.letterhead.is_none() {
+            letterhead_file = args.dir.join("demo-letterhead.yaml");
+            std::fs::write(&letterhead_file, DEMO_LETTERHEAD)
+                .with_context(|| format!("cannot write {}", letterhead_file.display()))?;
+            o.letterhead = Some(letterhead_file.clone());
+        }
+        let report = client.create_report(&o, None).await?;
         let e = |s: &str| crate::escape::escape(s).into_owned();
         eprintln!(
             "requested report {} ({} {} {})",
@@ -78,8 +88,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<v1::Report> {
             e(&report.lang)
         );
         let report = client.wait(&report.id, Duration::from_secs(300)).await?;
-        finish(&client, &report, Some(&args.out)).await?;
-        Ok::<_, anyhow::Error>(report)
+        if !args.issue {
+            finish(&client, &report, Some(&args.out)).await?;
+            return Ok::<_, anyhow::Error>(report);
+        }
+        finish(&client, &report, None).await?;
+        client.issue(&report.id, Some(&args.out)).await?;
+        client.report(&report.id).await
     }
     .await;
 
@@ -89,4 +104,41 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<v1::Report> {
     let _ = server.await;
     eprintln!("demo finished in {:.1}s", started.elapsed().as_secs_f64());
     result
+}
+
+/// The signer and recipients of the demo's issued briefing (the seed names the office only).
+const DEMO_LETTERHEAD: &str = "\
+signer:
+  authority: tm
+  on_behalf_of: { vi: \"Ủy ban nhân dân\", en: \"People's Committee\" }
+  title: { vi: \"Chủ tịch\", en: \"Chairman\" }
+  name: \"Nguyễn Văn A\"
+recipients:
+  - { vi: \"Thường trực Thành ủy Hà Nội\", en: \"Standing Board of the Hanoi Party Committee\" }
+  - { vi: \"Ủy ban nhân dân tỉnh Hà Nam\", en: \"Ha Nam People's Committee\" }
+";
+
+/// A throwaway self-signed office certificate and key, made now for the demo (its subject
+/// says so), written under the demo's directory for the data service to read.
+fn demo_key(dir: &std::path::Path) -> anyhow::Result<coopbrief_data::issuance::IssuerSettings> {
+    let (cert, key) = coopbrief_sign::demo_identity_pem("Ủy ban nhân dân thành phố Hà Nội")?;
+    let keys = dir.join("demo-signing");
+    std::fs::create_dir_all(&keys).with_context(|| format!("cannot make {}", keys.display()))?;
+    let (cert_path, key_path) = (keys.join("certificate.pem"), keys.join("key.pem"));
+    std::fs::write(&cert_path, cert).with_context(|| format!("cannot write {}", cert_path.display()))?;
+    write_private(&key_path, key.as_bytes())?;
+    eprintln!("made a throwaway demo certificate (self-signed, not for real use) in {}", keys.display());
+    Ok(coopbrief_data::issuance::IssuerSettings { key: Some(key_path), cert: Some(cert_path), ..Default::default() })
+}
+
+/// Writes a file only its owner may read.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }

@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use connection::Client;
 pub use escape::escape;
+pub use reports::PdfCopy;
 
 /// Records inter-provincial cooperation and turns it into briefing PDFs.
 #[derive(Debug, Parser)]
@@ -91,6 +92,27 @@ pub enum ReportCommand {
         id: String,
         #[arg(long, short)]
         out: PathBuf,
+        /// The issued, signed copy instead of the draft.
+        #[arg(long)]
+        issued: bool,
+    },
+    /// Issue a succeeded draft (approvers): the next number of its office's register, the
+    /// signer's block, a digital signature (PAdES); the issued copy is kept beside the draft.
+    Issue {
+        id: String,
+        /// Download the issued PDF here.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Check a signed briefing: whether its signature is valid, whether it was changed after
+    /// signing, who signed it, its number, date and data hash. Exits 1 unless valid.
+    Verify {
+        /// The PDF to check, offline (nothing is sent anywhere).
+        #[arg(required_unless_present = "report", conflicts_with = "report")]
+        file: Option<PathBuf>,
+        /// Check this report's issued PDF on the data service instead.
+        #[arg(long)]
+        report: Option<String>,
     },
 }
 
@@ -105,9 +127,14 @@ pub struct ReportOptions {
     /// Language of the briefing: vi or en.
     #[arg(long, default_value = "vi")]
     pub lang: String,
-    /// PDF standard: a-2b (PDF/A-2b, for archiving); plain PDF when left out.
+    /// PDF standard: a-2b (PDF/A-2b, for archiving), a-2b,ua-1 (also tagged for assistive
+    /// technology, PDF/UA-1) or a-3b (with the briefing's data attached); plain PDF when left out.
     #[arg(long, default_value = "")]
     pub pdf_standard: String,
+    /// A YAML file of letterhead parts (office, signer, recipients) that replace the
+    /// programme's for this report.
+    #[arg(long)]
+    pub letterhead: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -144,12 +171,17 @@ pub struct DemoArgs {
     /// Queue name when --amqp is given.
     #[arg(long, default_value = coopbrief_queue::DEFAULT_QUEUE)]
     pub queue: String,
+    /// Issue the briefing too: numbered and signed with a throwaway self-signed demo
+    /// certificate made on the spot; --out then gets the signed PDF (else the draft).
+    #[arg(long)]
+    pub issue: bool,
 }
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args).await.map(|_| ()),
+        Command::Report(ReportCommand::Verify { file: Some(file), report: None }) => reports::verify_file(&file),
         Command::Report(cmd) => {
             let client = Client::connect_with(&cli.endpoint, &cli.connection).await?;
             match cmd {
@@ -161,7 +193,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ReportCommand::Latest { programme, schedule } => client.latest(&programme, schedule).await,
                 ReportCommand::Cancel { id } => client.cancel(&id).await,
                 ReportCommand::Retry { id, wait } => client.retry(&id, wait).await,
-                ReportCommand::Download { id, out } => client.download(&id, &out).await.map(|_| ()),
+                ReportCommand::Download { id, out, issued } => {
+                    let copy = if issued { PdfCopy::Issued } else { PdfCopy::Draft };
+                    let report = client.download(&id, &out, copy).await?;
+                    reports::wrote(&out, &report, copy);
+                    Ok(())
+                }
+                ReportCommand::Issue { id, out } => client.issue(&id, out.as_deref()).await,
+                ReportCommand::Verify { report: Some(id), .. } => client.verify_report(&id).await,
+                ReportCommand::Verify { file, .. } => reports::verify_file(&file.unwrap_or_default()),
             }
         }
         Command::Schedule(cmd) => {

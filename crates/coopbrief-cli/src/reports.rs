@@ -31,18 +31,21 @@ impl Client {
             period: period.into(),
             lang: lang.into(),
             pdf_standard: String::new(),
+            letterhead: None,
         };
         self.create_report(&options, request_id).await
     }
 
     /// Requests a report with every option.
     pub async fn create_report(&self, o: &ReportOptions, request_id: Option<&str>) -> anyhow::Result<v1::Report> {
+        let letterhead = o.letterhead.as_deref().map(read_letterhead).transpose()?;
         let req = v1::CreateReportRequest {
             programme: o.programme.clone(),
             period: o.period.clone(),
             lang: o.lang.clone(),
             request_id: request_id.unwrap_or_default().into(),
             pdf_standard: o.pdf_standard.clone(),
+            letterhead: letterhead.as_ref().map(coopbrief_proto::convert::letterhead),
         };
         Ok(self.reports.clone().create_report(req).await.map_err(status)?.into_inner())
     }
@@ -74,13 +77,14 @@ impl Client {
         }
     }
 
-    /// Downloads a finished report's PDF to `out`, checking its size and sha256 before the
-    /// file appears under its name.
-    pub async fn download(&self, id: &str, out: &Path) -> anyhow::Result<v1::Report> {
+    /// Downloads a finished report's PDF (its draft, or its issued copy) to `out`, checking
+    /// its size and sha256 before the file appears under its name.
+    pub async fn download(&self, id: &str, out: &Path, copy: PdfCopy) -> anyhow::Result<v1::Report> {
+        let issued = copy == PdfCopy::Issued;
         let mut stream = self
             .reports
             .clone()
-            .download_report(v1::DownloadReportRequest { id: id.into() })
+            .download_report(v1::DownloadReportRequest { id: id.into(), issued })
             .await
             .map_err(status)?
             .into_inner();
@@ -106,11 +110,14 @@ impl Client {
         let check = result.and_then(|()| {
             let report = report.clone().context("the download carried no report header")?;
             let sha = hex::encode(hasher.finalize());
-            if sha != report.sha256 || size != report.byte_size {
+            let (want_size, want_sha) = match (&report.issued, issued) {
+                (Some(i), true) => (i.byte_size, i.sha256.as_str()),
+                (None, true) => bail!("the download carried no issued facts"),
+                (_, false) => (report.byte_size, report.sha256.as_str()),
+            };
+            if sha != want_sha || size != want_size {
                 bail!(
-                    "download corrupt: got {size} bytes with sha256 {sha}, expected {} bytes with {}",
-                    report.byte_size,
-                    report.sha256
+                    "download corrupt: got {size} bytes with sha256 {sha}, expected {want_size} bytes with {want_sha}"
                 );
             }
             Ok(report)
@@ -215,14 +222,8 @@ pub(crate) async fn finish(client: &Client, report: &v1::Report, out: Option<&Pa
     }
     match out {
         Some(out) => {
-            let r = client.download(&report.id, out).await?;
-            println!(
-                "wrote {} ({} pages, {} bytes, sha256 {})",
-                out.display(),
-                r.page_count,
-                r.byte_size,
-                escape(&r.sha256)
-            );
+            client.download(&report.id, out, PdfCopy::Draft).await?;
+            wrote(out, report, PdfCopy::Draft);
         }
         None => print_report(report),
     }
@@ -238,6 +239,33 @@ pub(crate) fn state_name(state: i32) -> &'static str {
         Ok(ReportState::Cancelled) => "CANCELLED",
         _ => "UNSPECIFIED",
     }
+}
+
+/// Which copy of a report's PDF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PdfCopy {
+    /// The draft a worker rendered.
+    Draft,
+    /// The issued, numbered and signed copy.
+    Issued,
+}
+
+/// Says what was written.
+pub(crate) fn wrote(out: &Path, r: &v1::Report, copy: PdfCopy) {
+    let (pages, bytes, sha) = match (&r.issued, copy) {
+        (Some(i), PdfCopy::Issued) => (i.page_count, i.byte_size, i.sha256.as_str()),
+        _ => (r.page_count, r.byte_size, r.sha256.as_str()),
+    };
+    println!("wrote {} ({pages} pages, {bytes} bytes, sha256 {})", out.display(), escape(sha));
+}
+
+/// A letterhead file: YAML (or JSON) as a programme's `letterhead:` is written.
+pub(crate) fn read_letterhead(path: &Path) -> anyhow::Result<coopbrief_domain::Letterhead> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let letterhead: coopbrief_domain::Letterhead =
+        serde_yaml_ng::from_str(&text).with_context(|| format!("{}: not a letterhead", path.display()))?;
+    letterhead.check("letterhead").with_context(|| path.display().to_string())?;
+    Ok(letterhead)
 }
 
 fn print_report(r: &v1::Report) {
@@ -262,4 +290,95 @@ fn print_report(r: &v1::Report) {
         println!("data hash: {}", escape(&r.data_hash));
         println!("template:  {}", escape(&r.template_version));
     }
+    match &r.issued {
+        Some(i) => {
+            println!("issued:    Số {} ngày {}", escape(&i.number), escape(&i.issue_date));
+            println!("signer:    {}", escape(&i.signer));
+            println!("signed by: {}", escape(&i.certificate_subject));
+            println!("issued pdf: {} pages, {} bytes, sha256 {}", i.page_count, i.byte_size, escape(&i.sha256));
+        }
+        None if r.state == ReportState::Succeeded as i32 => println!("issued:    no (a draft)"),
+        None => {}
+    }
+}
+
+impl Client {
+    /// Issues a succeeded draft: numbered, signed; downloads the issued PDF to `out` if given.
+    pub(crate) async fn issue(&self, id: &str, out: Option<&Path>) -> anyhow::Result<()> {
+        let req = v1::IssueReportRequest { id: id.into() };
+        let report = self.reports.clone().issue_report(req).await.map_err(status)?.into_inner();
+        print_report(&report);
+        if let Some(out) = out {
+            self.download(&report.id, out, PdfCopy::Issued).await?;
+            wrote(out, &report, PdfCopy::Issued);
+        }
+        Ok(())
+    }
+
+    /// Verifies the issued PDF of a report on the data service.
+    pub(crate) async fn verify_report(&self, id: &str) -> anyhow::Result<()> {
+        let req =
+            v1::VerifyDocumentRequest { document: Some(v1::verify_document_request::Document::ReportId(id.into())) };
+        let r = self.reports.clone().verify_document(req).await.map_err(status)?.into_inner();
+        let check = coopbrief_data::issuance::BriefingCheck {
+            valid: r.valid,
+            problem: Some(r.problem).filter(|p| !p.is_empty()),
+            modified_after_signing: r.modified_after_signing,
+            covers_whole_document: r.covers_whole_document,
+            signer_subject: r.signer_subject,
+            certificate_sha256: r.certificate_sha256,
+            certificate_serial: r.certificate_serial,
+            signing_time: r.signing_time.and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok()),
+            certificate_not_after: r.certificate_not_after.and_then(|t| jiff::Timestamp::new(t.seconds, t.nanos).ok()),
+            number: Some(r.number).filter(|n| !n.is_empty()),
+            issue_date: Some(r.issue_date).filter(|d| !d.is_empty()),
+            data_hash: Some(r.data_hash).filter(|d| !d.is_empty()),
+        };
+        print_check(&check);
+        if !check.valid {
+            bail!("the signature of report {id}'s issued pdf is not valid: {}", check.problem.unwrap_or_default());
+        }
+        Ok(())
+    }
+}
+
+/// `coopbrief report verify FILE`: offline, with nothing but the file.
+pub(crate) fn verify_file(path: &Path) -> anyhow::Result<()> {
+    let pdf = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let check = coopbrief_data::issuance::check_briefing(&pdf).with_context(|| format!("{}", path.display()))?;
+    print_check(&check);
+    if !check.valid {
+        bail!("{}: {}", path.display(), check.problem.unwrap_or_else(|| "the signature is not valid".into()));
+    }
+    Ok(())
+}
+
+fn print_check(c: &coopbrief_data::issuance::BriefingCheck) {
+    let verdict = if c.valid {
+        "VALID: signed, and not changed since"
+    } else if c.modified_after_signing {
+        "INVALID: modified after signing"
+    } else {
+        "INVALID"
+    };
+    println!("signature:   {verdict}");
+    if let Some(problem) = &c.problem {
+        println!("problem:     {}", escape(problem));
+    }
+    if !c.signer_subject.is_empty() {
+        println!("signed by:   {}", escape(&c.signer_subject));
+        println!("certificate: sha256 {}, serial {}", escape(&c.certificate_sha256), escape(&c.certificate_serial));
+    }
+    if let Some(t) = c.certificate_not_after {
+        println!("valid until: {t}");
+    }
+    if let Some(t) = c.signing_time {
+        println!("signed at:   {t}");
+    }
+    let or_none = |v: &Option<String>| -> String {
+        v.as_deref().map(|s| escape(s).into_owned()).unwrap_or_else(|| "(none)".into())
+    };
+    println!("number:      {}", or_none(&c.number));
+    println!("issued on:   {}", or_none(&c.issue_date));
+    println!("data hash:   {}", or_none(&c.data_hash));
 }

@@ -61,7 +61,7 @@ pub struct CreateArgs {
     /// Template name.
     #[arg(long, default_value = "")]
     template: String,
-    /// PDF standard: a-2b, or plain PDF when left out.
+    /// PDF standard: a-2b, a-2b,ua-1 or a-3b, or plain PDF when left out.
     #[arg(long, default_value = "")]
     pdf_standard: String,
     /// Wait after a period closes before making its briefing: 0, 30m, 12h, 3d …
@@ -70,6 +70,13 @@ pub struct CreateArgs {
     /// Create it paused.
     #[arg(long)]
     paused: bool,
+    /// draft (each briefing waits for an approver to issue it) or auto (issued, numbered and
+    /// signed as soon as it succeeds; the data service needs the office's key).
+    #[arg(long, default_value = "draft")]
+    issue: String,
+    /// A YAML file of letterhead parts (office, signer, recipients) in place of the programme's.
+    #[arg(long)]
+    letterhead: Option<std::path::PathBuf>,
 }
 
 /// Fields to change; only those given are sent (in the update mask).
@@ -94,11 +101,21 @@ pub struct Fields {
     pdf_standard: Option<String>,
     #[arg(long)]
     grace: Option<String>,
+    /// draft or auto.
+    #[arg(long)]
+    issue: Option<String>,
+    /// A YAML file of letterhead parts in place of the programme's.
+    #[arg(long)]
+    letterhead: Option<std::path::PathBuf>,
 }
 
 /// `--cron EXPR` is `--cadence cron:EXPR`.
 fn cadence(cadence: Option<String>, cron: Option<String>) -> Option<String> {
     cron.map(|expression| format!("cron:{expression}")).or(cadence)
+}
+
+fn letterhead(path: Option<&std::path::Path>) -> anyhow::Result<Option<v1::Letterhead>> {
+    Ok(path.map(crate::reports::read_letterhead).transpose()?.as_ref().map(coopbrief_proto::convert::letterhead))
 }
 
 fn grace(s: &str) -> anyhow::Result<prost_types::Duration> {
@@ -119,6 +136,8 @@ pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
                 pdf_standard: a.pdf_standard,
                 grace: Some(grace(&a.grace)?),
                 enabled: Some(!a.paused),
+                issue: a.issue,
+                letterhead: letterhead(a.letterhead.as_deref())?,
                 ..Default::default()
             };
             let req = v1::CreateScheduleRequest { schedule: Some(schedule) };
@@ -169,13 +188,18 @@ pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
             set("lang", f.lang, &mut schedule.lang);
             set("template", f.template, &mut schedule.template);
             set("pdf_standard", f.pdf_standard, &mut schedule.pdf_standard);
+            set("issue", f.issue, &mut schedule.issue);
+            if f.letterhead.is_some() {
+                schedule.letterhead = letterhead(f.letterhead.as_deref())?;
+                paths.push("letterhead".to_owned());
+            }
             if let Some(g) = f.grace {
                 schedule.grace = Some(grace(&g)?);
                 paths.push("grace".to_owned());
             }
             if paths.is_empty() {
                 anyhow::bail!(
-                    "nothing to update; give at least one of --programme, --cadence, --cron, --first-period, --time-zone, --lang, --template, --pdf-standard, --grace"
+                    "nothing to update; give at least one of --programme, --cadence, --cron, --first-period, --time-zone, --lang, --template, --pdf-standard, --grace, --issue, --letterhead"
                 );
             }
             let req = v1::UpdateScheduleRequest { schedule: Some(schedule), update_mask: Some(FieldMask { paths }) };
@@ -214,6 +238,10 @@ fn print(s: &v1::ReportSchedule) {
         println!("pdf standard: {}", escape(&s.pdf_standard));
     }
     println!("grace:        {}", format_grace(grace));
+    println!(
+        "issue:        {}",
+        if s.issue == "auto" { "auto (numbered and signed once it succeeds)" } else { "draft (an approver issues it)" }
+    );
     println!("enabled:      {}", if s.enabled.unwrap_or(true) { "yes" } else { "no (paused)" });
     println!("next period:  {} (due {})", escape(&s.next_period), time(s.next_run_time.as_ref()));
     let last = if s.last_run_period.is_empty() { "-".into() } else { escape(&s.last_run_period) };
