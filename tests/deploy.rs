@@ -3,61 +3,13 @@
 //! variables `deploy/compose.yaml` sets, access control on — and a report made through it with
 //! a token.
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use coopbrief_store::testing::TestDb;
 use coopbrief_tests::{
-    AMQP_URL, Process, TEST_RETRY_DELAYS, assert_pdf_contains, free_port, rabbitmq, workspace_binary,
+    Process, assert_pdf_contains, cli, compose_env, free_port, rabbitmq, run, token_in, workspace_binary,
 };
-
-/// The variables compose.yaml gives every Coopbrief container (`x-coopbrief-env`, `x-data-env`).
-fn compose_env(cmd: &mut Command, db: &TestDb, pdf: &Path, queue: &str) {
-    cmd.env("COOPBRIEF_AMQP_URL", AMQP_URL)
-        .env("COOPBRIEF_LOG_FORMAT", "json")
-        .env("COOPBRIEF_DATABASE_URL", &db.url)
-        .env("COOPBRIEF_ARTIFACTS", pdf)
-        .env("COOPBRIEF_AUTH", "tokens")
-        // The test's own queue and short retry delays; the rest is as in compose.yaml.
-        .env("COOPBRIEF_QUEUE", queue)
-        .env("COOPBRIEF_RETRY_DELAYS", TEST_RETRY_DELAYS.map(|d| d.to_string()).join(","))
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null());
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?} starts: {e}"));
-    println!(
-        "$ {cmd:?}\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .filter(|l| !l.contains("\"level\":\"INFO\""))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    out
-}
-
-/// The token a `token create` printed (`cb_…`).
-fn token_in(out: &Output) -> String {
-    assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .find(|w| w.starts_with("cb_"))
-        .unwrap_or_else(|| panic!("no token in {:?}", String::from_utf8_lossy(&out.stdout)))
-        .to_owned()
-}
-
-fn cli(endpoint: &str, token: Option<&str>) -> Command {
-    let mut cmd = Command::new(workspace_binary("coopbrief"));
-    cmd.arg("--endpoint").arg(endpoint).env_remove("COOPBRIEF_TOKEN").stdin(Stdio::null());
-    if let Some(token) = token {
-        cmd.env("COOPBRIEF_TOKEN", token);
-    }
-    cmd
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_data_replicas_on_postgres_and_two_workers_make_a_report_with_a_token() {

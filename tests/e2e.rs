@@ -25,7 +25,7 @@ async fn create_wait_download_over_rabbitmq() {
     assert_eq!(done.attempt, 1);
 
     let out = app.path("briefing.pdf");
-    let downloaded = app.client.download(&report.id, &out).await.expect("downloaded");
+    let downloaded = app.client.download(&report.id, &out, coopbrief_cli::PdfCopy::Draft).await.expect("downloaded");
     let bytes = std::fs::read(&out).expect("pdf on disk");
     assert!(bytes.starts_with(b"%PDF-"));
     assert_eq!(bytes.len() as u64, done.byte_size);
@@ -43,7 +43,7 @@ async fn english_briefing_over_rabbitmq() {
     let done = app.client.wait(&report.id, Duration::from_secs(120)).await.expect("finished");
     assert_eq!(done.state, v1::ReportState::Succeeded as i32, "error: {}", done.error);
     let out = app.path("en.pdf");
-    app.client.download(&report.id, &out).await.expect("downloaded");
+    app.client.download(&report.id, &out, coopbrief_cli::PdfCopy::Draft).await.expect("downloaded");
     assert_pdf_contains(&out, &["Hanoi", "Ha Nam", "10,900", "billion VND"]);
     app.stop().await;
 }
@@ -89,7 +89,7 @@ async fn bad_input_gets_clear_codes() {
 
     let queued = app.client.request("hanoi-hanam", "2019-Q3", "vi").await.expect("created");
     let err = reports
-        .download_report(v1::DownloadReportRequest { id: queued.id.clone() })
+        .download_report(v1::DownloadReportRequest { id: queued.id.clone(), issued: false })
         .await
         .expect_err("unfinished download");
     assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
@@ -156,11 +156,13 @@ async fn demo_writes_the_briefing_in_one_process() {
             period: "2019".into(),
             lang: "vi".into(),
             pdf_standard: String::new(),
+            letterhead: None,
         },
         out: out.clone(),
         dir: dir.path().join("var"),
         amqp: None,
         queue: coopbrief_queue::DEFAULT_QUEUE.into(),
+        issue: false,
     };
     let report = coopbrief_cli::demo(args).await.expect("demo runs");
     assert_eq!(report.state, v1::ReportState::Succeeded as i32);
@@ -181,6 +183,7 @@ async fn equal_data_gives_equal_bytes_and_pdf_a_on_request() {
         period: "2019".into(),
         lang: lang.into(),
         pdf_standard: String::new(),
+        letterhead: None,
     };
     let a = app.client.create_report(&plain("vi"), None).await.expect("created");
     let b = app.client.create_report(&plain("vi"), None).await.expect("created");
@@ -199,7 +202,7 @@ async fn equal_data_gives_equal_bytes_and_pdf_a_on_request() {
     assert_eq!(done[0].data_hash, done[2].data_hash);
     assert_eq!(done[2].pdf_standard, "a-2b");
     let out = app.path("archive.pdf");
-    app.client.download(&c, &out).await.expect("downloaded");
+    app.client.download(&c, &out, coopbrief_cli::PdfCopy::Draft).await.expect("downloaded");
     // poppler prints the XMP metadata, where PDF/A declares its part and conformance.
     let meta =
         std::process::Command::new("pdfinfo").arg("-meta").arg(&out).output().expect("pdfinfo (poppler-utils) runs");
@@ -263,7 +266,7 @@ async fn what_imports_is_briefed_and_exported_and_what_is_too_large_is_refused()
     let done = app.client.wait(&report.id, Duration::from_secs(600)).await.expect("finished");
     assert_eq!(done.state, v1::ReportState::Succeeded as i32, "error: {}", done.error);
     let out = app.path("big.pdf");
-    app.client.download(&report.id, &out).await.expect("downloaded");
+    app.client.download(&report.id, &out, coopbrief_cli::PdfCopy::Draft).await.expect("downloaded");
     assert_pdf_contains(&out, &["Hà Nội", "Năm 2019"]);
 
     let exported = data

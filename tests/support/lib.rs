@@ -2,11 +2,12 @@
 //! names, and read PDFs back as text.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use coopbrief_cli::Client;
 use coopbrief_queue::{AmqpQueue, AmqpSettings};
+use coopbrief_store::testing::TestDb;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -128,6 +129,11 @@ pub fn data_settings(dir: &Path, queue: &str, listen: std::net::SocketAddr) -> c
         auth: coopbrief_data::AuthMode::Off,
         tls_cert: None,
         tls_key: None,
+        signing_key: None,
+        signing_cert: None,
+        signing_key_password_file: None,
+        tsa_url: None,
+        template_dir: None,
         command: None,
     }
 }
@@ -273,4 +279,53 @@ pub fn fair(code: &str, title: String) -> coopbrief_domain::dataset::Activity {
         enterprises: None,
         products: None,
     }
+}
+
+// ---- processes, as compose starts them -------------------------------------------------------
+
+/// The variables compose.yaml gives every Coopbrief container (`x-coopbrief-env`, `x-data-env`).
+pub fn compose_env(cmd: &mut Command, db: &TestDb, pdf: &Path, queue: &str) {
+    cmd.env("COOPBRIEF_AMQP_URL", AMQP_URL)
+        .env("COOPBRIEF_LOG_FORMAT", "json")
+        .env("COOPBRIEF_DATABASE_URL", &db.url)
+        .env("COOPBRIEF_ARTIFACTS", pdf)
+        .env("COOPBRIEF_AUTH", "tokens")
+        // The test's own queue and short retry delays; the rest is as in compose.yaml.
+        .env("COOPBRIEF_QUEUE", queue)
+        .env("COOPBRIEF_RETRY_DELAYS", TEST_RETRY_DELAYS.map(|d| d.to_string()).join(","))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null());
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?} starts: {e}"));
+    println!(
+        "$ {cmd:?}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| !l.contains("\"level\":\"INFO\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    out
+}
+
+/// The token a `token create` printed (`cb_…`).
+pub fn token_in(out: &Output) -> String {
+    assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|w| w.starts_with("cb_"))
+        .unwrap_or_else(|| panic!("no token in {:?}", String::from_utf8_lossy(&out.stdout)))
+        .to_owned()
+}
+
+pub fn cli(endpoint: &str, token: Option<&str>) -> Command {
+    let mut cmd = Command::new(workspace_binary("coopbrief"));
+    cmd.arg("--endpoint").arg(endpoint).env_remove("COOPBRIEF_TOKEN").stdin(Stdio::null());
+    if let Some(token) = token {
+        cmd.env("COOPBRIEF_TOKEN", token);
+    }
+    cmd
 }

@@ -74,21 +74,30 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct RenderOptions {
     pub lang: Lang,
-    /// The date printed on the briefing and returned by typst's `datetime.today()`.
     pub generated_on: Date,
-    /// Plain PDF unless an archive asks for PDF/A-2b.
     pub pdf_standard: PdfStandard,
+    pub issue: Option<IssueStamp>,
+}
+
+/// What issuing gives a briefing: its number in the office's register and its date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IssueStamp {
+    pub number: u32,
+    pub date: Date,
 }
 
 impl RenderOptions {
-    /// Options with every setting but the language and date at its default.
     pub fn new(lang: Lang, generated_on: Date) -> RenderOptions {
-        RenderOptions { lang, generated_on, pdf_standard: PdfStandard::None }
+        RenderOptions { lang, generated_on, pdf_standard: PdfStandard::None, issue: None }
     }
 
-    /// The same options, producing `standard`.
     pub fn with_pdf_standard(mut self, standard: PdfStandard) -> RenderOptions {
         self.pdf_standard = standard;
+        self
+    }
+
+    pub fn with_issue(mut self, stamp: IssueStamp) -> RenderOptions {
+        self.issue = Some(stamp);
         self
     }
 }
