@@ -115,6 +115,8 @@ fn main() -> anyhow::Result<()> {
         let (r, res) = render::section(&plan, &mut skipped)?;
         rows.extend(r);
         render_results = res;
+        eprintln!("issue: draft, issued, issued and signed …");
+        rows.extend(render::issuance(&plan)?);
     }
     let mut measured = harness::Measured::default();
     if s.grpc || s.queue || s.e2e {

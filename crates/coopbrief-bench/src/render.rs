@@ -608,3 +608,59 @@ pub fn growth(sizes: &[usize], skipped: &mut Vec<String>) -> Vec<Row> {
     }
     rows
 }
+
+/// Issuing: the seed briefing rendered as a draft, rendered issued (number, signer, date), and
+/// issued and signed (PAdES, the demo's ECDSA P-256 key), each on a date not seen before, all
+/// interleaved; and signing alone. Ratios against the draft render.
+pub fn issuance(plan: &RenderPlan) -> anyhow::Result<Vec<Row>> {
+    let renderer = Renderer::new()?;
+    let mut data = seed()?;
+    data.programme.letterhead.signer = Some(coopbrief_domain::Signer {
+        authority: coopbrief_domain::Authority::Tm,
+        on_behalf_of: Some(coopbrief_domain::Text::vi("Ủy ban nhân dân")),
+        title: coopbrief_domain::Text::vi("Chủ tịch"),
+        name: "Nguyễn Văn A".into(),
+    });
+    let identity = coopbrief_sign::demo_identity("Ủy ban nhân dân thành phố Hà Nội")?;
+    let stamp = |i: usize| coopbrief_render::IssueStamp { number: u32::try_from(i).unwrap_or(1), date: date(i) };
+    let sign_options = coopbrief_sign::SignOptions::new(jiff::Timestamp::now());
+    let (mut draft, mut issued, mut signed, mut sign_only) =
+        (Samples::default(), Samples::default(), Samples::default(), Samples::default());
+    renderer.render(&data, &options(1).with_issue(stamp(1)))?;
+    let mut n = 10;
+    let mut last = Vec::new();
+    for _ in 0..plan.rounds * plan.inner.max(1) * 2 {
+        n += 3;
+        let t = Instant::now();
+        renderer.render(&data, &options(n))?;
+        draft.push(t.elapsed());
+        let t = Instant::now();
+        renderer.render(&data, &options(n + 1).with_issue(stamp(n + 1)))?;
+        issued.push(t.elapsed());
+        let t = Instant::now();
+        let pdf = renderer.render(&data, &options(n + 2).with_issue(stamp(n + 2)))?;
+        last = coopbrief_sign::sign_pdf(&pdf.bytes, &identity, &sign_options)?;
+        signed.push(t.elapsed());
+        let t = Instant::now();
+        coopbrief_sign::sign_pdf(&pdf.bytes, &identity, &sign_options)?;
+        sign_only.push(t.elapsed());
+    }
+    let base = draft.pct_ms(50.0).max(1e-9);
+    let mut rows = Vec::new();
+    let mut r = Row::new("issue", "seed 2019", "draft render").with_samples(&draft, "docs/s");
+    r.ratio = Some("1.00× (baseline)".into());
+    r.note = "a new date each run: no whole-document cache hit".into();
+    rows.push(r);
+    let mut r = Row::new("issue", "seed 2019", "issued render (number, signer)").with_samples(&issued, "docs/s");
+    r.ratio = Some(format!("{:.2}× draft", issued.pct_ms(50.0) / base));
+    rows.push(r);
+    let mut r = Row::new("issue", "seed 2019", "issued render + PAdES sign").with_samples(&signed, "docs/s");
+    r.ratio = Some(format!("{:.2}× draft", signed.pct_ms(50.0) / base));
+    r.note = format!("what IssueReport does besides SQL and storage; signed PDF {} bytes", last.len());
+    rows.push(r);
+    let mut r = Row::new("issue", "seed 2019", "PAdES sign alone (ECDSA P-256)").with_samples(&sign_only, "docs/s");
+    r.ratio = Some(format!("{:.3}× draft", sign_only.pct_ms(50.0) / base));
+    r.note = "incremental update: parse, widget, CMS, hash, fill".into();
+    rows.push(r);
+    Ok(rows)
+}
