@@ -184,7 +184,8 @@ impl Renderer {
     /// Renders one briefing. Blocking CPU work: run it in `spawn_blocking`.
     pub fn render(&self, data: &BriefingData, options: &RenderOptions) -> Result<RenderedPdf> {
         let input = input::checked_json(data)?;
-        let data_hash = input::data_hash(&input);
+        let canonical = input::canonical_json(&input);
+        let data_hash = hex::encode(Sha256::digest(canonical.as_bytes()));
         let view = View::new(data, options.lang, options.generated_on, &data_hash);
         let view = serde_json::to_value(&view).map_err(|e| Error::Data { message: e.to_string() })?;
         glyphs::check_view(&view, &self.assets.drawable)?;
