@@ -5,8 +5,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use coopbrief_domain::dataset::{Dataset, Programme};
+use coopbrief_domain::letterhead::{Authority, Signer};
 use coopbrief_domain::{BriefingData, Lang, Text};
-use coopbrief_render::{Error, PdfStandard, RenderOptions, RenderedPdf, Renderer};
+use coopbrief_render::{Error, IssueStamp, PdfStandard, RenderOptions, RenderedPdf, Renderer};
 use jiff::civil::date;
 use serde_json::Value;
 
@@ -47,7 +48,11 @@ fn poppler(tool: &str, args: &[&str], pdf: &RenderedPdf) -> String {
         Err(e) => panic!("{tool} failed to start: {e}"),
     };
     assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8 text")
+    match tool {
+        "pdftotext" => String::from_utf8(out.stdout).expect("utf-8 text"),
+        // `pdfinfo -struct` prints structure titles as raw UTF-16.
+        _ => String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
 }
 
 /// Writes the PDF to `$COOPBRIEF_RENDER_DUMP/<name>.pdf` when that variable is set, to look at it.
@@ -63,13 +68,23 @@ fn pdf_text(pdf: &RenderedPdf) -> String {
     poppler("pdftotext", &["-raw"], pdf).split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The text of each page, whitespace collapsed.
+/// The text of each page, whitespace collapsed, without a draft's watermark (which pdftotext
+/// reads first, one rotated letter at a time: "D Ự T H Ả O").
 fn page_texts(pdf: &RenderedPdf) -> Vec<String> {
     poppler("pdftotext", &["-raw"], pdf)
         .split('\u{c}')
         .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|p| WATERMARKS.iter().fold(p, |p, w| p.replace(&format!("{} ", spaced(w)), "")))
         .filter(|p| !p.is_empty())
         .collect()
+}
+
+/// The draft marks, as the briefing prints them.
+const WATERMARKS: [&str; 2] = ["DỰ THẢO", "DRAFT"];
+
+/// "D Ự T H Ả O": a mark as pdftotext extracts its rotated letters.
+fn spaced(mark: &str) -> String {
+    mark.chars().filter(|c| !c.is_whitespace()).map(String::from).collect::<Vec<_>>().join(" ")
 }
 
 /// Renders the seed programme for `period` in `lang`; every expected string must appear.
@@ -90,7 +105,8 @@ fn seed_briefing_in_vietnamese() {
         &[
             "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
             "Độc lập - Tự do - Hạnh phúc",
-            "Số: /BC-HT",
+            "DỰ THẢO",
+            "Số: /BC-UBND",
             "Hà Nội, ngày 26 tháng 11 năm 2026",
             "BÁO CÁO",
             "Kết quả thực hiện Chương trình hợp tác giữa thành phố Hà Nội và tỉnh Hà Nam — Năm 2019",
@@ -121,8 +137,8 @@ fn seed_briefing_in_vietnamese() {
             "Phụ lục",
             "DANH MỤC CÁC HOẠT ĐỘNG TRONG KỲ",
             "(Kèm theo Báo cáo ngày 26/11/2026)",
-            "Nơi nhận:",
-            "CƠ QUAN BÁO CÁO",
+            "Nơi nhận: - Các bên tham gia chương trình; - Lưu: VT.",
+            "CƠ QUAN BÁO CÁO (Ký, ghi rõ họ tên, đóng dấu)",
         ],
     );
     assert!(pdf.pages > 1, "{} pages", pdf.pages);
@@ -133,7 +149,8 @@ fn seed_briefing_in_vietnamese() {
     // Page numbers: none on page 1, "2" alone at the top of page 2 (Nghị định 30/2020, Phụ lục I, I.7).
     let pages = page_texts(&pdf);
     assert!(
-        pages[0].starts_with("ỦY BAN NHÂN DÂN THÀNH PHỐ HÀ NỘI Số: /BC-HT CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"),
+        pages[0]
+            .starts_with("DỰ THẢO ỦY BAN NHÂN DÂN THÀNH PHỐ HÀ NỘI Số: /BC-UBND CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"),
         "{}",
         pages[0]
     );
@@ -166,6 +183,8 @@ fn seed_briefing_in_english() {
         &[
             "SOCIALIST REPUBLIC OF VIETNAM",
             "BRIEFING",
+            "DRAFT",
+            "HANOI PEOPLE'S COMMITTEE No.: /BC-UBND",
             "Hanoi, 26 November 2026",
             "Hanoi",
             "Ha Nam",
@@ -191,6 +210,8 @@ fn seed_briefing_in_english() {
             "LIST OF ACTIVITIES IN THE PERIOD",
             "(Attached to the briefing of 26 Nov 2026)",
             "Data snapshot:",
+            "To: - The partners of the programme; - Archive.",
+            "REPORTING BODY (Signature, full name, seal)",
         ],
     );
     assert!(pdf.pages > 1, "{} pages", pdf.pages);
@@ -231,12 +252,23 @@ fn same_input_gives_the_same_bytes() {
     let c = renderer().render(&data, &RenderOptions { generated_on: date(2026, 11, 27), ..options(Lang::Vi) });
     assert!(c.expect("third render").bytes != a.bytes, "the generation date is printed");
     assert_eq!(a.data_hash, b.data_hash);
+    let signed = briefing(&ds, &signed_programme(&ds), "2019");
+    let stamp = IssueStamp { number: 7, date: date(2026, 12, 1) };
     for standard in [PdfStandard::None, PdfStandard::A2b] {
-        let o = options(Lang::En).with_pdf_standard(standard);
-        let x = renderer().render(&data, &o).expect("render");
-        let y = Renderer::new().expect("renderer").render(&data, &o).expect("render");
-        assert!(x.bytes == y.bytes, "two {standard:?} renders differ");
+        for issued in [false, true] {
+            let mut o = options(Lang::En).with_pdf_standard(standard);
+            if issued {
+                o = o.with_issue(stamp);
+            }
+            let x = renderer().render(&signed, &o).expect("render");
+            let y = Renderer::new().expect("renderer").render(&signed, &o).expect("render");
+            assert!(x.bytes == y.bytes, "two {standard:?} renders (issued: {issued}) differ");
+        }
     }
+    // Another number, another document.
+    let o = |number| options(Lang::Vi).with_issue(IssueStamp { number, ..stamp });
+    let (seven, eight) = (renderer().render(&signed, &o(7)), renderer().render(&signed, &o(8)));
+    assert!(seven.expect("render").bytes != eight.expect("render").bytes, "the number is printed");
 
     // Other data, another hash; the hash does not depend on the language.
     let mut other = data.clone();
@@ -542,4 +574,153 @@ fn a_large_programme_renders_completely_with_tables_across_pages() {
         assert!(text.contains(expected), "{expected:?} missing");
     }
     assert!(text.contains("400 Hoạt động hợp tác số 399"), "the appendix lists the last activity");
+}
+
+/// The seed programme with a signer (KT. Chủ tịch, Phó Chủ tịch Nguyễn Văn A) and two recipients.
+fn signed_programme(ds: &Dataset) -> Programme {
+    let mut programme = ds.programmes[0].clone();
+    programme.letterhead.signer = Some(Signer {
+        authority: Authority::Kt,
+        on_behalf_of: Some(Text::new("Chủ tịch", "Chairman")),
+        title: Text::new("Phó Chủ tịch", "Vice Chairman"),
+        name: "Nguyễn Văn A".into(),
+    });
+    programme.letterhead.recipients = vec![
+        Text::new("Thường trực Thành ủy", "Standing Board of the Municipal Party Committee"),
+        Text::new("Ủy ban nhân dân tỉnh Hà Nam", "Ha Nam Provincial People's Committee"),
+    ];
+    programme
+}
+
+/// Number 1 of 26 November 2026, for a briefing drawn up on 20 November.
+fn issued(lang: Lang) -> RenderOptions {
+    RenderOptions::new(lang, date(2026, 11, 20)).with_issue(IssueStamp { number: 1, date: date(2026, 11, 26) })
+}
+
+fn assert_contains(text: &str, expected: &[&str], what: &str) {
+    let missing: Vec<&&str> = expected.iter().filter(|e| !text.contains(**e)).collect();
+    assert!(missing.is_empty(), "missing {missing:?} in {what}:\n{text}");
+}
+
+/// `pdfinfo`'s value of `field` ("Keywords", "Author" …).
+fn info(pdf: &RenderedPdf, field: &str) -> String {
+    let out = poppler("pdfinfo", &[], pdf);
+    let prefix = format!("{field}:");
+    let line = out.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no {field} in:\n{out}"));
+    line[prefix.len()..].trim().to_owned()
+}
+
+#[test]
+fn a_draft_says_so_and_leaves_the_number_blank() {
+    let ds = seed();
+    let data = briefing(&ds, &ds.programmes[0], "2019");
+    for (lang, mark, number) in [(Lang::Vi, "DỰ THẢO", "Số: /BC-UBND"), (Lang::En, "DRAFT", "No.: /BC-UBND")] {
+        let pdf = renderer().render(&data, &options(lang)).expect("render");
+        dump(&format!("draft-{lang}"), &pdf);
+        let pages = page_texts(&pdf);
+        // The bordered mark opens the first page; the watermark is on every page.
+        assert!(pages[0].starts_with(&format!("{mark} ")), "{}", pages[0]);
+        let raw = poppler("pdftotext", &["-raw"], &pdf);
+        for (n, page) in raw.split('\u{c}').filter(|p| !p.trim().is_empty()).enumerate() {
+            let page = page.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(page.contains(&spaced(mark)), "no watermark on page {}: {page}", n + 1);
+        }
+        let text = pdf_text(&pdf);
+        assert!(text.contains(number), "{number:?} missing:\n{text}");
+        let keywords = info(&pdf, "Keywords");
+        assert_eq!(keywords, format!("coopbrief, draft, data-sha256={}", pdf.data_hash));
+        assert_eq!(info(&pdf, "Title"), subject(lang));
+    }
+    // The office's name is the author; without an office there is none, and the symbol is the default one.
+    let vi = renderer().render(&data, &options(Lang::Vi)).expect("render");
+    assert_eq!(info(&vi, "Author"), "Ủy ban nhân dân thành phố Hà Nội");
+    let mut programme = ds.programmes[0].clone();
+    programme.letterhead.office = None;
+    let pdf = renderer().render(&briefing(&ds, &programme, "2019"), &options(Lang::Vi)).expect("render");
+    let text = pdf_text(&pdf);
+    assert!(text.contains("HÀ NỘI – HÀ NAM Số: /BC-HT"), "{text}");
+    assert!(!poppler("pdfinfo", &[], &pdf).contains("Author:"), "an author without an office");
+}
+
+/// The seed's 2019 subject: the document's title.
+fn subject(lang: Lang) -> String {
+    match lang {
+        Lang::Vi => "Kết quả thực hiện Chương trình hợp tác giữa thành phố Hà Nội và tỉnh Hà Nam — Năm 2019".into(),
+        Lang::En => "Results of the Cooperation programme between Hanoi city and Ha Nam province — Year 2019".into(),
+    }
+}
+
+#[test]
+fn an_issued_briefing_has_its_number_date_signer_and_recipients() {
+    let ds = seed();
+    let data = briefing(&ds, &signed_programme(&ds), "2019");
+    let pdf = renderer().render(&data, &issued(Lang::Vi)).expect("render");
+    dump("issued-vi", &pdf);
+    let text = pdf_text(&pdf);
+    assert_contains(
+        &text,
+        &[
+            "ỦY BAN NHÂN DÂN THÀNH PHỐ HÀ NỘI Số: 1/BC-UBND CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+            // The issue date, not the day the briefing was drawn up.
+            "Hà Nội, ngày 26 tháng 11 năm 2026",
+            "Ngày lập báo cáo: 20/11/2026",
+            "Nơi nhận: - Thường trực Thành ủy; - Ủy ban nhân dân tỉnh Hà Nam; - Lưu: VT.",
+            "KT. CHỦ TỊCH PHÓ CHỦ TỊCH Nguyễn Văn A",
+            "(Kèm theo Báo cáo số 1/BC-UBND ngày 26/11/2026 của Ủy ban nhân dân thành phố Hà Nội)",
+        ],
+        "the issued briefing",
+    );
+    for absent in ["DỰ THẢO", &spaced("DỰ THẢO"), "CƠ QUAN BÁO CÁO", "Các bên tham gia chương trình;"] {
+        assert!(!text.contains(absent), "{absent:?} in the issued briefing:\n{text}");
+    }
+    let keywords = info(&pdf, "Keywords");
+    assert_eq!(keywords, format!("coopbrief, number=1/BC-UBND, issued=2026-11-26, data-sha256={}", pdf.data_hash));
+    assert_eq!(info(&pdf, "CreationDate"), "Thu Nov 26 00:00:00 2026 UTC");
+
+    let en = renderer().render(&data, &issued(Lang::En)).expect("render");
+    dump("issued-en", &en);
+    assert_contains(
+        &pdf_text(&en),
+        &[
+            "HANOI PEOPLE'S COMMITTEE No.: 1/BC-UBND SOCIALIST REPUBLIC OF VIETNAM",
+            "Hanoi, 26 November 2026",
+            "To: - Standing Board of the Municipal Party Committee; - Ha Nam Provincial People's Committee; - Archive.",
+            "KT. CHAIRMAN VICE CHAIRMAN Nguyễn Văn A",
+            "(Attached to briefing No. 1/BC-UBND of 26 Nov 2026 by Hanoi People's Committee)",
+        ],
+        "the issued English briefing",
+    );
+    assert!(!pdf_text(&en).contains("DRAFT"), "a draft mark on the issued English briefing");
+
+    // A draft with the signer set shows the signer too, but no number.
+    let draft = pdf_text(&renderer().render(&data, &options(Lang::Vi)).expect("render"));
+    assert_contains(
+        &draft,
+        &["DỰ THẢO", "Số: /BC-UBND", "KT. CHỦ TỊCH PHÓ CHỦ TỊCH Nguyễn Văn A", "(Kèm theo Báo cáo ngày 26/11/2026)"],
+        "the signed draft",
+    );
+}
+
+#[test]
+fn an_office_under_a_parent_body_prints_both() {
+    let ds = seed();
+    let mut programme = signed_programme(&ds);
+    if let Some(office) = programme.letterhead.office.as_mut() {
+        office.parent = Some(Text::new("Bộ Kế hoạch và Đầu tư", "Ministry of Planning and Investment"));
+    }
+    let pdf = renderer().render(&briefing(&ds, &programme, "2019"), &issued(Lang::Vi)).expect("render");
+    let text = pdf_text(&pdf);
+    assert!(text.starts_with("BỘ KẾ HOẠCH VÀ ĐẦU TƯ ỦY BAN NHÂN DÂN THÀNH PHỐ HÀ NỘI Số: 1/BC-UBND"), "{text}");
+}
+
+#[test]
+fn issuing_needs_an_office_and_a_signer() {
+    let ds = seed();
+    let unsigned = briefing(&ds, &ds.programmes[0], "2019");
+    let err = renderer().render(&unsigned, &issued(Lang::Vi)).expect_err("no signer");
+    assert!(matches!(&err, Error::Data { message } if message.contains("letterhead.signer")), "{err}");
+    let mut programme = signed_programme(&ds);
+    programme.letterhead.office = None;
+    let err = renderer().render(&briefing(&ds, &programme, "2019"), &issued(Lang::Vi)).expect_err("no office");
+    assert!(matches!(&err, Error::Data { message } if message.contains("letterhead.office")), "{err}");
 }
