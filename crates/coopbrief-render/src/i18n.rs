@@ -27,6 +27,8 @@ pub(crate) struct Phrases {
     pub(crate) archive: &'static str,
     /// The signature block of a briefing without a signer: the body's name and what to write.
     pub(crate) signer_placeholder: (&'static str, &'static str),
+    /// A chart's alternative text: `(name, unit, "label: value; …")`.
+    pub(crate) chart_alt: fn(&str, &str, &str) -> String,
     /// The role of a partner that the records mention but the programme does not list.
     pub(crate) mentioned: &'static str,
     pub(crate) agreed: fn(Option<String>, Option<String>) -> Option<String>,
@@ -107,7 +109,6 @@ pub(crate) struct Labels {
     pub(crate) cumulative: &'static str,
     pub(crate) target: &'static str,
     pub(crate) chart: &'static str,
-    pub(crate) no_chart: &'static str,
     pub(crate) appendix: &'static str,
     pub(crate) appendix_title: &'static str,
     pub(crate) no: &'static str,
@@ -164,7 +165,6 @@ static VI: Phrases = Phrases {
         cumulative: "Lũy kế",
         target: "Mục tiêu",
         chart: "Diễn biến các chỉ tiêu chính qua các kỳ",
-        no_chart: "Chưa có số liệu để vẽ biểu đồ.",
         appendix: "Phụ lục",
         appendix_title: "DANH MỤC CÁC HOẠT ĐỘNG TRONG KỲ",
         no: "STT",
@@ -181,6 +181,7 @@ static VI: Phrases = Phrases {
     recipients_default: &["Các bên tham gia chương trình"],
     archive: "Lưu: VT.",
     signer_placeholder: ("CƠ QUAN BÁO CÁO", "(Ký, ghi rõ họ tên, đóng dấu)"),
+    chart_alt: |name, unit, values| format!("Biểu đồ: {name} ({unit}) — {values}"),
     mentioned: "Địa phương liên quan",
     agreed: |by, on| match (by, on) {
         (None, None) => None,
@@ -278,7 +279,6 @@ static EN: Phrases = Phrases {
         cumulative: "Cumulative",
         target: "Target",
         chart: "Main indicators over the last periods",
-        no_chart: "No figures to chart.",
         appendix: "Appendix",
         appendix_title: "LIST OF ACTIVITIES IN THE PERIOD",
         no: "No.",
@@ -295,6 +295,7 @@ static EN: Phrases = Phrases {
     recipients_default: &["The partners of the programme"],
     archive: "Archive.",
     signer_placeholder: ("REPORTING BODY", "(Signature, full name, seal)"),
+    chart_alt: |name, unit, values| format!("Chart: {name} ({unit}) — {values}"),
     mentioned: "Other locality involved",
     agreed: |by, on| match (by, on) {
         (None, None) => None,

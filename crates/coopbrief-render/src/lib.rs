@@ -81,7 +81,7 @@ pub struct RenderOptions {
     pub lang: Lang,
     /// The date the briefing was drawn up ("Ngày lập báo cáo"); a draft's date line too.
     pub generated_on: Date,
-    /// Plain PDF unless an archive asks for PDF/A-2b.
+    /// Plain PDF unless an archive asks for PDF/A-2b, or PDF/A-2b with PDF/UA-1.
     pub pdf_standard: PdfStandard,
     /// `None`: a draft. `Some`: the issued briefing, with this number and date; its letterhead
     /// must name the office and the signer ([`Error::Data`] otherwise).
@@ -245,9 +245,10 @@ impl Renderer {
         let standards = match options.pdf_standard {
             PdfStandard::None => PdfStandards::default(),
             PdfStandard::A2b => standard(&[typst_pdf::PdfStandard::A_2b])?,
-            // PDF/UA and the PDF/A-3 attachment are the template's to do; until then refused.
-            other @ (PdfStandard::A2bUa1 | PdfStandard::A3b) => {
-                return Err(Error::Pdf { message: format!("{} is not available yet", other.code()) });
+            PdfStandard::A2bUa1 => standard(&[typst_pdf::PdfStandard::A_2b, typst_pdf::PdfStandard::Ua_1])?,
+            // The attachment of the data snapshot is still to do; until then refused.
+            PdfStandard::A3b => {
+                return Err(Error::Pdf { message: format!("{} is not available yet", PdfStandard::A3b.code()) });
             }
         };
         let mut ident = format!("coopbrief/{}/{data_hash}", self.template_version);

@@ -39,7 +39,8 @@ pub(crate) struct View {
     pub(crate) header: Header,
     pub(crate) overview: Overview,
     pub(crate) key_figures: Vec<KeyFigure>,
-    /// One small bar chart per headline indicator that has values.
+    /// One small bar chart per headline indicator with values in two periods or more; empty,
+    /// the briefing has no chart section (a lone bar compares nothing).
     pub(crate) charts: Vec<Chart>,
     /// Every activity of the period, for the appendix table.
     pub(crate) appendix: Vec<AppendixRow>,
@@ -173,6 +174,8 @@ pub(crate) struct Chart {
     pub(crate) name: String,
     pub(crate) unit: String,
     pub(crate) bars: Vec<Bar>,
+    /// The chart in words, every value stated: "Biểu đồ: … (doanh nghiệp) — Năm 2018: 60; Năm 2019: 87".
+    pub(crate) alt: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -268,7 +271,13 @@ impl View {
                 .filter(|i| i.headline && !i.values.is_empty())
                 .map(|i| cx.key_figure(i))
                 .collect(),
-            charts: p.indicators.iter().filter(|i| i.headline).filter_map(|i| chart(i, data.period, lang)).collect(),
+            charts: p
+                .indicators
+                .iter()
+                .filter(|i| i.headline)
+                .filter_map(|i| chart(i, data.period, lang))
+                .filter(|c| c.bars.len() >= 2)
+                .collect(),
             appendix: cx.appendix(),
             contributions_total: cx.contributions_total(),
             sectors: cx.sectors(),
@@ -600,8 +609,11 @@ fn chart(i: &Indicator, period: Period, lang: Lang) -> Option<Chart> {
             };
             Bar { label: v.period.label(lang), value: format::number(v.value, lang), permille }
         })
-        .collect();
-    Some(Chart { name: i.name.get(lang).to_owned(), unit: i.unit.get(lang).to_owned(), bars })
+        .collect::<Vec<Bar>>();
+    let (name, unit) = (i.name.get(lang).to_owned(), i.unit.get(lang).to_owned());
+    let values: Vec<String> = bars.iter().map(|b| format!("{}: {}", b.label, b.value)).collect();
+    let alt = (phrases(lang).chart_alt)(&name, &unit, &values.join("; "));
+    Some(Chart { name, unit, bars, alt })
 }
 
 fn counted(n: u32, (one, many): Noun, lang: Lang) -> String {

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use coopbrief_domain::dataset::{Dataset, Programme};
+use coopbrief_domain::dataset::{Dataset, IndicatorValue, Programme};
 use coopbrief_domain::letterhead::{Authority, Signer};
 use coopbrief_domain::{BriefingData, Lang, Text};
 use coopbrief_render::{Error, IssueStamp, PdfStandard, RenderOptions, RenderedPdf, Renderer};
@@ -133,7 +133,6 @@ fn seed_briefing_in_vietnamese() {
             "Trong kỳ Kỳ trước Tăng/giảm Lũy kế Mục tiêu",
             "87 Giai đoạn 2015–2019",
             "từ 01/01/2015",
-            "Diễn biến các chỉ tiêu chính qua các kỳ",
             "Phụ lục",
             "DANH MỤC CÁC HOẠT ĐỘNG TRONG KỲ",
             "(Kèm theo Báo cáo ngày 26/11/2026)",
@@ -146,6 +145,8 @@ fn seed_briefing_in_vietnamese() {
     assert_eq!(pdf.data_hash.len(), 64);
     let text = pdf_text(&pdf);
     assert!(text.contains(&format!("Mã dữ liệu: {}.", &pdf.data_hash[..12])), "{text}");
+    // The seed's headline indicators have one value each: no chart compares anything.
+    assert!(!text.contains("Diễn biến các chỉ tiêu chính qua các kỳ"), "{text}");
     // Page numbers: none on page 1, "2" alone at the top of page 2 (Nghị định 30/2020, Phụ lục I, I.7).
     let pages = page_texts(&pdf);
     assert!(
@@ -205,7 +206,6 @@ fn seed_briefing_in_english() {
             "KEY FIGURES",
             "This period Previous period Change Cumulative Target",
             "since 1 Jan 2015",
-            "Main indicators over the last periods",
             "Appendix",
             "LIST OF ACTIVITIES IN THE PERIOD",
             "(Attached to the briefing of 26 Nov 2026)",
@@ -254,7 +254,7 @@ fn same_input_gives_the_same_bytes() {
     assert_eq!(a.data_hash, b.data_hash);
     let signed = briefing(&ds, &signed_programme(&ds), "2019");
     let stamp = IssueStamp { number: 7, date: date(2026, 12, 1) };
-    for standard in [PdfStandard::None, PdfStandard::A2b] {
+    for standard in [PdfStandard::None, PdfStandard::A2b, PdfStandard::A2bUa1] {
         for issued in [false, true] {
             let mut o = options(Lang::En).with_pdf_standard(standard);
             if issued {
@@ -723,4 +723,182 @@ fn issuing_needs_an_office_and_a_signer() {
     programme.letterhead.office = None;
     let err = renderer().render(&briefing(&ds, &programme, "2019"), &issued(Lang::Vi)).expect_err("no office");
     assert!(matches!(&err, Error::Data { message } if message.contains("letterhead.office")), "{err}");
+}
+
+/// The seed programme with a second year for the headline indicator of welfare funds (2018: 2,
+/// 2019: 3), so that one chart has something to compare.
+fn charted_programme(ds: &Dataset) -> Programme {
+    let mut programme = ds.programmes[0].clone();
+    let welfare = programme.indicators.iter_mut().find(|i| i.code.as_str() == "welfare-support");
+    let welfare = welfare.expect("the seed's welfare-support indicator");
+    let earlier = IndicatorValue { period: "2018".parse().expect("period"), value: 2.into(), source: None, note: None };
+    welfare.values.insert(0, earlier);
+    programme
+}
+
+#[test]
+fn a_chart_only_where_two_periods_compare() {
+    let ds = seed();
+    // The seed: one value per headline indicator, so no chart and no chart section.
+    for (lang, title) in
+        [(Lang::Vi, "Diễn biến các chỉ tiêu chính qua các kỳ"), (Lang::En, "Main indicators over the last periods")]
+    {
+        let text =
+            pdf_text(&renderer().render(&briefing(&ds, &ds.programmes[0], "2019"), &options(lang)).expect("render"));
+        assert!(!text.contains(title), "{title:?} without a chart:\n{text}");
+        let text = pdf_text(
+            &renderer().render(&briefing(&ds, &charted_programme(&ds), "2019"), &options(lang)).expect("render"),
+        );
+        assert!(text.contains(title), "{title:?} missing:\n{text}");
+    }
+    // With two years for one indicator: that chart alone, its bars labelled with their values.
+    let data = briefing(&ds, &charted_programme(&ds), "2019");
+    let view: Value = serde_json::from_slice(
+        &coopbrief_render::bench::view_json(&data, Lang::Vi, date(2026, 11, 26), &data.data_hash()).expect("view"),
+    )
+    .expect("view json");
+    let charts = view["charts"].as_array().expect("charts");
+    assert_eq!(charts.len(), 1, "{charts:?}");
+    assert_eq!(
+        charts[0]["alt"],
+        "Biểu đồ: Kinh phí Hà Nội hỗ trợ Hà Nam thực hiện an sinh xã hội (tỷ đồng) — Năm 2018: 2; Năm 2019: 3"
+    );
+    let text = pdf_text(&renderer().render(&data, &options(Lang::Vi)).expect("render"));
+    assert!(text.contains("Diễn biến các chỉ tiêu chính qua các kỳ Kinh phí Hà Nội hỗ trợ Hà Nam thực hiện an sinh xã hội (tỷ đồng) 2 3 Năm 2018 Năm 2019"), "{text}");
+}
+
+/// Every `/Alt` string of the PDF's structure tree, decoded (krilla writes them as literal
+/// strings or as UTF-16BE hex strings; the structure tree is not in compressed object streams).
+fn alt_texts(pdf: &[u8]) -> Vec<String> {
+    let mut alts = Vec::new();
+    let mut rest = pdf;
+    while let Some(at) = rest.windows(4).position(|w| w == b"/Alt") {
+        rest = &rest[at + 4..];
+        let start = rest.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
+        rest = &rest[start..];
+        match rest.first() {
+            Some(b'<') => {
+                let end = rest.iter().position(|b| *b == b'>').expect("hex string ends");
+                let hex: String = String::from_utf8_lossy(&rest[1..end]).split_whitespace().collect();
+                let bytes: Vec<u8> = (0..hex.len() / 2)
+                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex digit"))
+                    .collect();
+                alts.push(utf16be_or_latin(&bytes));
+            }
+            Some(b'(') => {
+                let (mut bytes, mut depth, mut i) = (Vec::new(), 0, 1);
+                while let Some(&b) = rest.get(i) {
+                    match b {
+                        b'\\' => {
+                            i += 1;
+                            let e = rest.get(i).copied().unwrap_or(b'\\');
+                            bytes.push(match e {
+                                b'n' => b'\n',
+                                b'r' => b'\r',
+                                b't' => b'\t',
+                                other => other,
+                            });
+                        }
+                        b'(' => {
+                            depth += 1;
+                            bytes.push(b);
+                        }
+                        b')' if depth == 0 => break,
+                        b')' => {
+                            depth -= 1;
+                            bytes.push(b);
+                        }
+                        _ => bytes.push(b),
+                    }
+                    i += 1;
+                }
+                alts.push(utf16be_or_latin(&bytes));
+            }
+            _ => {}
+        }
+    }
+    alts
+}
+
+fn utf16be_or_latin(bytes: &[u8]) -> String {
+    match bytes.strip_prefix(&[0xFE, 0xFF]) {
+        Some(utf16) => {
+            let units: Vec<u16> =
+                utf16.chunks(2).map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])).collect();
+            String::from_utf16(&units).expect("UTF-16 alt text")
+        }
+        None => bytes.iter().map(|b| char::from(*b)).collect(),
+    }
+}
+
+#[test]
+fn pdf_a_2b_with_ua_1_is_tagged_and_every_chart_states_its_values() {
+    let ds = seed();
+    let data = briefing(&ds, &charted_programme(&ds), "2019");
+    let pdf = renderer().render(&data, &options(Lang::Vi).with_pdf_standard(PdfStandard::A2bUa1)).expect("render");
+    dump("a2b-ua1", &pdf);
+    assert_eq!(info(&pdf, "Tagged"), "yes");
+    let meta: String = poppler("pdfinfo", &["-meta"], &pdf).split_whitespace().collect();
+    for id in [
+        "<pdfaid:part>2</pdfaid:part>",
+        "<pdfaid:conformance>B</pdfaid:conformance>",
+        "<pdfuaid:part>1</pdfuaid:part>",
+        "<rdf:li>vi</rdf:li>",
+    ] {
+        assert!(meta.contains(id), "{id} missing from the XMP:\n{meta}");
+    }
+    assert!(meta.contains("<dc:title><rdf:Alt><rdf:lixml:lang=\"x-default\">Kếtquảthựchiện"), "no title:\n{meta}");
+    // The structure tree has one figure per chart, whose alternative text states every value.
+    let structure = poppler("pdfinfo", &["-struct"], &pdf);
+    assert_eq!(structure.matches("Figure").count(), 1, "{structure}");
+    for header in ["Table", "THead", "TH"] {
+        assert!(structure.contains(header), "no {header} in the structure tree");
+    }
+    assert_eq!(
+        alt_texts(&pdf.bytes),
+        ["Biểu đồ: Kinh phí Hà Nội hỗ trợ Hà Nam thực hiện an sinh xã hội (tỷ đồng) — Năm 2018: 2; Năm 2019: 3"]
+    );
+
+    // Quarters: three charts, each stating its bars; in English too.
+    let yaml = r#"
+partners:
+  - { code: a, name: "A", kind: city }
+programmes:
+  - code: ab
+    title: { vi: "Chương trình A", en: "Programme A" }
+    short_name: "A"
+    partners: [ { partner: a, role: "x" } ]
+    indicators:
+      - { code: v, name: { vi: "Lượt khách", en: "Visits" }, unit: { vi: "lượt", en: "visits" }, headline: true,
+          values: [ { period: 2019-Q1, value: 20 }, { period: 2019-Q2, value: 20.5 }, { period: 2019-Q3, value: 1250 } ] }
+      - { code: w, name: "Lone", unit: "u", headline: true, values: [ { period: 2019-Q3, value: 1 } ] }
+      - { code: x, name: "Not headline", unit: "u", values: [ { period: 2019-Q2, value: 1 }, { period: 2019-Q3, value: 2 } ] }
+"#;
+    let ds = Dataset::parse(yaml).expect("dataset");
+    let data = briefing(&ds, &ds.programmes[0], "2019-Q3");
+    let en = renderer().render(&data, &options(Lang::En).with_pdf_standard(PdfStandard::A2bUa1)).expect("render");
+    assert_eq!(alt_texts(&en.bytes), ["Chart: Visits (visits) — Q1 2019: 20; Q2 2019: 20.5; Q3 2019: 1,250"]);
+    assert_eq!(info(&en, "Tagged"), "yes");
+}
+
+#[test]
+fn every_kind_of_briefing_passes_pdf_ua_1() {
+    // Empty sections, ranges, many tables and charts, hostile text: typst checks PDF/UA-1 on export.
+    let ds = seed();
+    let mut cases: Vec<(String, BriefingData, RenderOptions)> = ["2014", "2015..2018", "2019-H1"]
+        .into_iter()
+        .map(|p| (p.to_owned(), briefing(&ds, &ds.programmes[0], p), options(Lang::Vi)))
+        .collect();
+    cases.push(("issued".into(), briefing(&ds, &signed_programme(&ds), "2019"), issued(Lang::En)));
+    let synthetic = coopbrief_render::bench::synthetic(60, 60, 10).expect("synthetic data");
+    cases.push(("synthetic".into(), synthetic, options(Lang::Vi)));
+    let mut hostile = briefing(&ds, &charted_programme(&ds), "2019");
+    hostile.programme.title = Text::new("]#image(\"/etc/hosts\")[ $x$", "<script>alert(1)</script>");
+    cases.push(("hostile".into(), hostile, options(Lang::En)));
+    for (name, data, o) in cases {
+        let pdf = renderer()
+            .render(&data, &o.with_pdf_standard(PdfStandard::A2bUa1))
+            .unwrap_or_else(|e| panic!("{name} as PDF/A-2b with PDF/UA-1: {e}"));
+        assert_eq!(info(&pdf, "Tagged"), "yes", "{name}");
+    }
 }
