@@ -29,6 +29,8 @@ pub(crate) struct Phrases {
     pub(crate) signer_placeholder: (&'static str, &'static str),
     /// A chart's alternative text: `(name, unit, "label: value; …")`.
     pub(crate) chart_alt: fn(&str, &str, &str) -> String,
+    /// The description of the attached data snapshot (PDF/A-3b).
+    pub(crate) attachment: &'static str,
     /// The role of a partner that the records mention but the programme does not list.
     pub(crate) mentioned: &'static str,
     pub(crate) agreed: fn(Option<String>, Option<String>) -> Option<String>,
@@ -182,6 +184,7 @@ static VI: Phrases = Phrases {
     archive: "Lưu: VT.",
     signer_placeholder: ("CƠ QUAN BÁO CÁO", "(Ký, ghi rõ họ tên, đóng dấu)"),
     chart_alt: |name, unit, values| format!("Biểu đồ: {name} ({unit}) — {values}"),
+    attachment: "Dữ liệu của báo cáo (JSON)",
     mentioned: "Địa phương liên quan",
     agreed: |by, on| match (by, on) {
         (None, None) => None,
@@ -296,6 +299,7 @@ static EN: Phrases = Phrases {
     archive: "Archive.",
     signer_placeholder: ("REPORTING BODY", "(Signature, full name, seal)"),
     chart_alt: |name, unit, values| format!("Chart: {name} ({unit}) — {values}"),
+    attachment: "The briefing's data (JSON)",
     mentioned: "Other locality involved",
     agreed: |by, on| match (by, on) {
         (None, None) => None,

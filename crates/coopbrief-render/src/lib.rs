@@ -81,7 +81,8 @@ pub struct RenderOptions {
     pub lang: Lang,
     /// The date the briefing was drawn up ("Ngày lập báo cáo"); a draft's date line too.
     pub generated_on: Date,
-    /// Plain PDF unless an archive asks for PDF/A-2b, or PDF/A-2b with PDF/UA-1.
+    /// Plain PDF unless an archive asks for PDF/A-2b, PDF/A-2b with PDF/UA-1, or PDF/A-3b (which
+    /// attaches the data snapshot as `briefing-data.json`).
     pub pdf_standard: PdfStandard,
     /// `None`: a draft. `Some`: the issued briefing, with this number and date; its letterhead
     /// must name the office and the signer ([`Error::Data`] otherwise).
@@ -127,7 +128,8 @@ pub struct RenderedPdf {
     pub bytes: Vec<u8>,
     pub pages: u32,
     /// Hex sha256 of the canonical JSON of the briefing data (keys sorted, no whitespace); the
-    /// briefing prints its first 12 digits and its keywords carry all of it. Equal data, equal hash.
+    /// briefing prints its first 12 digits and its keywords carry all of it; a PDF/A-3b attaches
+    /// exactly those JSON bytes. Equal data, equal hash.
     pub data_hash: String,
 }
 
@@ -230,7 +232,9 @@ impl Renderer {
         let json = serde_json::to_vec(&view).map_err(|e| Error::Data { message: e.to_string() })?;
         let d = options.dated();
         let today = date_time(d, false)?;
-        let world = BriefingWorld { assets: &self.assets, data: Bytes::new(json), today };
+        // The snapshot is served only to a PDF/A-3b render, which attaches it.
+        let attachment = (options.pdf_standard == PdfStandard::A3b).then(|| Bytes::from_string(canonical));
+        let world = BriefingWorld { assets: &self.assets, data: Bytes::new(json), today, attachment };
 
         let compiled = typst::compile::<PagedDocument>(&world);
         // Keep typst's global memoization cache from growing without bound in a long-lived worker.
@@ -246,9 +250,17 @@ impl Renderer {
             PdfStandard::None => PdfStandards::default(),
             PdfStandard::A2b => standard(&[typst_pdf::PdfStandard::A_2b])?,
             PdfStandard::A2bUa1 => standard(&[typst_pdf::PdfStandard::A_2b, typst_pdf::PdfStandard::Ua_1])?,
-            // The attachment of the data snapshot is still to do; until then refused.
             PdfStandard::A3b => {
-                return Err(Error::Pdf { message: format!("{} is not available yet", PdfStandard::A3b.code()) });
+                if !world::attaches_data(&document) {
+                    return Err(Error::Pdf {
+                        message: format!(
+                            "a PDF/A-3b briefing attaches its data, but the template does not attach {} \
+                             (see meta.attachment in /data.json)",
+                            view::ATTACHMENT_PATH
+                        ),
+                    });
+                }
+                standard(&[typst_pdf::PdfStandard::A_3b])?
             }
         };
         let mut ident = format!("coopbrief/{}/{data_hash}", self.template_version);

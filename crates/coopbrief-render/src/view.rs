@@ -15,7 +15,7 @@ use coopbrief_domain::dataset::{
     Activity, ActivityKind, AssessmentKind, Contribution, Indicator, IndicatorValue, Project,
 };
 use coopbrief_domain::indicators::{self, Attainment, Figures};
-use coopbrief_domain::{BriefingData, Code, Lang, Period, Text, format};
+use coopbrief_domain::{BriefingData, Code, Lang, PdfStandard, Period, Text, format};
 
 use crate::i18n::{Labels, Noun, Phrases, phrases};
 use crate::{IssueStamp, RenderOptions};
@@ -26,6 +26,9 @@ const DEFAULT_SYMBOL: &str = "BC-HT";
 /// Where the number goes on a draft: left blank for the văn thư to write in.
 const BLANK_NUMBER: &str = "      ";
 
+/// The virtual path of the attached data snapshot, and so the attachment's file name.
+pub(crate) const ATTACHMENT_PATH: &str = "/briefing-data.json";
+
 /// How many periods the chart of headline indicators shows at most.
 const CHART_PERIODS: usize = 6;
 
@@ -34,7 +37,7 @@ const CHART_PERIODS: usize = 6;
 pub(crate) struct View {
     pub(crate) lang: &'static str,
     pub(crate) labels: &'static Labels,
-    /// The PDF's metadata.
+    /// The PDF's metadata and attachment.
     pub(crate) meta: Meta,
     pub(crate) header: Header,
     pub(crate) overview: Overview,
@@ -67,6 +70,16 @@ pub(crate) struct Meta {
     /// `coopbrief`, then `draft` or `number=12/BC-UBND` and `issued=2026-11-26`, then
     /// `data-sha256=<64 hex>`: what a verifier reads back from the PDF.
     pub(crate) keywords: Vec<String>,
+    /// The data snapshot to attach (PDF/A-3b only).
+    pub(crate) attachment: Option<Attachment>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Attachment {
+    /// The path the world serves it under; its file name names the attachment.
+    pub(crate) path: &'static str,
+    pub(crate) mime_type: &'static str,
+    pub(crate) description: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -352,6 +365,11 @@ impl Ctx<'_> {
             title: header.subject.clone(),
             authors: office.map(|o| self.get(&o.name)).into_iter().collect(),
             keywords,
+            attachment: (options.pdf_standard == PdfStandard::A3b).then_some(Attachment {
+                path: ATTACHMENT_PATH,
+                mime_type: "application/json",
+                description: self.t.attachment,
+            }),
         }
     }
 

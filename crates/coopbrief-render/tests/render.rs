@@ -10,6 +10,7 @@ use coopbrief_domain::{BriefingData, Lang, Text};
 use coopbrief_render::{Error, IssueStamp, PdfStandard, RenderOptions, RenderedPdf, Renderer};
 use jiff::civil::date;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 fn renderer() -> &'static Renderer {
     static RENDERER: OnceLock<Renderer> = OnceLock::new();
@@ -254,7 +255,7 @@ fn same_input_gives_the_same_bytes() {
     assert_eq!(a.data_hash, b.data_hash);
     let signed = briefing(&ds, &signed_programme(&ds), "2019");
     let stamp = IssueStamp { number: 7, date: date(2026, 12, 1) };
-    for standard in [PdfStandard::None, PdfStandard::A2b, PdfStandard::A2bUa1] {
+    for standard in [PdfStandard::None, PdfStandard::A2b, PdfStandard::A2bUa1, PdfStandard::A3b] {
         for issued in [false, true] {
             let mut o = options(Lang::En).with_pdf_standard(standard);
             if issued {
@@ -896,9 +897,46 @@ fn every_kind_of_briefing_passes_pdf_ua_1() {
     hostile.programme.title = Text::new("]#image(\"/etc/hosts\")[ $x$", "<script>alert(1)</script>");
     cases.push(("hostile".into(), hostile, options(Lang::En)));
     for (name, data, o) in cases {
-        let pdf = renderer()
-            .render(&data, &o.with_pdf_standard(PdfStandard::A2bUa1))
-            .unwrap_or_else(|e| panic!("{name} as PDF/A-2b with PDF/UA-1: {e}"));
-        assert_eq!(info(&pdf, "Tagged"), "yes", "{name}");
+        for standard in [PdfStandard::A2bUa1, PdfStandard::A3b] {
+            let pdf = renderer()
+                .render(&data, &o.clone().with_pdf_standard(standard))
+                .unwrap_or_else(|e| panic!("{name} as {standard:?}: {e}"));
+            assert_eq!(info(&pdf, "Tagged"), "yes", "{name} as {standard:?}");
+        }
     }
+}
+
+#[test]
+fn pdf_a_3b_attaches_the_data_snapshot() {
+    let ds = seed();
+    let data = briefing(&ds, &signed_programme(&ds), "2019");
+    for options in [options(Lang::Vi), issued(Lang::En)] {
+        let pdf = renderer().render(&data, &options.with_pdf_standard(PdfStandard::A3b)).expect("render");
+        dump("a3b", &pdf);
+        let list = poppler("pdfdetach", &["-list"], &pdf);
+        assert_eq!(list.trim(), "1 embedded files\n1: briefing-data.json", "{list}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("x.json");
+        poppler("pdfdetach", &["-save", "1", "-o", out.to_str().expect("utf-8 path")], &pdf);
+        let attached = std::fs::read(&out).expect("the saved attachment");
+        assert_eq!(hex::encode(Sha256::digest(&attached)), pdf.data_hash);
+        assert_eq!(pdf.data_hash, data.data_hash(), "the domain's hash of the same data");
+        let back: BriefingData = serde_json::from_slice(&attached).expect("the attachment is the briefing data");
+        assert_eq!(back.programme, data.programme);
+        let meta: String = poppler("pdfinfo", &["-meta"], &pdf).split_whitespace().collect();
+        assert!(meta.contains("<pdfaid:part>3</pdfaid:part>"), "{meta}");
+        assert!(pdf.bytes.windows(19).any(|w| w == b"/AFRelationship/Dat"), "no AFRelationship Data");
+    }
+    // Nothing is attached to the other standards.
+    for standard in [PdfStandard::None, PdfStandard::A2b, PdfStandard::A2bUa1] {
+        let pdf = renderer().render(&data, &options(Lang::Vi).with_pdf_standard(standard)).expect("render");
+        assert_eq!(poppler("pdfdetach", &["-list"], &pdf).trim(), "0 embedded files", "{standard:?}");
+    }
+    // An operator's template that does not attach the data cannot make a PDF/A-3b.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("briefing.typ"), "#set document(title: \"x\")\n#set text(lang: \"vi\")\nx")
+        .expect("write");
+    let r = Renderer::with_template_dir(dir.path()).expect("loads");
+    let err = r.render(&data, &options(Lang::Vi).with_pdf_standard(PdfStandard::A3b)).expect_err("no attachment");
+    assert!(matches!(&err, Error::Pdf { message } if message.contains("briefing-data.json")), "{err}");
 }
