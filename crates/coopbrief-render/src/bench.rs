@@ -9,12 +9,12 @@ use coopbrief_domain::dataset::Dataset;
 use coopbrief_domain::{BriefingData, Lang};
 
 use crate::view::View;
-use crate::{Error, Result};
+use crate::{Error, RenderOptions, Result};
 
-/// The JSON the template reads as `/data.json`, built as [`crate::Renderer::render`] builds it,
-/// so that typst's own compile can be timed on the same input.
+/// The JSON the template reads as `/data.json` for a draft, built as [`crate::Renderer::render`]
+/// builds it, so that typst's own compile can be timed on the same input.
 pub fn view_json(data: &BriefingData, lang: Lang, generated_on: Date, data_hash: &str) -> Result<Vec<u8>> {
-    let view = View::new(data, lang, generated_on, data_hash);
+    let view = View::new(data, &RenderOptions::new(lang, generated_on), data_hash);
     serde_json::to_vec(&view).map_err(|e| Error::Data { message: e.to_string() })
 }
 

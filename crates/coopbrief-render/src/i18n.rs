@@ -12,8 +12,25 @@ pub(crate) type Noun = (&'static str, &'static str);
 pub(crate) struct Phrases {
     pub(crate) labels: Labels,
     pub(crate) default_place: &'static str,
+    /// "Số:" before the document's number and symbol.
+    pub(crate) number: &'static str,
+    /// The draft mark, at the top of the first page and across every page.
+    pub(crate) draft: &'static str,
     pub(crate) subject: fn(&str, &str) -> String,
+    /// The line under the appendix title of a draft: `(date)`.
     pub(crate) appendix_ref: fn(&str) -> String,
+    /// The same of an issued briefing: `(number, date, office)`.
+    pub(crate) appendix_ref_issued: fn(&str, &str, &str) -> String,
+    /// The recipients of a briefing whose letterhead lists none.
+    pub(crate) recipients_default: &'static [&'static str],
+    /// The last line of the recipients, after "- ".
+    pub(crate) archive: &'static str,
+    /// The signature block of a briefing without a signer: the body's name and what to write.
+    pub(crate) signer_placeholder: (&'static str, &'static str),
+    /// A chart's alternative text: `(name, unit, "label: value; …")`.
+    pub(crate) chart_alt: fn(&str, &str, &str) -> String,
+    /// The description of the attached data snapshot (PDF/A-3b).
+    pub(crate) attachment: &'static str,
     /// The role of a partner that the records mention but the programme does not list.
     pub(crate) mentioned: &'static str,
     pub(crate) agreed: fn(Option<String>, Option<String>) -> Option<String>,
@@ -48,7 +65,6 @@ pub(crate) fn phrases(lang: Lang) -> &'static Phrases {
 /// Every fixed word of the document, in one language.
 #[derive(Debug, Serialize)]
 pub(crate) struct Labels {
-    pub(crate) number: &'static str,
     pub(crate) nation: &'static str,
     pub(crate) motto: &'static str,
     pub(crate) doc_title: &'static str,
@@ -88,9 +104,6 @@ pub(crate) struct Labels {
     pub(crate) no_directions: &'static str,
     pub(crate) source: &'static str,
     pub(crate) recipients: &'static str,
-    pub(crate) recipients_list: &'static str,
-    pub(crate) signer: &'static str,
-    pub(crate) signature: &'static str,
     pub(crate) data_hash: &'static str,
     pub(crate) this_period: &'static str,
     pub(crate) previous: &'static str,
@@ -98,7 +111,6 @@ pub(crate) struct Labels {
     pub(crate) cumulative: &'static str,
     pub(crate) target: &'static str,
     pub(crate) chart: &'static str,
-    pub(crate) no_chart: &'static str,
     pub(crate) appendix: &'static str,
     pub(crate) appendix_title: &'static str,
     pub(crate) no: &'static str,
@@ -109,7 +121,6 @@ pub(crate) struct Labels {
 
 static VI: Phrases = Phrases {
     labels: Labels {
-        number: "Số:      /BC-HT",
         nation: "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
         motto: "Độc lập - Tự do - Hạnh phúc",
         doc_title: "BÁO CÁO",
@@ -149,9 +160,6 @@ static VI: Phrases = Phrases {
         no_directions: "Chưa có phương hướng cho kỳ tới.",
         source: "Nguồn số liệu",
         recipients: "Nơi nhận:",
-        recipients_list: "- Các bên tham gia chương trình;\n- Lưu: VT.",
-        signer: "CƠ QUAN BÁO CÁO",
-        signature: "(Ký, ghi rõ họ tên, đóng dấu)",
         data_hash: "Mã dữ liệu",
         this_period: "Trong kỳ",
         previous: "Kỳ trước",
@@ -159,7 +167,6 @@ static VI: Phrases = Phrases {
         cumulative: "Lũy kế",
         target: "Mục tiêu",
         chart: "Diễn biến các chỉ tiêu chính qua các kỳ",
-        no_chart: "Chưa có số liệu để vẽ biểu đồ.",
         appendix: "Phụ lục",
         appendix_title: "DANH MỤC CÁC HOẠT ĐỘNG TRONG KỲ",
         no: "STT",
@@ -168,8 +175,16 @@ static VI: Phrases = Phrases {
         sector: "Lĩnh vực",
     },
     default_place: "Hà Nội",
+    number: "Số:",
+    draft: "DỰ THẢO",
     subject: |title, period| format!("Kết quả thực hiện {title} — {period}"),
     appendix_ref: |date| format!("(Kèm theo Báo cáo ngày {date})"),
+    appendix_ref_issued: |number, date, office| format!("(Kèm theo Báo cáo số {number} ngày {date} của {office})"),
+    recipients_default: &["Các bên tham gia chương trình"],
+    archive: "Lưu: VT.",
+    signer_placeholder: ("CƠ QUAN BÁO CÁO", "(Ký, ghi rõ họ tên, đóng dấu)"),
+    chart_alt: |name, unit, values| format!("Biểu đồ: {name} ({unit}) — {values}"),
+    attachment: "Dữ liệu của báo cáo (JSON)",
     mentioned: "Địa phương liên quan",
     agreed: |by, on| match (by, on) {
         (None, None) => None,
@@ -221,7 +236,6 @@ static VI: Phrases = Phrases {
 
 static EN: Phrases = Phrases {
     labels: Labels {
-        number: "No.:      /BC-HT",
         nation: "SOCIALIST REPUBLIC OF VIETNAM",
         motto: "Independence - Freedom - Happiness",
         doc_title: "BRIEFING",
@@ -261,9 +275,6 @@ static EN: Phrases = Phrases {
         no_directions: "No directions for the next period.",
         source: "Source",
         recipients: "To:",
-        recipients_list: "- The partners of the programme;\n- Archive.",
-        signer: "REPORTING BODY",
-        signature: "(Signature, full name, seal)",
         data_hash: "Data snapshot",
         this_period: "This period",
         previous: "Previous period",
@@ -271,7 +282,6 @@ static EN: Phrases = Phrases {
         cumulative: "Cumulative",
         target: "Target",
         chart: "Main indicators over the last periods",
-        no_chart: "No figures to chart.",
         appendix: "Appendix",
         appendix_title: "LIST OF ACTIVITIES IN THE PERIOD",
         no: "No.",
@@ -280,8 +290,16 @@ static EN: Phrases = Phrases {
         sector: "Sector",
     },
     default_place: "Hanoi",
+    number: "No.:",
+    draft: "DRAFT",
     subject: |title, period| format!("Results of the {title} — {period}"),
     appendix_ref: |date| format!("(Attached to the briefing of {date})"),
+    appendix_ref_issued: |number, date, office| format!("(Attached to briefing No. {number} of {date} by {office})"),
+    recipients_default: &["The partners of the programme"],
+    archive: "Archive.",
+    signer_placeholder: ("REPORTING BODY", "(Signature, full name, seal)"),
+    chart_alt: |name, unit, values| format!("Chart: {name} ({unit}) — {values}"),
+    attachment: "The briefing's data (JSON)",
     mentioned: "Other locality involved",
     agreed: |by, on| match (by, on) {
         (None, None) => None,

@@ -1,5 +1,6 @@
 //! What the renderer checks about its input before it lays anything out: size caps and the
-//! snapshot hash, both computed on the data's JSON form so that they see every field.
+//! snapshot's canonical JSON (whose sha256 is the data hash), both computed on the data's JSON
+//! form so that they see every field.
 
 use std::fmt::Write as _;
 
@@ -84,9 +85,43 @@ fn check(value: &Value, path: &mut String, pattern: &mut String) -> Result<()> {
     Ok(())
 }
 
-/// The hex sha256 of the canonical JSON of the data (see [`coopbrief_domain::briefing::data_hash`]).
-pub(crate) fn data_hash(value: &Value) -> String {
-    coopbrief_domain::briefing::data_hash(value)
+/// The canonical JSON of the data: object keys sorted, no whitespace. Its sha256 is
+/// [`coopbrief_domain::briefing::data_hash`] of the same value (a test holds them together);
+/// a PDF/A-3b briefing attaches exactly these bytes.
+pub(crate) fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by_key(|(k, _)| *k);
+            out.push('{');
+            for (n, (key, item)) in entries.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(item, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -116,12 +151,29 @@ mod tests {
         );
     }
 
+    fn sha256(text: &str) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
     #[test]
-    fn the_hash_ignores_key_order_but_not_values() {
-        let a = data_hash(&json!({ "a": 1, "b": [1, "x"] }));
-        let b = data_hash(&serde_json::from_str::<Value>(r#"{"b":[1,"x"],"a":1}"#).unwrap());
+    fn canonical_json_sorts_keys_and_hashes_as_the_domain_does() {
+        let a = canonical_json(&json!({ "b": [1, "x", { "z": null, "y": 2.5 }], "a": "é\"\n" }));
+        assert_eq!(a, r#"{"a":"é\"\n","b":[1,"x",{"y":2.5,"z":null}]}"#);
+        let b =
+            canonical_json(&serde_json::from_str::<Value>(r#"{"a":"é\"\n","b":[1,"x",{"y":2.5,"z":null}]}"#).unwrap());
         assert_eq!(a, b);
-        assert_eq!(a.len(), 64);
-        assert_ne!(a, data_hash(&json!({ "a": 2, "b": [1, "x"] })));
+        let value =
+            json!({ "programme": { "title": { "vi": "Hà Nội – Hà Nam" }, "values": [1, 2.50, -3] }, "period": "2019" });
+        assert_eq!(sha256(&canonical_json(&value)), coopbrief_domain::briefing::data_hash(&value));
+        assert_ne!(sha256(&a), sha256(&canonical_json(&json!({ "a": 2 }))));
+    }
+
+    #[test]
+    fn a_briefings_canonical_json_hashes_to_its_data_hash() {
+        let yaml = "partners: [ { code: a, name: A, kind: city } ]\nprogrammes: [ { code: p, title: P, short_name: P, partners: [ { partner: a, role: x } ] } ]\n";
+        let ds = coopbrief_domain::dataset::Dataset::parse(yaml).unwrap();
+        let data = BriefingData::select(&ds.programmes[0], "2019".parse().unwrap(), &ds.partners, &ds.sectors);
+        assert_eq!(sha256(&canonical_json(&checked_json(&data).unwrap())), data.data_hash());
     }
 }

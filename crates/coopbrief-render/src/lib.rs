@@ -5,6 +5,11 @@
 //! template version, language and date give byte-identical PDFs (no wall clock, fixed PDF
 //! timestamp); every character shown is in the embedded fonts (Liberation Serif), or the render
 //! fails with [`Error::MissingGlyph`]; input sizes are capped ([`Error::TooLarge`]).
+//!
+//! A briefing is a draft ("DỰ THẢO" on its first page and across every page, no number) unless
+//! [`RenderOptions::issue`] gives it its number and date; then its letterhead must name the
+//! office and the signer. Either way the PDF's keywords say which (`draft`, or
+//! `number=12/BC-UBND` and `issued=2026-11-26`) and carry `data-sha256=<hex>`.
 
 #[cfg(feature = "bench")]
 pub mod bench;
@@ -34,7 +39,7 @@ use crate::view::View;
 use crate::world::{Assets, BriefingWorld};
 
 /// Bump whenever the template or the view model changes what a briefing looks like.
-pub const TEMPLATE_VERSION: &str = "briefing-2";
+pub const TEMPLATE_VERSION: &str = "briefing-3";
 
 /// The embedded templates, by virtual path; the first is the main file.
 const TEMPLATES: &[(&str, &str)] = &[("/briefing.typ", include_str!("../templates/briefing.typ"))];
@@ -74,31 +79,46 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct RenderOptions {
     pub lang: Lang,
+    /// The date the briefing was drawn up ("Ngày lập báo cáo"); a draft's date line too.
     pub generated_on: Date,
+    /// Plain PDF unless an archive asks for PDF/A-2b, PDF/A-2b with PDF/UA-1, or PDF/A-3b (which
+    /// attaches the data snapshot as `briefing-data.json`).
     pub pdf_standard: PdfStandard,
+    /// `None`: a draft. `Some`: the issued briefing, with this number and date; its letterhead
+    /// must name the office and the signer ([`Error::Data`] otherwise).
     pub issue: Option<IssueStamp>,
 }
 
 /// What issuing gives a briefing: its number in the office's register and its date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IssueStamp {
+    /// Printed before the office's symbol: `12/BC-UBND`.
     pub number: u32,
+    /// The date line's date, and the PDF's creation date and typst's `datetime.today()`.
     pub date: Date,
 }
 
 impl RenderOptions {
+    /// Options for a draft, with every setting but the language and date at its default.
     pub fn new(lang: Lang, generated_on: Date) -> RenderOptions {
         RenderOptions { lang, generated_on, pdf_standard: PdfStandard::None, issue: None }
     }
 
+    /// The same options, producing `standard`.
     pub fn with_pdf_standard(mut self, standard: PdfStandard) -> RenderOptions {
         self.pdf_standard = standard;
         self
     }
 
+    /// The same options, rendering the issued briefing stamped with `stamp`.
     pub fn with_issue(mut self, stamp: IssueStamp) -> RenderOptions {
         self.issue = Some(stamp);
         self
+    }
+
+    /// The date on the date line: the issue date, or the generation date of a draft.
+    fn dated(&self) -> Date {
+        self.issue.map_or(self.generated_on, |s| s.date)
     }
 }
 
@@ -108,7 +128,8 @@ pub struct RenderedPdf {
     pub bytes: Vec<u8>,
     pub pages: u32,
     /// Hex sha256 of the canonical JSON of the briefing data (keys sorted, no whitespace); the
-    /// briefing prints its first 12 digits. Equal data, equal hash.
+    /// briefing prints its first 12 digits and its keywords carry all of it; a PDF/A-3b attaches
+    /// exactly those JSON bytes. Equal data, equal hash.
     pub data_hash: String,
 }
 
@@ -192,15 +213,28 @@ impl Renderer {
 
     /// Renders one briefing. Blocking CPU work: run it in `spawn_blocking`.
     pub fn render(&self, data: &BriefingData, options: &RenderOptions) -> Result<RenderedPdf> {
+        if options.issue.is_some() {
+            data.programme.letterhead.issuable().map_err(|e| Error::Data {
+                message: match e {
+                    coopbrief_domain::Error::Invalid { field, message } => {
+                        format!("an issued briefing needs letterhead.{field}: {message}")
+                    }
+                    other => format!("an issued briefing needs its letterhead: {other}"),
+                },
+            })?;
+        }
         let input = input::checked_json(data)?;
-        let data_hash = input::data_hash(&input);
-        let view = View::new(data, options.lang, options.generated_on, &data_hash);
+        let canonical = input::canonical_json(&input);
+        let data_hash = hex::encode(Sha256::digest(canonical.as_bytes()));
+        let view = View::new(data, options, &data_hash);
         let view = serde_json::to_value(&view).map_err(|e| Error::Data { message: e.to_string() })?;
         glyphs::check_view(&view, &self.assets.drawable)?;
         let json = serde_json::to_vec(&view).map_err(|e| Error::Data { message: e.to_string() })?;
-        let d = options.generated_on;
+        let d = options.dated();
         let today = date_time(d, false)?;
-        let world = BriefingWorld { assets: &self.assets, data: Bytes::new(json), today };
+        // The snapshot is served only to a PDF/A-3b render, which attaches it.
+        let attachment = (options.pdf_standard == PdfStandard::A3b).then(|| Bytes::from_string(canonical));
+        let world = BriefingWorld { assets: &self.assets, data: Bytes::new(json), today, attachment };
 
         let compiled = typst::compile::<PagedDocument>(&world);
         // Keep typst's global memoization cache from growing without bound in a long-lived worker.
@@ -208,22 +242,36 @@ impl Renderer {
         let document = compiled.output.map_err(|errors| Error::Compile { message: describe(&world, &errors) })?;
         glyphs::check_document(&document)?;
 
+        let standard = |list: &[typst_pdf::PdfStandard]| {
+            PdfStandards::new(list)
+                .map_err(|e| Error::Pdf { message: format!("{}: {}", options.pdf_standard.code(), e.message()) })
+        };
         let standards = match options.pdf_standard {
             PdfStandard::None => PdfStandards::default(),
-            // PDF/UA and the PDF/A-3 attachment are the template's to do; until then refused.
-            other @ (PdfStandard::A2b | PdfStandard::A2bUa1 | PdfStandard::A3b) => {
-                if other != PdfStandard::A2b {
-                    return Err(Error::Pdf { message: format!("{} is not available yet", other.code()) });
+            PdfStandard::A2b => standard(&[typst_pdf::PdfStandard::A_2b])?,
+            PdfStandard::A2bUa1 => standard(&[typst_pdf::PdfStandard::A_2b, typst_pdf::PdfStandard::Ua_1])?,
+            PdfStandard::A3b => {
+                if !world::attaches_data(&document) {
+                    return Err(Error::Pdf {
+                        message: format!(
+                            "a PDF/A-3b briefing attaches its data, but the template does not attach {} \
+                             (see meta.attachment in /data.json)",
+                            view::ATTACHMENT_PATH
+                        ),
+                    });
                 }
-                PdfStandards::new(&[typst_pdf::PdfStandard::A_2b])
-                    .map_err(|e| Error::Pdf { message: format!("PDF/A-2b: {}", e.message()) })?
+                standard(&[typst_pdf::PdfStandard::A_3b])?
             }
         };
+        let mut ident = format!("coopbrief/{}/{data_hash}", self.template_version);
+        if let Some(stamp) = options.issue {
+            let _ = write!(ident, "/issued/{}/{}", stamp.number, stamp.date);
+        }
         let pdf_options = PdfOptions {
             // A fixed timestamp derived from the data keeps the bytes reproducible.
             timestamp: Some(Timestamp::new_utc(date_time(d, true)?)),
-            // The document id derives from the data hash: equal data, equal id, equal bytes.
-            ident: Smart::Custom(format!("coopbrief/{}/{data_hash}", self.template_version)),
+            // The document id derives from the data hash (and the issue): equal data, equal id, equal bytes.
+            ident: Smart::Custom(ident),
             standards,
             ..PdfOptions::default()
         };
@@ -238,7 +286,7 @@ impl Renderer {
 fn date_time(d: Date, with_time: bool) -> Result<Datetime> {
     let (y, m, day) = (i32::from(d.year()), d.month().unsigned_abs(), d.day().unsigned_abs());
     let dt = if with_time { Datetime::from_ymd_hms(y, m, day, 0, 0, 0) } else { Datetime::from_ymd(y, m, day) };
-    dt.ok_or_else(|| Error::Data { message: format!("generated_on {d} is not a date typst can represent") })
+    dt.ok_or_else(|| Error::Data { message: format!("the date {d} is not a date typst can represent") })
 }
 
 /// typst's diagnostics, one per line: `/briefing.typ:12:5: message (hint: …)`.

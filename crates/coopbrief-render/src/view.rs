@@ -15,9 +15,19 @@ use coopbrief_domain::dataset::{
     Activity, ActivityKind, AssessmentKind, Contribution, Indicator, IndicatorValue, Project,
 };
 use coopbrief_domain::indicators::{self, Attainment, Figures};
-use coopbrief_domain::{BriefingData, Code, Lang, Period, Text, format};
+use coopbrief_domain::{BriefingData, Code, Lang, PdfStandard, Period, Text, format};
 
 use crate::i18n::{Labels, Noun, Phrases, phrases};
+use crate::{IssueStamp, RenderOptions};
+
+/// The symbol of a briefing whose letterhead names no office.
+const DEFAULT_SYMBOL: &str = "BC-HT";
+
+/// Where the number goes on a draft: left blank for the văn thư to write in.
+const BLANK_NUMBER: &str = "      ";
+
+/// The virtual path of the attached data snapshot, and so the attachment's file name.
+pub(crate) const ATTACHMENT_PATH: &str = "/briefing-data.json";
 
 /// How many periods the chart of headline indicators shows at most.
 const CHART_PERIODS: usize = 6;
@@ -27,10 +37,13 @@ const CHART_PERIODS: usize = 6;
 pub(crate) struct View {
     pub(crate) lang: &'static str,
     pub(crate) labels: &'static Labels,
+    /// The PDF's metadata and attachment.
+    pub(crate) meta: Meta,
     pub(crate) header: Header,
     pub(crate) overview: Overview,
     pub(crate) key_figures: Vec<KeyFigure>,
-    /// One small bar chart per headline indicator that has values.
+    /// One small bar chart per headline indicator with values in two periods or more; empty,
+    /// the briefing has no chart section (a lone bar compares nothing).
     pub(crate) charts: Vec<Chart>,
     /// Every activity of the period, for the appendix table.
     pub(crate) appendix: Vec<AppendixRow>,
@@ -44,20 +57,64 @@ pub(crate) struct View {
     pub(crate) directions_for: Option<String>,
     pub(crate) directions: Vec<Item>,
     pub(crate) source: Option<String>,
+    /// Nơi nhận and the signature block.
+    pub(crate) closing: Closing,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Meta {
+    /// The document's title: the subject.
+    pub(crate) title: String,
+    /// The office's name, when the letterhead names one.
+    pub(crate) authors: Vec<String>,
+    /// `coopbrief`, then `draft` or `number=12/BC-UBND` and `issued=2026-11-26`, then
+    /// `data-sha256=<64 hex>`: what a verifier reads back from the PDF.
+    pub(crate) keywords: Vec<String>,
+    /// The data snapshot to attach (PDF/A-3b only).
+    pub(crate) attachment: Option<Attachment>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Attachment {
+    /// The path the world serves it under; its file name names the attachment.
+    pub(crate) path: &'static str,
+    pub(crate) mime_type: &'static str,
+    pub(crate) description: &'static str,
 }
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Header {
+    /// "DỰ THẢO" on a draft; none on an issued briefing.
+    pub(crate) draft: Option<&'static str>,
+    /// The parent body (cơ quan chủ quản), in capitals, when the office has one.
+    pub(crate) parent: Option<String>,
     /// The issuing body, in capitals.
     pub(crate) issuer: String,
+    /// "Số: 12/BC-UBND", or "Số:      /BC-UBND" on a draft.
+    pub(crate) number: String,
     pub(crate) short_name: String,
+    /// The office's place and the issue date, or the generation date on a draft.
     pub(crate) place_date: String,
     pub(crate) subject: String,
     pub(crate) period: String,
     /// The first 12 hex digits of the data snapshot's sha256, printed so a reader can match data and PDF.
     pub(crate) data_hash: String,
-    /// "(Kèm theo Báo cáo ngày 26/11/2026)": the line under the appendix title.
+    /// "(Kèm theo Báo cáo ngày 26/11/2026)" on a draft, "(Kèm theo Báo cáo số 12/BC-UBND ngày
+    /// 26/11/2026 của …)" once issued: the line under the appendix title.
     pub(crate) appendix_ref: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Closing {
+    /// One line each, "- Thường trực Thành ủy;", the last "- Lưu: VT.".
+    pub(crate) recipients: Vec<String>,
+    /// The lines above the signature, in capitals: `["KT. CHỦ TỊCH", "PHÓ CHỦ TỊCH"]`, or the
+    /// reporting body's placeholder when no signer is set.
+    pub(crate) titles: Vec<String>,
+    /// What to write there, when no signer is set: "(Ký, ghi rõ họ tên, đóng dấu)".
+    pub(crate) note: Option<&'static str>,
+    /// The signer's name, under the space for the signature.
+    pub(crate) name: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -130,6 +187,8 @@ pub(crate) struct Chart {
     pub(crate) name: String,
     pub(crate) unit: String,
     pub(crate) bars: Vec<Bar>,
+    /// The chart in words, every value stated: "Biểu đồ: … (doanh nghiệp) — Năm 2018: 60; Năm 2019: 87".
+    pub(crate) alt: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -201,17 +260,22 @@ struct Ctx<'a> {
 }
 
 impl View {
-    /// `data_hash` is the hex sha256 of the data snapshot; its first 12 digits are printed.
-    pub(crate) fn new(data: &BriefingData, lang: Lang, generated_on: Date, data_hash: &str) -> View {
+    /// `data_hash` is the hex sha256 of the data snapshot; its first 12 digits are printed, all
+    /// of it in the keywords. An issued briefing's letterhead must name its office (else the
+    /// draft's symbol is printed): the caller checks.
+    pub(crate) fn new(data: &BriefingData, options: &RenderOptions, data_hash: &str) -> View {
+        let (lang, generated_on) = (options.lang, options.generated_on);
         let cx = Ctx { data, lang, t: phrases(lang) };
         let p = &data.programme;
+        let header = cx.header(generated_on, options.issue, data_hash);
         let items = |kind: AssessmentKind| -> Vec<Item> {
             p.assessments.iter().filter(|a| a.kind == kind).map(|a| cx.item(&a.sector, &a.text)).collect()
         };
         View {
             lang: lang.code(),
             labels: &cx.t.labels,
-            header: cx.header(generated_on, data_hash),
+            meta: cx.meta(&header, options, data_hash),
+            header,
             overview: cx.overview(generated_on),
             // A headline indicator with no value yet (before its first period) has nothing to show.
             key_figures: p
@@ -220,7 +284,13 @@ impl View {
                 .filter(|i| i.headline && !i.values.is_empty())
                 .map(|i| cx.key_figure(i))
                 .collect(),
-            charts: p.indicators.iter().filter(|i| i.headline).filter_map(|i| chart(i, data.period, lang)).collect(),
+            charts: p
+                .indicators
+                .iter()
+                .filter(|i| i.headline)
+                .filter_map(|i| chart(i, data.period, lang))
+                .filter(|c| c.bars.len() >= 2)
+                .collect(),
             appendix: cx.appendix(),
             contributions_total: cx.contributions_total(),
             sectors: cx.sectors(),
@@ -230,6 +300,7 @@ impl View {
             directions_for: cx.directions_for(),
             directions: p.directions.iter().map(|d| cx.item(&d.sector, &d.text)).collect(),
             source: p.source.clone().filter(|s| !s.trim().is_empty()),
+            closing: cx.closing(),
         }
     }
 }
@@ -251,19 +322,80 @@ impl Ctx<'_> {
         Item { sector: self.sector_name(sector.as_deref()), text: self.get(text) }
     }
 
-    fn header(&self, generated_on: Date, data_hash: &str) -> Header {
-        let (p, lang) = (&self.data.programme, self.lang);
+    fn header(&self, generated_on: Date, issue: Option<IssueStamp>, data_hash: &str) -> Header {
+        let (p, lang, t) = (&self.data.programme, self.lang, self.t);
         let period = self.data.period.label(lang);
         let office = p.letterhead.office.as_ref();
-        let place = office.map(|o| o.place.get(lang)).unwrap_or(self.t.default_place);
+        let place = office.map(|o| o.place.get(lang)).unwrap_or(t.default_place);
+        let symbol = office.map_or(DEFAULT_SYMBOL, |o| o.symbol.as_str());
+        let number = issue.map_or_else(|| BLANK_NUMBER.to_owned(), |s| s.number.to_string());
+        let date = issue.map_or(generated_on, |s| s.date);
+        let appendix_ref = match (issue, office) {
+            (Some(_), Some(o)) => {
+                (t.appendix_ref_issued)(&format!("{number}/{symbol}"), &format::date(date, lang), o.name.get(lang))
+            }
+            _ => (t.appendix_ref)(&format::date(date, lang)),
+        };
         Header {
+            draft: issue.is_none().then_some(t.draft),
+            parent: office.and_then(|o| o.parent.as_ref()).map(|x| x.get(lang).to_uppercase()),
             issuer: office.map(|o| &o.name).unwrap_or(&p.short_name).get(lang).to_uppercase(),
+            number: format!("{} {number}/{symbol}", t.number),
             short_name: self.get(&p.short_name),
-            place_date: format::place_and_date(place, generated_on, lang),
-            subject: (self.t.subject)(&self.get(&p.title), &period),
+            place_date: format::place_and_date(place, date, lang),
+            subject: (t.subject)(&self.get(&p.title), &period),
             period,
             data_hash: data_hash.chars().take(12).collect(),
-            appendix_ref: (self.t.appendix_ref)(&format::date(generated_on, lang)),
+            appendix_ref,
+        }
+    }
+
+    fn meta(&self, header: &Header, options: &RenderOptions, data_hash: &str) -> Meta {
+        let office = self.data.programme.letterhead.office.as_ref();
+        let mut keywords = vec!["coopbrief".to_owned()];
+        match (options.issue, office) {
+            (Some(stamp), Some(o)) => {
+                keywords.push(format!("number={}/{}", stamp.number, o.symbol));
+                keywords.push(format!("issued={}", stamp.date));
+            }
+            _ => keywords.push("draft".to_owned()),
+        }
+        keywords.push(format!("data-sha256={data_hash}"));
+        Meta {
+            title: header.subject.clone(),
+            authors: office.map(|o| self.get(&o.name)).into_iter().collect(),
+            keywords,
+            attachment: (options.pdf_standard == PdfStandard::A3b).then_some(Attachment {
+                path: ATTACHMENT_PATH,
+                mime_type: "application/json",
+                description: self.t.attachment,
+            }),
+        }
+    }
+
+    /// Nơi nhận and the signature block (ô 7, ô 9).
+    fn closing(&self) -> Closing {
+        let (letterhead, lang, t) = (&self.data.programme.letterhead, self.lang, self.t);
+        let listed: Vec<String> = letterhead.recipients.iter().map(|r| self.get(r)).collect();
+        let mut recipients: Vec<String> = if listed.is_empty() {
+            t.recipients_default.iter().map(|r| format!("- {r};")).collect()
+        } else {
+            listed.iter().map(|r| format!("- {};", r.trim_end_matches([';', '.']))).collect()
+        };
+        recipients.push(format!("- {}", t.archive));
+        match &letterhead.signer {
+            Some(signer) => Closing {
+                recipients,
+                titles: signer.title_lines(letterhead.office.as_ref(), lang),
+                note: None,
+                name: Some(signer.name.clone()),
+            },
+            None => Closing {
+                recipients,
+                titles: vec![t.signer_placeholder.0.to_owned()],
+                note: Some(t.signer_placeholder.1),
+                name: None,
+            },
         }
     }
 
@@ -495,8 +627,11 @@ fn chart(i: &Indicator, period: Period, lang: Lang) -> Option<Chart> {
             };
             Bar { label: v.period.label(lang), value: format::number(v.value, lang), permille }
         })
-        .collect();
-    Some(Chart { name: i.name.get(lang).to_owned(), unit: i.unit.get(lang).to_owned(), bars })
+        .collect::<Vec<Bar>>();
+    let (name, unit) = (i.name.get(lang).to_owned(), i.unit.get(lang).to_owned());
+    let values: Vec<String> = bars.iter().map(|b| format!("{}: {}", b.label, b.value)).collect();
+    let alt = (phrases(lang).chart_alt)(&name, &unit, &values.join("; "));
+    Some(Chart { name, unit, bars, alt })
 }
 
 fn counted(n: u32, (one, many): Noun, lang: Lang) -> String {

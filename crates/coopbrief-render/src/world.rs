@@ -1,15 +1,19 @@
 //! The typst `World` of one render: templates loaded once, the data file, embedded fonts, a fixed today.
 //!
-//! Everything that is not a loaded template or the data is denied: no file system, no packages, no clock.
+//! Everything that is not a loaded template, the view model or (in a PDF/A-3b render only) the
+//! data snapshot to attach is denied: no file system, no packages, no clock.
 
 use std::path::Path;
 
 use typst::diag::{FileError, FileResult};
-use typst::foundations::{Bytes, Datetime, Duration};
+use typst::foundations::{Bytes, Datetime, Duration, NativeElement};
+use typst::introspection::Introspector as _;
+use typst::pdf::AttachElem;
 use typst::syntax::{FileId, RootedPath, Source, VirtualPath, VirtualRoot};
 use typst::text::{Font, FontBook};
 use typst::utils::LazyHash;
 use typst::{Library, World};
+use typst_layout::PagedDocument;
 
 use crate::{Error, Result};
 
@@ -42,6 +46,7 @@ pub(crate) struct Assets {
     /// The template files; the first one is `main`.
     pub(crate) templates: Vec<Source>,
     pub(crate) data_id: FileId,
+    pub(crate) attachment_id: FileId,
 }
 
 impl Assets {
@@ -67,6 +72,7 @@ impl Assets {
             fonts,
             templates: sources,
             data_id: project_file(DATA_PATH)?,
+            attachment_id: project_file(crate::view::ATTACHMENT_PATH)?,
         })
     }
 
@@ -131,8 +137,11 @@ pub(crate) struct BriefingWorld<'a> {
     pub(crate) assets: &'a Assets,
     /// The serialized view model, served as `/data.json`.
     pub(crate) data: Bytes,
-    /// The generation date the caller chose; typst's `datetime.today()` returns it.
+    /// The date on the date line; typst's `datetime.today()` returns it.
     pub(crate) today: Datetime,
+    /// The canonical JSON of the briefing data, served as `/briefing-data.json` to a render
+    /// that attaches it; `None` denies that path like any other.
+    pub(crate) attachment: Option<Bytes>,
 }
 
 impl World for BriefingWorld<'_> {
@@ -157,6 +166,11 @@ impl World for BriefingWorld<'_> {
         if id == self.assets.data_id {
             return Ok(self.data.clone());
         }
+        if id == self.assets.attachment_id
+            && let Some(bytes) = &self.attachment
+        {
+            return Ok(bytes.clone());
+        }
         self.assets.template(id).map(|s| Bytes::from_string(s.clone())).ok_or_else(|| deny(id))
     }
 
@@ -174,6 +188,17 @@ fn deny(_id: FileId) -> FileError {
     FileError::AccessDenied
 }
 
+/// Whether the laid-out document attaches the data snapshot (`pdf.attach` of its path).
+pub(crate) fn attaches_data(document: &PagedDocument) -> bool {
+    let name = crate::view::ATTACHMENT_PATH.trim_start_matches('/');
+    document
+        .introspector()
+        .query(&AttachElem::ELEM.select())
+        .iter()
+        .filter_map(|e| e.to_packed::<AttachElem>())
+        .any(|a| a.path.derived.as_str() == name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,7 +206,12 @@ mod tests {
     use typst::syntax::package::PackageSpec;
 
     fn world(assets: &Assets) -> BriefingWorld<'_> {
-        BriefingWorld { assets, data: Bytes::from_string("{}"), today: Datetime::from_ymd(2026, 11, 26).unwrap() }
+        BriefingWorld {
+            assets,
+            data: Bytes::from_string("{}"),
+            today: Datetime::from_ymd(2026, 11, 26).unwrap(),
+            attachment: None,
+        }
     }
 
     #[test]
@@ -201,6 +231,18 @@ mod tests {
         assert_eq!(w.source(w.main()).unwrap().text(), "= Hi");
         assert_eq!(w.file(project_file(DATA_PATH).unwrap()).unwrap().as_slice(), b"{}");
         assert_eq!(w.today(None), Datetime::from_ymd(2026, 11, 26));
+    }
+
+    #[test]
+    fn serves_the_data_snapshot_only_to_a_render_that_attaches_it() {
+        let assets = Assets::new(Library::default(), &[("/briefing.typ", "= Hi")]).unwrap();
+        let id = project_file(crate::view::ATTACHMENT_PATH).unwrap();
+        let w = world(&assets);
+        assert!(matches!(w.file(id), Err(FileError::AccessDenied)));
+        let w = BriefingWorld { attachment: Some(Bytes::from_string("{\"a\":1}")), ..world(&assets) };
+        assert_eq!(w.file(id).unwrap().as_slice(), b"{\"a\":1}");
+        assert!(matches!(w.source(id), Err(FileError::AccessDenied)), "data is never a template");
+        assert!(matches!(w.file(project_file("/etc/passwd").unwrap()), Err(FileError::AccessDenied)));
     }
 
     #[test]

@@ -4,11 +4,13 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use coopbrief_domain::dataset::{Dataset, Programme};
+use coopbrief_domain::dataset::{Dataset, IndicatorValue, Programme};
+use coopbrief_domain::letterhead::{Authority, Signer};
 use coopbrief_domain::{BriefingData, Lang, Text};
-use coopbrief_render::{Error, PdfStandard, RenderOptions, RenderedPdf, Renderer};
+use coopbrief_render::{Error, IssueStamp, PdfStandard, RenderOptions, RenderedPdf, Renderer};
 use jiff::civil::date;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 fn renderer() -> &'static Renderer {
     static RENDERER: OnceLock<Renderer> = OnceLock::new();
@@ -47,7 +49,11 @@ fn poppler(tool: &str, args: &[&str], pdf: &RenderedPdf) -> String {
         Err(e) => panic!("{tool} failed to start: {e}"),
     };
     assert!(out.status.success(), "{tool}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8 text")
+    match tool {
+        "pdftotext" => String::from_utf8(out.stdout).expect("utf-8 text"),
+        // `pdfinfo -struct` prints structure titles as raw UTF-16.
+        _ => String::from_utf8_lossy(&out.stdout).into_owned(),
+    }
 }
 
 /// Writes the PDF to `$COOPBRIEF_RENDER_DUMP/<name>.pdf` when that variable is set, to look at it.
@@ -63,13 +69,23 @@ fn pdf_text(pdf: &RenderedPdf) -> String {
     poppler("pdftotext", &["-raw"], pdf).split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The text of each page, whitespace collapsed.
+/// The text of each page, whitespace collapsed, without a draft's watermark (which pdftotext
+/// reads first, one rotated letter at a time: "D Ự T H Ả O").
 fn page_texts(pdf: &RenderedPdf) -> Vec<String> {
     poppler("pdftotext", &["-raw"], pdf)
         .split('\u{c}')
         .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|p| WATERMARKS.iter().fold(p, |p, w| p.replace(&format!("{} ", spaced(w)), "")))
         .filter(|p| !p.is_empty())
         .collect()
+}
+
+/// The draft marks, as the briefing prints them.
+const WATERMARKS: [&str; 2] = ["DỰ THẢO", "DRAFT"];
+
+/// "D Ự T H Ả O": a mark as pdftotext extracts its rotated letters.
+fn spaced(mark: &str) -> String {
+    mark.chars().filter(|c| !c.is_whitespace()).map(String::from).collect::<Vec<_>>().join(" ")
 }
 
 /// Renders the seed programme for `period` in `lang`; every expected string must appear.
@@ -90,7 +106,8 @@ fn seed_briefing_in_vietnamese() {
         &[
             "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
             "Độc lập - Tự do - Hạnh phúc",
-            "Số: /BC-HT",
+            "DỰ THẢO",
+            "Số: /BC-UBND",
             "Hà Nội, ngày 26 tháng 11 năm 2026",
             "BÁO CÁO",
             "Kết quả thực hiện Chương trình hợp tác giữa thành phố Hà Nội và tỉnh Hà Nam — Năm 2019",
@@ -117,12 +134,11 @@ fn seed_briefing_in_vietnamese() {
             "Trong kỳ Kỳ trước Tăng/giảm Lũy kế Mục tiêu",
             "87 Giai đoạn 2015–2019",
             "từ 01/01/2015",
-            "Diễn biến các chỉ tiêu chính qua các kỳ",
             "Phụ lục",
             "DANH MỤC CÁC HOẠT ĐỘNG TRONG KỲ",
             "(Kèm theo Báo cáo ngày 26/11/2026)",
-            "Nơi nhận:",
-            "CƠ QUAN BÁO CÁO",
+            "Nơi nhận: - Các bên tham gia chương trình; - Lưu: VT.",
+            "CƠ QUAN BÁO CÁO (Ký, ghi rõ họ tên, đóng dấu)",
         ],
     );
     assert!(pdf.pages > 1, "{} pages", pdf.pages);
@@ -130,10 +146,13 @@ fn seed_briefing_in_vietnamese() {
     assert_eq!(pdf.data_hash.len(), 64);
     let text = pdf_text(&pdf);
     assert!(text.contains(&format!("Mã dữ liệu: {}.", &pdf.data_hash[..12])), "{text}");
+    // The seed's headline indicators have one value each: no chart compares anything.
+    assert!(!text.contains("Diễn biến các chỉ tiêu chính qua các kỳ"), "{text}");
     // Page numbers: none on page 1, "2" alone at the top of page 2 (Nghị định 30/2020, Phụ lục I, I.7).
     let pages = page_texts(&pdf);
     assert!(
-        pages[0].starts_with("ỦY BAN NHÂN DÂN THÀNH PHỐ HÀ NỘI Số: /BC-HT CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"),
+        pages[0]
+            .starts_with("DỰ THẢO ỦY BAN NHÂN DÂN THÀNH PHỐ HÀ NỘI Số: /BC-UBND CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"),
         "{}",
         pages[0]
     );
@@ -166,6 +185,8 @@ fn seed_briefing_in_english() {
         &[
             "SOCIALIST REPUBLIC OF VIETNAM",
             "BRIEFING",
+            "DRAFT",
+            "HANOI PEOPLE'S COMMITTEE No.: /BC-UBND",
             "Hanoi, 26 November 2026",
             "Hanoi",
             "Ha Nam",
@@ -186,11 +207,12 @@ fn seed_briefing_in_english() {
             "KEY FIGURES",
             "This period Previous period Change Cumulative Target",
             "since 1 Jan 2015",
-            "Main indicators over the last periods",
             "Appendix",
             "LIST OF ACTIVITIES IN THE PERIOD",
             "(Attached to the briefing of 26 Nov 2026)",
             "Data snapshot:",
+            "To: - The partners of the programme; - Archive.",
+            "REPORTING BODY (Signature, full name, seal)",
         ],
     );
     assert!(pdf.pages > 1, "{} pages", pdf.pages);
@@ -231,12 +253,23 @@ fn same_input_gives_the_same_bytes() {
     let c = renderer().render(&data, &RenderOptions { generated_on: date(2026, 11, 27), ..options(Lang::Vi) });
     assert!(c.expect("third render").bytes != a.bytes, "the generation date is printed");
     assert_eq!(a.data_hash, b.data_hash);
-    for standard in [PdfStandard::None, PdfStandard::A2b] {
-        let o = options(Lang::En).with_pdf_standard(standard);
-        let x = renderer().render(&data, &o).expect("render");
-        let y = Renderer::new().expect("renderer").render(&data, &o).expect("render");
-        assert!(x.bytes == y.bytes, "two {standard:?} renders differ");
+    let signed = briefing(&ds, &signed_programme(&ds), "2019");
+    let stamp = IssueStamp { number: 7, date: date(2026, 12, 1) };
+    for standard in [PdfStandard::None, PdfStandard::A2b, PdfStandard::A2bUa1, PdfStandard::A3b] {
+        for issued in [false, true] {
+            let mut o = options(Lang::En).with_pdf_standard(standard);
+            if issued {
+                o = o.with_issue(stamp);
+            }
+            let x = renderer().render(&signed, &o).expect("render");
+            let y = Renderer::new().expect("renderer").render(&signed, &o).expect("render");
+            assert!(x.bytes == y.bytes, "two {standard:?} renders (issued: {issued}) differ");
+        }
     }
+    // Another number, another document.
+    let o = |number| options(Lang::Vi).with_issue(IssueStamp { number, ..stamp });
+    let (seven, eight) = (renderer().render(&signed, &o(7)), renderer().render(&signed, &o(8)));
+    assert!(seven.expect("render").bytes != eight.expect("render").bytes, "the number is printed");
 
     // Other data, another hash; the hash does not depend on the language.
     let mut other = data.clone();
@@ -542,4 +575,368 @@ fn a_large_programme_renders_completely_with_tables_across_pages() {
         assert!(text.contains(expected), "{expected:?} missing");
     }
     assert!(text.contains("400 Hoạt động hợp tác số 399"), "the appendix lists the last activity");
+}
+
+/// The seed programme with a signer (KT. Chủ tịch, Phó Chủ tịch Nguyễn Văn A) and two recipients.
+fn signed_programme(ds: &Dataset) -> Programme {
+    let mut programme = ds.programmes[0].clone();
+    programme.letterhead.signer = Some(Signer {
+        authority: Authority::Kt,
+        on_behalf_of: Some(Text::new("Chủ tịch", "Chairman")),
+        title: Text::new("Phó Chủ tịch", "Vice Chairman"),
+        name: "Nguyễn Văn A".into(),
+    });
+    programme.letterhead.recipients = vec![
+        Text::new("Thường trực Thành ủy", "Standing Board of the Municipal Party Committee"),
+        Text::new("Ủy ban nhân dân tỉnh Hà Nam", "Ha Nam Provincial People's Committee"),
+    ];
+    programme
+}
+
+/// Number 1 of 26 November 2026, for a briefing drawn up on 20 November.
+fn issued(lang: Lang) -> RenderOptions {
+    RenderOptions::new(lang, date(2026, 11, 20)).with_issue(IssueStamp { number: 1, date: date(2026, 11, 26) })
+}
+
+fn assert_contains(text: &str, expected: &[&str], what: &str) {
+    let missing: Vec<&&str> = expected.iter().filter(|e| !text.contains(**e)).collect();
+    assert!(missing.is_empty(), "missing {missing:?} in {what}:\n{text}");
+}
+
+/// `pdfinfo`'s value of `field` ("Keywords", "Author" …).
+fn info(pdf: &RenderedPdf, field: &str) -> String {
+    let out = poppler("pdfinfo", &[], pdf);
+    let prefix = format!("{field}:");
+    let line = out.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no {field} in:\n{out}"));
+    line[prefix.len()..].trim().to_owned()
+}
+
+#[test]
+fn a_draft_says_so_and_leaves_the_number_blank() {
+    let ds = seed();
+    let data = briefing(&ds, &ds.programmes[0], "2019");
+    for (lang, mark, number) in [(Lang::Vi, "DỰ THẢO", "Số: /BC-UBND"), (Lang::En, "DRAFT", "No.: /BC-UBND")] {
+        let pdf = renderer().render(&data, &options(lang)).expect("render");
+        dump(&format!("draft-{lang}"), &pdf);
+        let pages = page_texts(&pdf);
+        // The bordered mark opens the first page; the watermark is on every page.
+        assert!(pages[0].starts_with(&format!("{mark} ")), "{}", pages[0]);
+        let raw = poppler("pdftotext", &["-raw"], &pdf);
+        for (n, page) in raw.split('\u{c}').filter(|p| !p.trim().is_empty()).enumerate() {
+            let page = page.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(page.contains(&spaced(mark)), "no watermark on page {}: {page}", n + 1);
+        }
+        let text = pdf_text(&pdf);
+        assert!(text.contains(number), "{number:?} missing:\n{text}");
+        let keywords = info(&pdf, "Keywords");
+        assert_eq!(keywords, format!("coopbrief, draft, data-sha256={}", pdf.data_hash));
+        assert_eq!(info(&pdf, "Title"), subject(lang));
+    }
+    // The office's name is the author; without an office there is none, and the symbol is the default one.
+    let vi = renderer().render(&data, &options(Lang::Vi)).expect("render");
+    assert_eq!(info(&vi, "Author"), "Ủy ban nhân dân thành phố Hà Nội");
+    let mut programme = ds.programmes[0].clone();
+    programme.letterhead.office = None;
+    let pdf = renderer().render(&briefing(&ds, &programme, "2019"), &options(Lang::Vi)).expect("render");
+    let text = pdf_text(&pdf);
+    assert!(text.contains("HÀ NỘI – HÀ NAM Số: /BC-HT"), "{text}");
+    assert!(!poppler("pdfinfo", &[], &pdf).contains("Author:"), "an author without an office");
+}
+
+/// The seed's 2019 subject: the document's title.
+fn subject(lang: Lang) -> String {
+    match lang {
+        Lang::Vi => "Kết quả thực hiện Chương trình hợp tác giữa thành phố Hà Nội và tỉnh Hà Nam — Năm 2019".into(),
+        Lang::En => "Results of the Cooperation programme between Hanoi city and Ha Nam province — Year 2019".into(),
+    }
+}
+
+#[test]
+fn an_issued_briefing_has_its_number_date_signer_and_recipients() {
+    let ds = seed();
+    let data = briefing(&ds, &signed_programme(&ds), "2019");
+    let pdf = renderer().render(&data, &issued(Lang::Vi)).expect("render");
+    dump("issued-vi", &pdf);
+    let text = pdf_text(&pdf);
+    assert_contains(
+        &text,
+        &[
+            "ỦY BAN NHÂN DÂN THÀNH PHỐ HÀ NỘI Số: 1/BC-UBND CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
+            // The issue date, not the day the briefing was drawn up.
+            "Hà Nội, ngày 26 tháng 11 năm 2026",
+            "Ngày lập báo cáo: 20/11/2026",
+            "Nơi nhận: - Thường trực Thành ủy; - Ủy ban nhân dân tỉnh Hà Nam; - Lưu: VT.",
+            "KT. CHỦ TỊCH PHÓ CHỦ TỊCH Nguyễn Văn A",
+            "(Kèm theo Báo cáo số 1/BC-UBND ngày 26/11/2026 của Ủy ban nhân dân thành phố Hà Nội)",
+        ],
+        "the issued briefing",
+    );
+    for absent in ["DỰ THẢO", &spaced("DỰ THẢO"), "CƠ QUAN BÁO CÁO", "Các bên tham gia chương trình;"] {
+        assert!(!text.contains(absent), "{absent:?} in the issued briefing:\n{text}");
+    }
+    let keywords = info(&pdf, "Keywords");
+    assert_eq!(keywords, format!("coopbrief, number=1/BC-UBND, issued=2026-11-26, data-sha256={}", pdf.data_hash));
+    assert_eq!(info(&pdf, "CreationDate"), "Thu Nov 26 00:00:00 2026 UTC");
+
+    let en = renderer().render(&data, &issued(Lang::En)).expect("render");
+    dump("issued-en", &en);
+    assert_contains(
+        &pdf_text(&en),
+        &[
+            "HANOI PEOPLE'S COMMITTEE No.: 1/BC-UBND SOCIALIST REPUBLIC OF VIETNAM",
+            "Hanoi, 26 November 2026",
+            "To: - Standing Board of the Municipal Party Committee; - Ha Nam Provincial People's Committee; - Archive.",
+            "KT. CHAIRMAN VICE CHAIRMAN Nguyễn Văn A",
+            "(Attached to briefing No. 1/BC-UBND of 26 Nov 2026 by Hanoi People's Committee)",
+        ],
+        "the issued English briefing",
+    );
+    assert!(!pdf_text(&en).contains("DRAFT"), "a draft mark on the issued English briefing");
+
+    // A draft with the signer set shows the signer too, but no number.
+    let draft = pdf_text(&renderer().render(&data, &options(Lang::Vi)).expect("render"));
+    assert_contains(
+        &draft,
+        &["DỰ THẢO", "Số: /BC-UBND", "KT. CHỦ TỊCH PHÓ CHỦ TỊCH Nguyễn Văn A", "(Kèm theo Báo cáo ngày 26/11/2026)"],
+        "the signed draft",
+    );
+}
+
+#[test]
+fn an_office_under_a_parent_body_prints_both() {
+    let ds = seed();
+    let mut programme = signed_programme(&ds);
+    if let Some(office) = programme.letterhead.office.as_mut() {
+        office.parent = Some(Text::new("Bộ Kế hoạch và Đầu tư", "Ministry of Planning and Investment"));
+    }
+    let pdf = renderer().render(&briefing(&ds, &programme, "2019"), &issued(Lang::Vi)).expect("render");
+    let text = pdf_text(&pdf);
+    assert!(text.starts_with("BỘ KẾ HOẠCH VÀ ĐẦU TƯ ỦY BAN NHÂN DÂN THÀNH PHỐ HÀ NỘI Số: 1/BC-UBND"), "{text}");
+}
+
+#[test]
+fn issuing_needs_an_office_and_a_signer() {
+    let ds = seed();
+    let unsigned = briefing(&ds, &ds.programmes[0], "2019");
+    let err = renderer().render(&unsigned, &issued(Lang::Vi)).expect_err("no signer");
+    assert!(matches!(&err, Error::Data { message } if message.contains("letterhead.signer")), "{err}");
+    let mut programme = signed_programme(&ds);
+    programme.letterhead.office = None;
+    let err = renderer().render(&briefing(&ds, &programme, "2019"), &issued(Lang::Vi)).expect_err("no office");
+    assert!(matches!(&err, Error::Data { message } if message.contains("letterhead.office")), "{err}");
+}
+
+/// The seed programme with a second year for the headline indicator of welfare funds (2018: 2,
+/// 2019: 3), so that one chart has something to compare.
+fn charted_programme(ds: &Dataset) -> Programme {
+    let mut programme = ds.programmes[0].clone();
+    let welfare = programme.indicators.iter_mut().find(|i| i.code.as_str() == "welfare-support");
+    let welfare = welfare.expect("the seed's welfare-support indicator");
+    let earlier = IndicatorValue { period: "2018".parse().expect("period"), value: 2.into(), source: None, note: None };
+    welfare.values.insert(0, earlier);
+    programme
+}
+
+#[test]
+fn a_chart_only_where_two_periods_compare() {
+    let ds = seed();
+    // The seed: one value per headline indicator, so no chart and no chart section.
+    for (lang, title) in
+        [(Lang::Vi, "Diễn biến các chỉ tiêu chính qua các kỳ"), (Lang::En, "Main indicators over the last periods")]
+    {
+        let text =
+            pdf_text(&renderer().render(&briefing(&ds, &ds.programmes[0], "2019"), &options(lang)).expect("render"));
+        assert!(!text.contains(title), "{title:?} without a chart:\n{text}");
+        let text = pdf_text(
+            &renderer().render(&briefing(&ds, &charted_programme(&ds), "2019"), &options(lang)).expect("render"),
+        );
+        assert!(text.contains(title), "{title:?} missing:\n{text}");
+    }
+    // With two years for one indicator: that chart alone, its bars labelled with their values.
+    let data = briefing(&ds, &charted_programme(&ds), "2019");
+    let view: Value = serde_json::from_slice(
+        &coopbrief_render::bench::view_json(&data, Lang::Vi, date(2026, 11, 26), &data.data_hash()).expect("view"),
+    )
+    .expect("view json");
+    let charts = view["charts"].as_array().expect("charts");
+    assert_eq!(charts.len(), 1, "{charts:?}");
+    assert_eq!(
+        charts[0]["alt"],
+        "Biểu đồ: Kinh phí Hà Nội hỗ trợ Hà Nam thực hiện an sinh xã hội (tỷ đồng) — Năm 2018: 2; Năm 2019: 3"
+    );
+    let text = pdf_text(&renderer().render(&data, &options(Lang::Vi)).expect("render"));
+    assert!(text.contains("Diễn biến các chỉ tiêu chính qua các kỳ Kinh phí Hà Nội hỗ trợ Hà Nam thực hiện an sinh xã hội (tỷ đồng) 2 3 Năm 2018 Năm 2019"), "{text}");
+}
+
+/// Every `/Alt` string of the PDF's structure tree, decoded (krilla writes them as literal
+/// strings or as UTF-16BE hex strings; the structure tree is not in compressed object streams).
+fn alt_texts(pdf: &[u8]) -> Vec<String> {
+    let mut alts = Vec::new();
+    let mut rest = pdf;
+    while let Some(at) = rest.windows(4).position(|w| w == b"/Alt") {
+        rest = &rest[at + 4..];
+        let start = rest.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(0);
+        rest = &rest[start..];
+        match rest.first() {
+            Some(b'<') => {
+                let end = rest.iter().position(|b| *b == b'>').expect("hex string ends");
+                let hex: String = String::from_utf8_lossy(&rest[1..end]).split_whitespace().collect();
+                let bytes: Vec<u8> = (0..hex.len() / 2)
+                    .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex digit"))
+                    .collect();
+                alts.push(utf16be_or_latin(&bytes));
+            }
+            Some(b'(') => {
+                let (mut bytes, mut depth, mut i) = (Vec::new(), 0, 1);
+                while let Some(&b) = rest.get(i) {
+                    match b {
+                        b'\\' => {
+                            i += 1;
+                            let e = rest.get(i).copied().unwrap_or(b'\\');
+                            bytes.push(match e {
+                                b'n' => b'\n',
+                                b'r' => b'\r',
+                                b't' => b'\t',
+                                other => other,
+                            });
+                        }
+                        b'(' => {
+                            depth += 1;
+                            bytes.push(b);
+                        }
+                        b')' if depth == 0 => break,
+                        b')' => {
+                            depth -= 1;
+                            bytes.push(b);
+                        }
+                        _ => bytes.push(b),
+                    }
+                    i += 1;
+                }
+                alts.push(utf16be_or_latin(&bytes));
+            }
+            _ => {}
+        }
+    }
+    alts
+}
+
+fn utf16be_or_latin(bytes: &[u8]) -> String {
+    match bytes.strip_prefix(&[0xFE, 0xFF]) {
+        Some(utf16) => {
+            let units: Vec<u16> =
+                utf16.chunks(2).map(|c| u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])).collect();
+            String::from_utf16(&units).expect("UTF-16 alt text")
+        }
+        None => bytes.iter().map(|b| char::from(*b)).collect(),
+    }
+}
+
+#[test]
+fn pdf_a_2b_with_ua_1_is_tagged_and_every_chart_states_its_values() {
+    let ds = seed();
+    let data = briefing(&ds, &charted_programme(&ds), "2019");
+    let pdf = renderer().render(&data, &options(Lang::Vi).with_pdf_standard(PdfStandard::A2bUa1)).expect("render");
+    dump("a2b-ua1", &pdf);
+    assert_eq!(info(&pdf, "Tagged"), "yes");
+    let meta: String = poppler("pdfinfo", &["-meta"], &pdf).split_whitespace().collect();
+    for id in [
+        "<pdfaid:part>2</pdfaid:part>",
+        "<pdfaid:conformance>B</pdfaid:conformance>",
+        "<pdfuaid:part>1</pdfuaid:part>",
+        "<rdf:li>vi</rdf:li>",
+    ] {
+        assert!(meta.contains(id), "{id} missing from the XMP:\n{meta}");
+    }
+    assert!(meta.contains("<dc:title><rdf:Alt><rdf:lixml:lang=\"x-default\">Kếtquảthựchiện"), "no title:\n{meta}");
+    // The structure tree has one figure per chart, whose alternative text states every value.
+    let structure = poppler("pdfinfo", &["-struct"], &pdf);
+    assert_eq!(structure.matches("Figure").count(), 1, "{structure}");
+    for header in ["Table", "THead", "TH"] {
+        assert!(structure.contains(header), "no {header} in the structure tree");
+    }
+    assert_eq!(
+        alt_texts(&pdf.bytes),
+        ["Biểu đồ: Kinh phí Hà Nội hỗ trợ Hà Nam thực hiện an sinh xã hội (tỷ đồng) — Năm 2018: 2; Năm 2019: 3"]
+    );
+
+    // Quarters: three charts, each stating its bars; in English too.
+    let yaml = r#"
+partners:
+  - { code: a, name: "A", kind: city }
+programmes:
+  - code: ab
+    title: { vi: "Chương trình A", en: "Programme A" }
+    short_name: "A"
+    partners: [ { partner: a, role: "x" } ]
+    indicators:
+      - { code: v, name: { vi: "Lượt khách", en: "Visits" }, unit: { vi: "lượt", en: "visits" }, headline: true,
+          values: [ { period: 2019-Q1, value: 20 }, { period: 2019-Q2, value: 20.5 }, { period: 2019-Q3, value: 1250 } ] }
+      - { code: w, name: "Lone", unit: "u", headline: true, values: [ { period: 2019-Q3, value: 1 } ] }
+      - { code: x, name: "Not headline", unit: "u", values: [ { period: 2019-Q2, value: 1 }, { period: 2019-Q3, value: 2 } ] }
+"#;
+    let ds = Dataset::parse(yaml).expect("dataset");
+    let data = briefing(&ds, &ds.programmes[0], "2019-Q3");
+    let en = renderer().render(&data, &options(Lang::En).with_pdf_standard(PdfStandard::A2bUa1)).expect("render");
+    assert_eq!(alt_texts(&en.bytes), ["Chart: Visits (visits) — Q1 2019: 20; Q2 2019: 20.5; Q3 2019: 1,250"]);
+    assert_eq!(info(&en, "Tagged"), "yes");
+}
+
+#[test]
+fn every_kind_of_briefing_passes_pdf_ua_1() {
+    // Empty sections, ranges, many tables and charts, hostile text: typst checks PDF/UA-1 on export.
+    let ds = seed();
+    let mut cases: Vec<(String, BriefingData, RenderOptions)> = ["2014", "2015..2018", "2019-H1"]
+        .into_iter()
+        .map(|p| (p.to_owned(), briefing(&ds, &ds.programmes[0], p), options(Lang::Vi)))
+        .collect();
+    cases.push(("issued".into(), briefing(&ds, &signed_programme(&ds), "2019"), issued(Lang::En)));
+    let synthetic = coopbrief_render::bench::synthetic(60, 60, 10).expect("synthetic data");
+    cases.push(("synthetic".into(), synthetic, options(Lang::Vi)));
+    let mut hostile = briefing(&ds, &charted_programme(&ds), "2019");
+    hostile.programme.title = Text::new("]#image(\"/etc/hosts\")[ $x$", "<script>alert(1)</script>");
+    cases.push(("hostile".into(), hostile, options(Lang::En)));
+    for (name, data, o) in cases {
+        for standard in [PdfStandard::A2bUa1, PdfStandard::A3b] {
+            let pdf = renderer()
+                .render(&data, &o.clone().with_pdf_standard(standard))
+                .unwrap_or_else(|e| panic!("{name} as {standard:?}: {e}"));
+            assert_eq!(info(&pdf, "Tagged"), "yes", "{name} as {standard:?}");
+        }
+    }
+}
+
+#[test]
+fn pdf_a_3b_attaches_the_data_snapshot() {
+    let ds = seed();
+    let data = briefing(&ds, &signed_programme(&ds), "2019");
+    for options in [options(Lang::Vi), issued(Lang::En)] {
+        let pdf = renderer().render(&data, &options.with_pdf_standard(PdfStandard::A3b)).expect("render");
+        dump("a3b", &pdf);
+        let list = poppler("pdfdetach", &["-list"], &pdf);
+        assert_eq!(list.trim(), "1 embedded files\n1: briefing-data.json", "{list}");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("x.json");
+        poppler("pdfdetach", &["-save", "1", "-o", out.to_str().expect("utf-8 path")], &pdf);
+        let attached = std::fs::read(&out).expect("the saved attachment");
+        assert_eq!(hex::encode(Sha256::digest(&attached)), pdf.data_hash);
+        assert_eq!(pdf.data_hash, data.data_hash(), "the domain's hash of the same data");
+        let back: BriefingData = serde_json::from_slice(&attached).expect("the attachment is the briefing data");
+        assert_eq!(back.programme, data.programme);
+        let meta: String = poppler("pdfinfo", &["-meta"], &pdf).split_whitespace().collect();
+        assert!(meta.contains("<pdfaid:part>3</pdfaid:part>"), "{meta}");
+        assert!(pdf.bytes.windows(19).any(|w| w == b"/AFRelationship/Dat"), "no AFRelationship Data");
+    }
+    // Nothing is attached to the other standards.
+    for standard in [PdfStandard::None, PdfStandard::A2b, PdfStandard::A2bUa1] {
+        let pdf = renderer().render(&data, &options(Lang::Vi).with_pdf_standard(standard)).expect("render");
+        assert_eq!(poppler("pdfdetach", &["-list"], &pdf).trim(), "0 embedded files", "{standard:?}");
+    }
+    // An operator's template that does not attach the data cannot make a PDF/A-3b.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("briefing.typ"), "#set document(title: \"x\")\n#set text(lang: \"vi\")\nx")
+        .expect("write");
+    let r = Renderer::with_template_dir(dir.path()).expect("loads");
+    let err = r.render(&data, &options(Lang::Vi).with_pdf_standard(PdfStandard::A3b)).expect_err("no attachment");
+    assert!(matches!(&err, Error::Pdf { message } if message.contains("briefing-data.json")), "{err}");
 }
