@@ -395,3 +395,52 @@ async fn issuing_numbers_signs_and_refuses_on_two_replicas_over_postgres() {
         assert!(places.iter().all(|(_, t)| !t.contains(line.as_str())), "the encrypted key file leaked");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_schedule_that_issues_automatically_issues_each_briefing_once_it_succeeds() {
+    let keys = tempfile::tempdir().expect("keys dir");
+    Pki::new().office(keys.path(), -1, 365, None);
+    let app = coopbrief_tests::spawn_app_with(true, |s| {
+        s.signing_key = Some(keys.path().join("key.pem"));
+        s.signing_cert = Some(keys.path().join("cert.pem"));
+        s.scheduler_interval = 0.2;
+    })
+    .await;
+    let channel = coopbrief_runtime::client::connect(&app.endpoint, &ClientArgs::default()).await.expect("connects");
+    let mut schedules = coopbrief_proto::ScheduleServiceClient::new(channel.clone());
+    let mut reports = ReportServiceClient::new(channel);
+    // 2025 has closed, 2026 has not: one briefing, made at the scheduler's next tick.
+    let schedule = v1::ReportSchedule {
+        programme: "hanoi-hanam".into(),
+        cadence: "yearly".into(),
+        first_period: "2025".into(),
+        issue: "auto".into(),
+        letterhead: Some(letterhead()),
+        ..Default::default()
+    };
+    let s = schedules
+        .create_schedule(v1::CreateScheduleRequest { schedule: Some(schedule) })
+        .await
+        .expect("schedule created")
+        .into_inner();
+    assert_eq!(s.issue, "auto");
+    let started = Instant::now();
+    let issued = loop {
+        let req = v1::ListReportsRequest { schedule: s.id.clone(), ..Default::default() };
+        let listed = reports.list_reports(req).await.expect("list").into_inner().reports;
+        if let Some(r) = listed.iter().find(|r| r.issued.is_some()) {
+            break r.clone();
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "no issued briefing yet: {listed:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(issued.period, "2025");
+    assert_eq!(issued.issued.as_ref().map(|i| i.number.as_str()), Some("1/BC-UBND"));
+    let out = app.path("auto.pdf");
+    download(&mut reports, &issued.id, true, &out).await;
+    let text = pdf_text(&out);
+    assert!(text.contains("Số: 1/BC-UBND") && text.contains("Trần Thị Bình"), "{text}");
+    let (ok, said) = cli_verify(&out);
+    assert!(ok, "{said}");
+    app.stop().await;
+}

@@ -40,11 +40,17 @@ pub async fn rabbitmq(queue: &str, prefetch: u16) -> AmqpQueue {
 /// Starts the data service through its real `Server::build` (SQLite file in a temp dir,
 /// RabbitMQ with a fresh queue) and, with `worker`, a worker consuming that queue.
 pub async fn spawn_app(worker: bool) -> TestApp {
+    spawn_app_with(worker, |_| {}).await
+}
+
+/// [`spawn_app`] with the data service's settings changed by `change` first.
+pub async fn spawn_app_with(worker: bool, change: impl FnOnce(&mut coopbrief_data::Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let queue = format!("coopbrief.test.{}", uuid::Uuid::now_v7());
     // Fail early, naming RabbitMQ, if it is not there.
     drop(rabbitmq(&queue, 1).await);
-    let settings = data_settings(dir.path(), &queue, "127.0.0.1:0".parse().expect("address"));
+    let mut settings = data_settings(dir.path(), &queue, "127.0.0.1:0".parse().expect("address"));
+    change(&mut settings);
     let server = coopbrief_data::Server::build(&settings).await.expect("data service starts");
     let endpoint = format!("http://{}", server.local_addr().expect("bound"));
     let (stop_server, server_stopped) = watch::channel(false);
