@@ -241,6 +241,14 @@ pub(crate) fn state_name(state: i32) -> &'static str {
     }
 }
 
+/// An ISO date as a Vietnamese document writes it (26/11/2026); escaped as it came otherwise.
+fn vi_date(iso: &str) -> String {
+    match iso.parse::<jiff::civil::Date>() {
+        Ok(d) => coopbrief_domain::format::date(d, coopbrief_domain::Lang::Vi),
+        Err(_) => escape(iso).into_owned(),
+    }
+}
+
 /// Which copy of a report's PDF.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PdfCopy {
@@ -292,7 +300,7 @@ fn print_report(r: &v1::Report) {
     }
     match &r.issued {
         Some(i) => {
-            println!("issued:    Số {} ngày {}", escape(&i.number), escape(&i.issue_date));
+            println!("issued:    Số {} ngày {}", escape(&i.number), vi_date(&i.issue_date));
             println!("signer:    {}", escape(&i.signer));
             println!("signed by: {}", escape(&i.certificate_subject));
             println!("issued pdf: {} pages, {} bytes, sha256 {}", i.page_count, i.byte_size, escape(&i.sha256));
@@ -379,6 +387,6 @@ fn print_check(c: &coopbrief_data::issuance::BriefingCheck) {
         v.as_deref().map(|s| escape(s).into_owned()).unwrap_or_else(|| "(none)".into())
     };
     println!("number:      {}", or_none(&c.number));
-    println!("issued on:   {}", or_none(&c.issue_date));
+    println!("issued on:   {}", c.issue_date.as_deref().map(vi_date).unwrap_or_else(|| "(none)".into()));
     println!("data hash:   {}", or_none(&c.data_hash));
 }

@@ -34,9 +34,15 @@ pub struct BriefingData {
 /// data service keys its snapshots by it and the renderer prints it, so both agree.
 pub fn data_hash(value: &serde_json::Value) -> String {
     use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(canonical_json(value).as_bytes()))
+}
+
+/// The canonical JSON of a value: object keys sorted, no whitespace — the bytes whose sha256
+/// is [`data_hash`] (and which a PDF/A-3b briefing attaches).
+pub fn canonical_json(value: &serde_json::Value) -> String {
     let mut canonical = String::new();
     write_canonical(value, &mut canonical);
-    hex::encode(Sha256::digest(canonical.as_bytes()))
+    canonical
 }
 
 fn write_canonical(value: &serde_json::Value, out: &mut String) {

@@ -85,44 +85,7 @@ fn check(value: &Value, path: &mut String, pattern: &mut String) -> Result<()> {
     Ok(())
 }
 
-/// The canonical JSON of the data: object keys sorted, no whitespace. Its sha256 is
-/// [`coopbrief_domain::briefing::data_hash`] of the same value (a test holds them together);
-/// a PDF/A-3b briefing attaches exactly these bytes.
-pub(crate) fn canonical_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(value, &mut out);
-    out
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by_key(|(k, _)| *k);
-            out.push('{');
-            for (n, (key, item)) in entries.into_iter().enumerate() {
-                if n > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(item, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (n, item) in items.iter().enumerate() {
-                if n > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
-}
+pub(crate) use coopbrief_domain::briefing::canonical_json;
 
 #[cfg(test)]
 mod tests {

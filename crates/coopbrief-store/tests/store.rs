@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use coopbrief_domain::dataset::Dataset;
-use coopbrief_domain::{Lang, PdfInfo, ReportState};
+use coopbrief_domain::{Code, DocumentNumber, Issued, Lang, PdfInfo, ReportState, Symbol};
 use coopbrief_store::testing::TestDb;
 use coopbrief_store::{ArtifactStore, Error, NewReport, PdfCopy};
 
@@ -321,7 +321,65 @@ async fn a_job_created_claimed_is_handed_over_not_claimed(db: &TestDb) {
     assert!(a.pending_jobs(10).await.unwrap().is_empty(), "both sent in one statement");
 }
 
+/// A succeeded draft of the seed's 2019 briefing.
+async fn draft(store: &coopbrief_store::Store) -> coopbrief_domain::Report {
+    let (r, _) =
+        store.create_report(&NewReport::new("hanoi-hanam", "2019".parse().unwrap(), Lang::Vi), None).await.unwrap();
+    store.start_report(r.id).await.unwrap();
+    let pdf = PdfInfo {
+        pages: 5,
+        bytes: 100,
+        sha256: "ab".repeat(32),
+        template_version: "t".into(),
+        data_hash: "cd".repeat(32),
+    };
+    store.complete_report(r.id, &pdf).await.unwrap()
+}
+
+fn issued(report: &coopbrief_domain::Report, number: u32) -> Issued {
+    Issued {
+        number: DocumentNumber { number, symbol: Symbol::parse("BC-UBND", "symbol").unwrap() },
+        office: Code::parse("ubnd-hanoi", "office").unwrap(),
+        date: jiff::civil::date(2026, 11, 26),
+        at: jiff::Timestamp::now(),
+        signer: "CHỦ TỊCH Nguyễn Văn A".into(),
+        certificate: "CN=test".into(),
+        pdf: report.pdf.clone().unwrap(),
+    }
+}
+
+async fn a_register_gives_numbers_in_order_and_takes_none_back_on_rollback(db: &TestDb) {
+    let store = db.store().await;
+    store.import_dataset(&seed()).await.unwrap();
+    let office = Code::parse("ubnd-hanoi", "office").unwrap();
+    let (a, b) = (draft(&store).await, draft(&store).await);
+    // Taken and given back (dropped): the next issuance takes the same number.
+    let tx = store.begin_issue(a.id, &office, 2026).await.unwrap();
+    assert_eq!(tx.number(), 1);
+    drop(tx);
+    let tx = store.begin_issue(a.id, &office, 2026).await.unwrap();
+    assert_eq!(tx.number(), 1);
+    let done = tx.commit(&issued(&a, 1)).await.unwrap();
+    assert_eq!(done.issued.as_ref().map(|i| i.number.to_string()).as_deref(), Some("1/BC-UBND"));
+    assert_eq!(store.report(a.id).await.unwrap().issued, done.issued);
+    // Issued once: refused, taking nothing.
+    assert!(matches!(store.begin_issue(a.id, &office, 2026).await, Err(Error::FailedPrecondition(_))));
+    let tx = store.begin_issue(b.id, &office, 2026).await.unwrap();
+    assert_eq!(tx.number(), 2);
+    tx.commit(&issued(&b, 2)).await.unwrap();
+    // Each year and each office has its own register.
+    let c = draft(&store).await;
+    assert_eq!(store.begin_issue(c.id, &office, 2027).await.unwrap().number(), 1);
+    let other = Code::parse("ubnd-hanam", "office").unwrap();
+    assert_eq!(store.begin_issue(c.id, &other, 2026).await.unwrap().number(), 1);
+    // A draft that has not succeeded cannot be issued.
+    let (queued, _) =
+        store.create_report(&NewReport::new("hanoi-hanam", "2019".parse().unwrap(), Lang::Vi), None).await.unwrap();
+    assert!(matches!(store.begin_issue(queued.id, &office, 2026).await, Err(Error::FailedPrecondition(_))));
+}
+
 coopbrief_store::on_both_backends!(
+    a_register_gives_numbers_in_order_and_takes_none_back_on_rollback,
     a_job_created_claimed_is_handed_over_not_claimed,
     import_is_idempotent_and_round_trips,
     a_broken_import_changes_nothing,
