@@ -124,7 +124,13 @@ impl App {
         };
         identity.check_usable_at(now)?;
         let certificate = identity.subject();
-        let renderer = issuer.renderer()?;
+        // Built once, at the first issuance (fonts and templates loaded): off the executor.
+        let renderer = {
+            let issuer = issuer.clone();
+            tokio::task::spawn_blocking(move || issuer.renderer())
+                .await
+                .map_err(|e| Error::Internal(format!("setting up the renderer panicked: {e}")))??
+        };
         if renderer.template_version() != draft.template_version {
             return Err(Error::FailedPrecondition(format!(
                 "the draft was drawn with template {}, this data service has {}; issue it where the templates match, or make a new draft",
