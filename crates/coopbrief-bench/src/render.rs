@@ -615,12 +615,7 @@ pub fn growth(sizes: &[usize], skipped: &mut Vec<String>) -> Vec<Row> {
 pub fn issuance(plan: &RenderPlan) -> anyhow::Result<Vec<Row>> {
     let renderer = Renderer::new()?;
     let mut data = seed()?;
-    data.programme.letterhead.signer = Some(coopbrief_domain::Signer {
-        authority: coopbrief_domain::Authority::Tm,
-        on_behalf_of: Some(coopbrief_domain::Text::vi("Ủy ban nhân dân")),
-        title: coopbrief_domain::Text::vi("Chủ tịch"),
-        name: "Nguyễn Văn A".into(),
-    });
+    coopbrief_render::bench::sign_sample(&mut data.programme.letterhead);
     let identity = coopbrief_sign::demo_identity("Ủy ban nhân dân thành phố Hà Nội")?;
     let stamp = |i: usize| coopbrief_render::IssueStamp { number: u32::try_from(i).unwrap_or(1), date: date(i) };
     let sign_options = coopbrief_sign::SignOptions::new(jiff::Timestamp::now());

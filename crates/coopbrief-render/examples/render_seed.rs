@@ -5,9 +5,8 @@
 
 use std::path::Path;
 
+use coopbrief_domain::BriefingData;
 use coopbrief_domain::dataset::Dataset;
-use coopbrief_domain::letterhead::{Authority, Signer};
-use coopbrief_domain::{BriefingData, Text};
 use coopbrief_render::{IssueStamp, PdfStandard, RenderOptions, Renderer};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,16 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let date = jiff::civil::date(2026, 11, 26);
     let mut options = RenderOptions::new(lang, date).with_pdf_standard(standard);
     if issued {
-        programme.letterhead.signer = Some(Signer {
-            authority: Authority::Kt,
-            on_behalf_of: Some(Text::new("Chủ tịch", "Chairman")),
-            title: Text::new("Phó Chủ tịch", "Vice Chairman"),
-            name: "Nguyễn Văn A".into(),
-        });
-        programme.letterhead.recipients = vec![
-            Text::new("Thường trực Thành ủy", "Standing Board of the Municipal Party Committee"),
-            Text::new("Ủy ban nhân dân tỉnh Hà Nam", "Ha Nam Provincial People's Committee"),
-        ];
+        coopbrief_render::bench::sign_sample(&mut programme.letterhead);
         options = options.with_issue(IssueStamp { number: 1, date });
     }
     let briefing = BriefingData::select(&programme, period, &ds.partners, &ds.sectors);

@@ -100,3 +100,19 @@ pub fn synthetic(activities: usize, indicators: usize, projects: usize) -> Resul
     let programme = ds.programmes.first().ok_or_else(|| data(&"no programme"))?;
     Ok(BriefingData::select(programme, PERIOD.parse().map_err(|e| data(&e))?, &ds.partners, &ds.sectors))
 }
+
+/// Gives a letterhead the sample signer (KT. Chủ tịch, Phó Chủ tịch Nguyễn Văn A) and two
+/// recipients, in both languages: what an issued render of the seed needs besides its office.
+pub fn sign_sample(letterhead: &mut coopbrief_domain::Letterhead) {
+    use coopbrief_domain::{Authority, Signer, Text};
+    letterhead.signer = Some(Signer {
+        authority: Authority::Kt,
+        on_behalf_of: Some(Text::new("Chủ tịch", "Chairman")),
+        title: Text::new("Phó Chủ tịch", "Vice Chairman"),
+        name: "Nguyễn Văn A".into(),
+    });
+    letterhead.recipients = vec![
+        Text::new("Thường trực Thành ủy", "Standing Board of the Municipal Party Committee"),
+        Text::new("Ủy ban nhân dân tỉnh Hà Nam", "Ha Nam Provincial People's Committee"),
+    ];
+}

@@ -5,7 +5,6 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use coopbrief_domain::dataset::{Dataset, IndicatorValue, Programme};
-use coopbrief_domain::letterhead::{Authority, Signer};
 use coopbrief_domain::{BriefingData, Lang, Text};
 use coopbrief_render::{Error, IssueStamp, PdfStandard, RenderOptions, RenderedPdf, Renderer};
 use jiff::civil::date;
@@ -580,16 +579,7 @@ fn a_large_programme_renders_completely_with_tables_across_pages() {
 /// The seed programme with a signer (KT. Chủ tịch, Phó Chủ tịch Nguyễn Văn A) and two recipients.
 fn signed_programme(ds: &Dataset) -> Programme {
     let mut programme = ds.programmes[0].clone();
-    programme.letterhead.signer = Some(Signer {
-        authority: Authority::Kt,
-        on_behalf_of: Some(Text::new("Chủ tịch", "Chairman")),
-        title: Text::new("Phó Chủ tịch", "Vice Chairman"),
-        name: "Nguyễn Văn A".into(),
-    });
-    programme.letterhead.recipients = vec![
-        Text::new("Thường trực Thành ủy", "Standing Board of the Municipal Party Committee"),
-        Text::new("Ủy ban nhân dân tỉnh Hà Nam", "Ha Nam Provincial People's Committee"),
-    ];
+    coopbrief_render::bench::sign_sample(&mut programme.letterhead);
     programme
 }
 
