@@ -99,10 +99,6 @@ impl IssueTx {
         self.number
     }
 
-    pub fn year(&self) -> i32 {
-        self.year
-    }
-
     /// Records the issued facts on the report and commits: the number is given for good.
     pub async fn commit(mut self, issued: &Issued) -> Result<Report> {
         if issued.number.number != self.number || issued.office != self.office {
