@@ -18,6 +18,12 @@ pub fn view_json(data: &BriefingData, lang: Lang, generated_on: Date, data_hash:
     serde_json::to_vec(&view).map_err(|e| Error::Data { message: e.to_string() })
 }
 
+/// Keep typst's memoised entries used in the last `renders` renders, instead of
+/// [`crate::memory::KEEP_RENDERS`] (0: drop everything after each render): the eviction rows.
+pub fn set_keep_renders(renders: usize) {
+    crate::memory::set_keep_renders(renders);
+}
+
 /// Twelve quarters, 2017-Q1 to 2019-Q4; the briefing covers the last.
 pub const PERIOD: &str = "2019-Q4";
 

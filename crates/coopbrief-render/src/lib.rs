@@ -16,6 +16,7 @@ pub mod bench;
 mod glyphs;
 mod i18n;
 mod input;
+pub mod memory;
 mod view;
 mod world;
 
@@ -66,6 +67,14 @@ pub enum Error {
     /// The input exceeds a cap; `what` is the path of the field or list in the briefing data.
     #[error("input too large: {what} exceeds the limit of {limit}")]
     TooLarge { what: String, limit: usize },
+    /// Laying the briefing out would take more memory than the render's budget allows
+    /// ([`RenderOptions::memory_budget`]); estimated before anything is laid out.
+    #[error(
+        "the briefing is too large to render within the memory budget: it would need about {}, the budget is {} \
+         (brief a shorter period, or give the worker a larger budget)",
+        memory::human(*estimate), memory::human(*budget)
+    )]
+    OverBudget { estimate: u64, budget: u64 },
 }
 
 /// `U+1F600`.
@@ -87,6 +96,10 @@ pub struct RenderOptions {
     /// `None`: a draft. `Some`: the issued briefing, with this number and date; its letterhead
     /// must name the office and the signer ([`Error::Data`] otherwise).
     pub issue: Option<IssueStamp>,
+    /// The most memory, in bytes, this render may take at its peak; a briefing estimated above
+    /// it fails with [`Error::OverBudget`] before it is laid out ([`memory::estimate_peak`]).
+    /// `None`: no limit.
+    pub memory_budget: Option<u64>,
 }
 
 /// What issuing gives a briefing: its number in the office's register and its date.
@@ -101,7 +114,7 @@ pub struct IssueStamp {
 impl RenderOptions {
     /// Options for a draft, with every setting but the language and date at its default.
     pub fn new(lang: Lang, generated_on: Date) -> RenderOptions {
-        RenderOptions { lang, generated_on, pdf_standard: PdfStandard::None, issue: None }
+        RenderOptions { lang, generated_on, pdf_standard: PdfStandard::None, issue: None, memory_budget: None }
     }
 
     /// The same options, producing `standard`.
@@ -113,6 +126,12 @@ impl RenderOptions {
     /// The same options, rendering the issued briefing stamped with `stamp`.
     pub fn with_issue(mut self, stamp: IssueStamp) -> RenderOptions {
         self.issue = Some(stamp);
+        self
+    }
+
+    /// The same options, refusing a briefing estimated to need more than `bytes` at its peak.
+    pub fn with_memory_budget(mut self, bytes: Option<u64>) -> RenderOptions {
+        self.memory_budget = bytes;
         self
     }
 
@@ -131,6 +150,9 @@ pub struct RenderedPdf {
     /// briefing prints its first 12 digits and its keywords carry all of it; a PDF/A-3b attaches
     /// exactly those JSON bytes. Equal data, equal hash.
     pub data_hash: String,
+    /// The size of the view model the template read, in bytes: what the memory estimate
+    /// ([`memory::estimate_peak`]) is computed from.
+    pub view_bytes: usize,
 }
 
 /// Holds what every render shares — standard library, fonts, templates — loaded once.
@@ -230,6 +252,13 @@ impl Renderer {
         let view = serde_json::to_value(&view).map_err(|e| Error::Data { message: e.to_string() })?;
         glyphs::check_view(&view, &self.assets.drawable)?;
         let json = serde_json::to_vec(&view).map_err(|e| Error::Data { message: e.to_string() })?;
+        let view_bytes = json.len();
+        let estimate = memory::estimate_peak(view_bytes);
+        if let Some(budget) = options.memory_budget
+            && estimate > budget
+        {
+            return Err(Error::OverBudget { estimate, budget });
+        }
         let d = options.dated();
         let today = date_time(d, false)?;
         // The snapshot is served only to a PDF/A-3b render, which attaches it.
@@ -237,8 +266,8 @@ impl Renderer {
         let world = BriefingWorld { assets: &self.assets, data: Bytes::new(json), today, attachment };
 
         let compiled = typst::compile::<PagedDocument>(&world);
-        // Keep typst's global memoization cache from growing without bound in a long-lived worker.
-        typst::comemo::evict(10);
+        // Whether the compile failed or not: a long-lived worker must not keep what it memoised.
+        memory::after_render(estimate);
         let document = compiled.output.map_err(|errors| Error::Compile { message: describe(&world, &errors) })?;
         glyphs::check_document(&document)?;
 
@@ -279,7 +308,7 @@ impl Renderer {
             .map_err(|errors| Error::Pdf { message: describe(&world, &errors) })?;
         let pages =
             u32::try_from(document.pages().len()).map_err(|_| Error::Pdf { message: "too many pages".into() })?;
-        Ok(RenderedPdf { bytes, pages, data_hash })
+        Ok(RenderedPdf { bytes, pages, data_hash, view_bytes })
     }
 }
 
@@ -382,6 +411,20 @@ programmes:
         let broken = Renderer::with_templates(&[("/briefing.typ", "#panic(\"no\")")], "t".into()).unwrap();
         let err = broken.warm_up().unwrap_err();
         assert!(matches!(err, Error::Compile { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_briefing_over_its_memory_budget_fails_before_layout_and_one_within_renders_the_same_bytes() {
+        let r = Renderer::new().unwrap();
+        let free = r.render(&empty_data(), &options()).unwrap();
+        let needed = memory::estimate_peak(free.view_bytes);
+        let err = r.render(&empty_data(), &options().with_memory_budget(Some(needed - 1))).unwrap_err();
+        assert!(matches!(err, Error::OverBudget { estimate, budget } if estimate == needed && budget == needed - 1));
+        let text = err.to_string();
+        assert!(text.contains("too large to render within the memory budget"), "{text}");
+        assert!(text.contains("MiB"), "{text}");
+        let within = r.render(&empty_data(), &options().with_memory_budget(Some(needed))).unwrap();
+        assert_eq!(within.bytes, free.bytes, "a budget changes nothing of what it lets through");
     }
 
     #[test]
