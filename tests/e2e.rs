@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use coopbrief_proto::v1;
 use coopbrief_proto::{CooperationServiceClient, ReportServiceClient};
-use coopbrief_tests::{assert_pdf_contains, fair, spawn_app};
+use coopbrief_tests::{assert_pdf_contains, fair, spawn_app, spawn_app_configured};
+use coopbrief_worker::WorkerConfig;
 use sha2::{Digest, Sha256};
 use tonic::Code;
 
@@ -243,7 +244,10 @@ fn seed_with_activities(n: usize, chars: usize) -> coopbrief_domain::dataset::Da
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn what_imports_is_briefed_and_exported_and_what_is_too_large_is_refused() {
     use coopbrief_domain::limits::MAX_MESSAGE_BYTES;
-    let app = spawn_app(true).await;
+    // Under a 2 GiB memory budget, which the renderer's estimate of this programme (about
+    // 1.3 GiB) fits in.
+    let config = WorkerConfig { render_memory_budget: Some(2 << 30), ..WorkerConfig::default() };
+    let app = spawn_app_configured(Some(config), |_| {}).await;
     // Sized like the worker's and the CLI's clients: past tonic's 4 MiB both ways.
     let mut data = CooperationServiceClient::connect(app.endpoint.clone())
         .await
@@ -314,5 +318,34 @@ async fn what_imports_is_briefed_and_exported_and_what_is_too_large_is_refused()
         .into_inner()
         .yaml;
     assert_eq!(again, exported, "a refused import changes nothing");
+    app.stop().await;
+}
+
+/// A briefing estimated past the worker's memory budget fails its report on the first attempt,
+/// saying why, before anything is laid out; the worker goes on with the next job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_briefing_over_the_memory_budget_fails_at_once_and_the_worker_goes_on() {
+    use coopbrief_domain::limits::MAX_MESSAGE_BYTES;
+    let config = WorkerConfig { render_memory_budget: Some(256 << 20), ..WorkerConfig::default() };
+    let app = spawn_app_configured(Some(config), |_| {}).await;
+    let mut data = CooperationServiceClient::connect(app.endpoint.clone())
+        .await
+        .expect("connect")
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // 5,000 activities in 2019: the 2019 briefing is about 850 pages, 2018's a few.
+    let yaml = coopbrief_domain::exchange::to_yaml(&seed_with_activities(5_000, 60)).expect("yaml");
+    data.import_programme(v1::ImportProgrammeRequest { yaml, validate_only: false }).await.expect("imported");
+
+    let big = app.client.request("hanoi-hanam", "2019", "vi").await.expect("created");
+    let done = app.client.wait(&big.id, Duration::from_secs(120)).await.expect("finished");
+    assert_eq!(done.state, v1::ReportState::Failed as i32, "over the budget: {}", done.error);
+    assert_eq!(done.attempt, 1, "a permanent failure, not retried");
+    assert!(done.error.contains("too large to render within the memory budget"), "{}", done.error);
+    assert!(done.error.contains("the budget is 256 MiB"), "{}", done.error);
+    assert!(done.error.len() < 400, "short: {}", done.error);
+
+    let small = app.client.request("hanoi-hanam", "2018", "vi").await.expect("created");
+    let done = app.client.wait(&small.id, Duration::from_secs(120)).await.expect("finished");
+    assert_eq!(done.state, v1::ReportState::Succeeded as i32, "the worker goes on: {}", done.error);
     app.stop().await;
 }

@@ -45,6 +45,14 @@ pub async fn spawn_app(worker: bool) -> TestApp {
 
 /// [`spawn_app`] with the data service's settings changed by `change` first.
 pub async fn spawn_app_with(worker: bool, change: impl FnOnce(&mut coopbrief_data::Settings)) -> TestApp {
+    spawn_app_configured(worker.then(coopbrief_worker::WorkerConfig::default), change).await
+}
+
+/// [`spawn_app_with`], with an in-process worker of this configuration (or none).
+pub async fn spawn_app_configured(
+    worker: Option<coopbrief_worker::WorkerConfig>,
+    change: impl FnOnce(&mut coopbrief_data::Settings),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let queue = format!("coopbrief.test.{}", uuid::Uuid::now_v7());
     // Fail early, naming RabbitMQ, if it is not there.
@@ -62,9 +70,9 @@ pub async fn spawn_app_with(worker: bool, change: impl FnOnce(&mut coopbrief_dat
         let signal = signal(server_stopped);
         async move { server.run_until_stopped(signal).await.expect("data service runs") }
     });
-    let worker = if worker {
+    let worker = if let Some(config) = worker {
         let renderer = Arc::new(coopbrief_render::Renderer::new().expect("renderer loads"));
-        let w = coopbrief_worker::Worker::new(&endpoint, renderer).expect("worker");
+        let w = coopbrief_worker::Worker::with_config(&endpoint, renderer, config).expect("worker");
         let q = rabbitmq(&queue, 2).await;
         let signal = signal(worker_stopped);
         Some(tokio::spawn(async move { coopbrief_worker::run(Arc::new(q), w, 2, signal).await.expect("worker runs") }))

@@ -95,6 +95,10 @@ pub struct WorkerConfig {
     /// Renders at once: the CPU-bound stage, so one per core. Jobs held beyond it fetch their
     /// data or upload their PDF meanwhile instead of leaving a core idle.
     pub render_slots: usize,
+    /// The most memory, in bytes, one render may take; a briefing estimated above it fails
+    /// its report at once (a permanent error saying so) instead of taking the worker down.
+    /// `None`: no limit.
+    pub render_memory_budget: Option<u64>,
 }
 
 impl Default for WorkerConfig {
@@ -108,6 +112,7 @@ impl Default for WorkerConfig {
             #[cfg(feature = "faults")]
             fail_period: None,
             render_slots: cores(),
+            render_memory_budget: None,
         }
     }
 }
@@ -219,6 +224,7 @@ impl Worker {
         let letterhead = convert::to_letterhead(report.letterhead.clone(), "letterhead")
             .map_err(|e| Failure::Permanent(format!("the report's letterhead is invalid: {e}")))?;
         let renderer = self.renderer.clone();
+        let budget = self.config.render_memory_budget;
         let queued = Instant::now();
         let render = self.threads.run(move || {
             let began = Instant::now();
@@ -228,7 +234,7 @@ impl Worker {
             data.override_letterhead(&letterhead);
             // The date of the data snapshot, so equal data renders to equal bytes.
             let date = data.as_of.unwrap_or(requested_on);
-            let options = RenderOptions::new(lang, date).with_pdf_standard(standard);
+            let options = RenderOptions::new(lang, date).with_pdf_standard(standard).with_memory_budget(budget);
             let pdf =
                 renderer.render(&data, &options).map_err(|e| Failure::Permanent(format!("rendering failed: {e}")))?;
             let sha256 = hex::encode(Sha256::digest(&pdf.bytes));

@@ -56,7 +56,12 @@ async fn main() -> anyhow::Result<()> {
     let renderer = Arc::new(renderer);
     // Lazy: the data service may start later; the token goes with every call.
     let channel = settings.data_channel().context("failed to set up the connection to the data service")?;
-    let worker = coopbrief_worker::Worker::with_channel(channel, renderer, settings.config());
+    let config = settings.config();
+    match config.render_memory_budget {
+        Some(bytes) => tracing::info!(budget_mib = bytes >> 20, "each render's memory budget"),
+        None => tracing::info!("renders have no memory budget (no --render-memory-budget, no container limit)"),
+    }
+    let worker = coopbrief_worker::Worker::with_channel(channel, renderer, config);
     tokio::spawn(beat(heartbeat));
     // Lazy: the supervisor loop in `run` connects, and reconnects, with backoff.
     let queue = AmqpQueue::lazy(settings.amqp());

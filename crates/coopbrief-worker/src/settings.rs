@@ -28,6 +28,12 @@ pub struct Settings {
     /// On SIGTERM, how long in-flight jobs may take to finish before they are handed back.
     #[arg(long, env = "COOPBRIEF_SHUTDOWN_GRACE", default_value_t = 30.0)]
     pub shutdown_grace: f64,
+    /// The most memory one render may take, in MiB: a briefing estimated to need more fails
+    /// its report at once, saying so, instead of taking the worker down. Unset: 90% of the
+    /// container's memory limit (cgroup `memory.max`) shared among the render slots, or no
+    /// limit where none is set.
+    #[arg(long, env = "COOPBRIEF_RENDER_MEMORY_BUDGET", value_parser = clap::value_parser!(u64).range(64..=1 << 20))]
+    pub render_memory_budget: Option<u64>,
     /// A directory with the operator's own `briefing.typ` (and the files it includes), read
     /// once at start; the data still reaches it as JSON only. The built-in template if unset.
     #[arg(long, env = "COOPBRIEF_TEMPLATE_DIR")]
@@ -68,7 +74,49 @@ impl Settings {
             render_delay: std::time::Duration::from_millis(self.debug_render_delay_ms),
             #[cfg(feature = "faults")]
             fail_period: self.debug_fail_period.clone(),
-            render_slots: self.renders.map_or_else(crate::cores, usize::from).min(usize::from(self.prefetch)).max(1),
+            render_slots: self.render_slots(),
+            render_memory_budget: self.memory_budget(container_memory_limit()),
         }
+    }
+
+    fn render_slots(&self) -> usize {
+        self.renders.map_or_else(crate::cores, usize::from).min(usize::from(self.prefetch)).max(1)
+    }
+
+    /// The budget of one render, in bytes: the flag's, or a share of the container's limit.
+    fn memory_budget(&self, container_limit: Option<u64>) -> Option<u64> {
+        if let Some(mib) = self.render_memory_budget {
+            return Some(mib << 20);
+        }
+        let limit = container_limit?;
+        Some(limit / 10 * 9 / self.render_slots() as u64)
+    }
+}
+
+/// The memory limit of the cgroup this process runs in (v2 `memory.max`, else v1's
+/// `memory.limit_in_bytes`), if one is set.
+fn container_memory_limit() -> Option<u64> {
+    ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .find_map(|text| text.trim().parse::<u64>().ok())
+        // cgroup v1 writes a huge number for "no limit".
+        .filter(|&limit| limit < 1 << 50)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn the_render_budget_is_the_flags_or_a_share_of_the_containers_limit() {
+        let settings = |args: &[&str]| Settings::parse_from([&["coopbrief-worker"], args].concat());
+        let two = settings(&["--renders", "2"]);
+        assert_eq!(two.memory_budget(None), None, "no limit anywhere: none");
+        assert_eq!(two.memory_budget(Some(1000 << 20)), Some((1000u64 << 20) / 10 * 9 / 2));
+        let given = settings(&["--renders", "2", "--render-memory-budget", "400"]);
+        assert_eq!(given.memory_budget(Some(1000 << 20)), Some(400 << 20), "the flag wins");
+        assert!(Settings::try_parse_from(["coopbrief-worker", "--render-memory-budget", "1"]).is_err());
     }
 }
