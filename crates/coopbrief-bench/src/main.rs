@@ -6,6 +6,7 @@
 
 mod e2e;
 mod harness;
+mod memory;
 mod proc;
 mod render;
 mod services;
@@ -39,8 +40,9 @@ struct Args {
     /// one at a time). 1 reproduces the unpipelined worker of earlier runs.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     worker_prefetch: u16,
-    /// Sections to run, comma separated: render, grpc, queue, e2e, growth (e2e includes RSS).
-    #[arg(long, value_delimiter = ',', default_value = "render,grpc,queue,e2e,growth")]
+    /// Sections to run, comma separated: render, grpc, queue, e2e, growth, memory, rerender
+    /// (e2e includes RSS).
+    #[arg(long, value_delimiter = ',', default_value = "render,grpc,queue,e2e,growth,memory,rerender")]
     only: Vec<String>,
     #[command(subcommand)]
     internal: Option<Internal>,
@@ -49,17 +51,27 @@ struct Args {
 /// Child-process helpers of the bench itself, so that each measured RSS is one process's own.
 #[derive(Debug, Subcommand)]
 enum Internal {
-    #[command(hide = true)]
-    InternalRender {
+    #[command(name = "internal-render", hide = true)]
+    Render {
         #[arg(long)]
         case: String,
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// A worker's renders in a fresh process: RSS after 100 jobs and after all of them.
+    #[command(name = "internal-jobs", hide = true)]
+    Jobs {
+        #[arg(long)]
+        keep: usize,
+        #[arg(long)]
+        jobs: usize,
+        #[arg(long)]
+        programmes: usize,
+    },
     /// Profiling aid: in a fresh process, how long the renderer's construction, its warm-up and
     /// the first renders take, against renders of data typst has not seen (another date).
-    #[command(hide = true)]
-    InternalCold {
+    #[command(name = "internal-cold", hide = true)]
+    Cold {
         /// Skip the warm-up, to see what it saves.
         #[arg(long)]
         no_warm_up: bool,
@@ -74,6 +86,8 @@ pub struct Sections {
     pub queue: bool,
     pub e2e: bool,
     pub growth: bool,
+    pub memory: bool,
+    pub rerender: bool,
 }
 
 #[derive(Serialize)]
@@ -90,8 +104,11 @@ struct Report {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match &args.internal {
-        Some(Internal::InternalRender { case, runs }) => return render::internal_render(case, *runs),
-        Some(Internal::InternalCold { no_warm_up }) => return render::internal_cold(!*no_warm_up),
+        Some(Internal::Render { case, runs }) => return render::internal_render(case, *runs),
+        Some(Internal::Cold { no_warm_up }) => return render::internal_cold(!*no_warm_up),
+        Some(Internal::Jobs { keep, jobs, programmes }) => {
+            return memory::internal_jobs(*keep, *jobs, *programmes);
+        }
         None => {}
     }
     let started = Instant::now();
@@ -102,6 +119,8 @@ fn main() -> anyhow::Result<()> {
         queue: args.only.iter().any(|x| x == "queue"),
         e2e: args.only.iter().any(|x| x == "e2e"),
         growth: args.only.iter().any(|x| x == "growth"),
+        memory: args.only.iter().any(|x| x == "memory"),
+        rerender: args.only.iter().any(|x| x == "rerender"),
     };
     let q = args.quick;
     let mut rows = Vec::new();
@@ -159,7 +178,32 @@ fn main() -> anyhow::Result<()> {
         rows.extend(render::growth(sizes, &mut skipped));
     }
 
-    let targets = targets(&rows, &render_results, &measured);
+    let mut more_targets = Vec::new();
+    if s.memory {
+        eprintln!("memory …");
+        let plan = if q {
+            memory::MemoryPlan { big: 100, shapes: vec!["growth-30", "long-10"], jobs: 40, programmes: 5 }
+        } else {
+            memory::MemoryPlan {
+                big: 5_000,
+                shapes: vec!["growth-100", "growth-1000", "growth-5000", "long-300", "long-1000"],
+                jobs: 1_000,
+                programmes: 50,
+            }
+        };
+        let (r, t) = memory::section(&plan, &mut skipped);
+        rows.extend(r);
+        more_targets.extend(t);
+    }
+    if s.rerender {
+        eprintln!("re-render …");
+        let (r, t) = memory::rerender(if q { 3 } else { 60 })?;
+        rows.extend(r);
+        more_targets.extend(t);
+    }
+
+    let mut targets = targets(&rows, &render_results, &measured);
+    targets.extend(more_targets);
     print_table(&rows, &targets, &skipped);
     let report = Report {
         quick: q,
@@ -238,6 +282,14 @@ fn targets(rows: &[Row], render: &[render::CaseResult], m: &harness::Measured) -
             &format!("saturation with {n} worker(s) ≥ 85% of the bare loop on {n} thread(s)"),
             format!("{rate:.1} vs {bare:.1} docs/s, median ratio {:.0}%{cpu}", 100.0 * ratio),
             Some(*ratio >= 0.85),
+        ));
+    }
+    for (n, total, bare) in &m.cpu {
+        let outside = total - bare;
+        t.push(Target::new(
+            &format!("CPU per report outside the render ≤ 2 ms ({n} worker(s), all processes)"),
+            format!("{outside:.1} ms ({total:.1} per report − {bare:.1} per bare render)"),
+            Some(outside <= 2.0),
         ));
     }
     let echo64 = m.grpc.iter().find(|(c, k, _, _)| *c == 64 && k.starts_with("Echo")).map(|g| g.2);

@@ -70,7 +70,7 @@ pub fn options(i: usize) -> RenderOptions {
     RenderOptions::new(Lang::Vi, date(i))
 }
 
-fn date(i: usize) -> Date {
+pub fn date(i: usize) -> Date {
     let base = jiff::civil::date(2026, 1, 1);
     base.checked_add(jiff::Span::new().days(i64::try_from(i % 3000).unwrap_or(0))).unwrap_or(base)
 }
@@ -409,27 +409,41 @@ pub fn internal_render(case: &str, runs: usize) -> anyhow::Result<()> {
         "seed" => seed()?,
         "syn4" => synthetic(SYN4.0, SYN4.1, SYN4.2)?,
         "syn20" => synthetic(SYN20.0, SYN20.1, SYN20.2)?,
-        other => match other.strip_prefix("growth-").map(str::parse::<usize>) {
-            Some(Ok(n)) => synthetic(n, GROWTH_FIXED.0, GROWTH_FIXED.1)?,
-            _ => bail!("unknown case {other:?}"),
-        },
+        other => growth_case(other)?,
     };
     let mut times = Vec::new();
-    let mut pages = 0;
+    let (mut pages, mut view_bytes) = (0, 0);
     for i in 0..runs {
         let t = Instant::now();
         let pdf = renderer.render(&data, &options(i))?;
         times.push(crate::stats::ms(t.elapsed()));
-        pages = pdf.pages;
+        (pages, view_bytes) = (pdf.pages, pdf.view_bytes);
     }
     let status = proc::status(std::process::id());
     let hwm = status.as_ref().map(|s| s.hwm_kib);
     let rss = status.as_ref().map(|s| s.rss_kib);
     println!(
         "{}",
-        serde_json::json!({ "ms": times, "pages": pages, "hwm_kib": hwm, "rss_kib": rss, "setup_ms": setup_ms })
+        serde_json::json!({ "ms": times, "pages": pages, "hwm_kib": hwm, "rss_kib": rss, "setup_ms": setup_ms, "view_bytes": view_bytes })
     );
     Ok(())
+}
+
+/// `growth-N`: N activities with short titles; `long-N`: N activities whose titles are 1,000
+/// characters long (about eight lines each), for the memory estimate's other shape.
+fn growth_case(case: &str) -> anyhow::Result<BriefingData> {
+    if let Some(Ok(n)) = case.strip_prefix("growth-").map(str::parse::<usize>) {
+        return Ok(synthetic(n, GROWTH_FIXED.0, GROWTH_FIXED.1)?);
+    }
+    if let Some(Ok(n)) = case.strip_prefix("long-").map(str::parse::<usize>) {
+        let mut data = synthetic(n, GROWTH_FIXED.0, GROWTH_FIXED.1)?;
+        for (i, a) in data.programme.activities.iter_mut().enumerate() {
+            let words = "Hội chợ xúc tiến thương mại và kết nối cung cầu giữa các địa phương ";
+            a.title.vi = format!("{i} {}", words.repeat(15)).chars().take(1_000).collect();
+        }
+        return Ok(data);
+    }
+    bail!("unknown case {case:?}")
 }
 
 /// What [`internal_render`] printed.
@@ -437,6 +451,7 @@ pub struct ChildRender {
     pub ms: Vec<f64>,
     pub pages: u64,
     pub hwm_kib: Option<u64>,
+    pub view_bytes: u64,
 }
 
 /// Runs [`internal_render`] in a child process of this binary.
@@ -454,6 +469,7 @@ pub fn child_render(case: &str, runs: usize) -> anyhow::Result<ChildRender> {
         ms: v["ms"].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default(),
         pages: v["pages"].as_u64().unwrap_or(0),
         hwm_kib: v["hwm_kib"].as_u64(),
+        view_bytes: v["view_bytes"].as_u64().unwrap_or(0),
     })
 }
 
