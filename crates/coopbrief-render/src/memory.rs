@@ -19,11 +19,12 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Bytes a process that renders takes whatever the briefing: typst's set-up, the fonts, the
-/// template, the runtime (a fresh process rendering a 7-page briefing peaks at 78 MiB).
-pub const PEAK_BASE: u64 = 96 << 20;
-/// Peak bytes per byte of view model. Measured: 308–364 for programmes of 1,000 to 5,000
-/// short activities, 240–252 for activities with 1,000-character titles; rounded up.
-pub const PEAK_PER_VIEW_BYTE: u64 = 384;
+/// template, the runtime (a fresh process rendering a 7-page briefing peaks at 78–86 MiB).
+pub const PEAK_BASE: u64 = 112 << 20;
+/// Peak bytes per byte of view model above the base. Measured: 310–341 for programmes of
+/// 1,000 to 5,000 short activities, 240–252 for activities with 1,000-character titles; with
+/// the base, the estimate is 1.1–1.5× the measured peak of every shape in the benchmark.
+pub const PEAK_PER_VIEW_BYTE: u64 = 352;
 
 /// Renders an entry may go unused before the cache drops it. Measured in `coopbrief-bench`
 /// (the eviction rows): keeping the last few renders' entries is what lets a programme's next
