@@ -44,6 +44,10 @@ struct Args {
     /// (e2e includes RSS).
     #[arg(long, value_delimiter = ',', default_value = "render,grpc,queue,e2e,growth,memory,rerender")]
     only: Vec<String>,
+    /// Profiling aid: this process's renders keep typst's cache entries for this many renders
+    /// instead of the renderer's policy (the memory section's job rows try each policy anyway).
+    #[arg(long, hide = true)]
+    keep_renders: Option<usize>,
     #[command(subcommand)]
     internal: Option<Internal>,
 }
@@ -110,6 +114,9 @@ fn main() -> anyhow::Result<()> {
             return memory::internal_jobs(*keep, *jobs, *programmes);
         }
         None => {}
+    }
+    if let Some(keep) = args.keep_renders {
+        coopbrief_render::bench::set_keep_renders(keep);
     }
     let started = Instant::now();
     let started_utc = jiff::Timestamp::now().to_string();
