@@ -244,9 +244,9 @@ fn seed_with_activities(n: usize, chars: usize) -> coopbrief_domain::dataset::Da
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn what_imports_is_briefed_and_exported_and_what_is_too_large_is_refused() {
     use coopbrief_domain::limits::MAX_MESSAGE_BYTES;
-    // Under a 2 GiB memory budget, which the renderer's estimate of this programme (about
-    // 1.3 GiB) fits in.
-    let config = WorkerConfig { render_memory_budget: Some(2 << 30), ..WorkerConfig::default() };
+    // Under a 6 GiB memory budget, which the renderer's estimate of this programme (about
+    // 4.9 GiB: 5,000 titles of 1,000 characters) fits in.
+    let config = WorkerConfig { render_memory_budget: Some(6 << 30), ..WorkerConfig::default() };
     let app = spawn_app_configured(Some(config), |_| {}).await;
     // Sized like the worker's and the CLI's clients: past tonic's 4 MiB both ways.
     let mut data = CooperationServiceClient::connect(app.endpoint.clone())
