@@ -189,7 +189,7 @@ fn main() -> anyhow::Result<()> {
     if s.memory {
         eprintln!("memory …");
         let plan = if q {
-            memory::MemoryPlan { big: 100, shapes: vec!["growth-30", "long-10"], jobs: 40, programmes: 5 }
+            memory::MemoryPlan { big: 100, shapes: vec!["growth-100", "long-10"], jobs: 40, programmes: 5 }
         } else {
             memory::MemoryPlan {
                 big: 5_000,
