@@ -9,12 +9,12 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use coopbrief_domain::BriefingData;
 use coopbrief_domain::dataset::Dataset;
-use coopbrief_render::{RenderOptions, Renderer, memory};
+use coopbrief_render::{Renderer, memory};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::proc;
-use crate::render::{child_render, date, mib, options};
+use crate::render::{child_render, mib, options};
 use crate::stats::{Row, Samples, Target};
 
 /// The peak a worker in a 512 MiB container can afford for one render.
@@ -99,7 +99,7 @@ pub fn section(plan: &MemoryPlan, skipped: &mut Vec<String>) -> (Vec<Row>, Vec<T
     for &keep in POLICIES {
         match child_jobs(keep, plan.jobs, plan.programmes) {
             Ok(j) => {
-                let growth = j.rss_end_kib as f64 / (j.rss_100_kib.max(1) as f64);
+                let growth = j.rss_end_kib as f64 / (j.rss_early_kib.max(1) as f64);
                 let mut r = Row::new(
                     "memory",
                     &format!("{} jobs, {} programmes", plan.jobs, plan.programmes),
@@ -111,14 +111,14 @@ pub fn section(plan: &MemoryPlan, skipped: &mut Vec<String>) -> (Vec<Row>, Vec<T
                 r.ratio = Some(format!("{growth:.2}× RSS after job {early}"));
                 r.note = format!(
                     "RSS after job {early} {:.0} MiB; repeat of the last job {:.1} ms",
-                    mib(j.rss_100_kib),
+                    mib(j.rss_early_kib),
                     j.repeat_ms
                 );
                 rows.push(r);
                 if keep == memory::KEEP_RENDERS {
                     targets.push(Target::new(
                         &format!("memory: RSS after {} jobs ≤ 1.2× after {early} (keep {keep})", plan.jobs),
-                        format!("{:.0} vs {:.0} MiB = {growth:.2}×", mib(j.rss_end_kib), mib(j.rss_100_kib)),
+                        format!("{:.0} vs {:.0} MiB = {growth:.2}×", mib(j.rss_end_kib), mib(j.rss_early_kib)),
                         Some(growth <= 1.2),
                     ));
                 }
@@ -131,7 +131,7 @@ pub fn section(plan: &MemoryPlan, skipped: &mut Vec<String>) -> (Vec<Row>, Vec<T
 
 /// What [`internal_jobs`] printed.
 struct ChildJobs {
-    rss_100_kib: u64,
+    rss_early_kib: u64,
     rss_end_kib: u64,
     p50_ms: f64,
     repeat_ms: f64,
@@ -150,7 +150,7 @@ fn child_jobs(keep: usize, jobs: usize, programmes: usize) -> anyhow::Result<Chi
     let v: Value = serde_json::from_slice(&out.stdout).context("child jobs printed no JSON")?;
     let num = |k: &str| v[k].as_f64().unwrap_or(0.0);
     Ok(ChildJobs {
-        rss_100_kib: v["rss_100_kib"].as_u64().unwrap_or(0),
+        rss_early_kib: v["rss_early_kib"].as_u64().unwrap_or(0),
         rss_end_kib: v["rss_end_kib"].as_u64().unwrap_or(0),
         p50_ms: num("p50_ms"),
         repeat_ms: num("repeat_ms"),
@@ -175,13 +175,13 @@ pub fn internal_jobs(keep: usize, jobs: usize, programmes: usize) -> anyhow::Res
     renderer.warm_up()?;
     let data: Vec<BriefingData> = (0..programmes.max(1)).map(programme).collect::<anyhow::Result<_>>()?;
     let mut times = Samples::default();
-    let mut rss_100 = 0;
+    let mut rss_early = 0;
     for j in 0..jobs {
         let t = Instant::now();
         renderer.render(&data[j % data.len()], &options(j / data.len()))?;
         times.push(t.elapsed());
         if j + 1 == jobs.min(100) {
-            rss_100 = proc::status(std::process::id()).map_or(0, |s| s.rss_kib);
+            rss_early = proc::status(std::process::id()).map_or(0, |s| s.rss_kib);
         }
     }
     let rss_end = proc::status(std::process::id()).map_or(0, |s| s.rss_kib);
@@ -192,7 +192,7 @@ pub fn internal_jobs(keep: usize, jobs: usize, programmes: usize) -> anyhow::Res
     let repeat_ms = crate::stats::ms(t.elapsed());
     println!(
         "{}",
-        serde_json::json!({ "rss_100_kib": rss_100, "rss_end_kib": rss_end, "p50_ms": times.pct_ms(50.0), "repeat_ms": repeat_ms })
+        serde_json::json!({ "rss_early_kib": rss_early, "rss_end_kib": rss_end, "p50_ms": times.pct_ms(50.0), "repeat_ms": repeat_ms })
     );
     Ok(())
 }
@@ -244,7 +244,7 @@ pub fn rerender(rounds: usize) -> anyhow::Result<(Vec<Row>, Vec<Target>)> {
         let period = &periods[r % periods.len()];
         let next_data = BriefingData::select(p, period.parse()?, &ds.partners, &ds.sectors);
         let t = Instant::now();
-        renderer.render(&next_data, &RenderOptions::new(coopbrief_domain::Lang::Vi, date(r / periods.len())))?;
+        renderer.render(&next_data, &options(r / periods.len()))?;
         next.push(t.elapsed());
         let other = programme(1_000 + r)?;
         let t = Instant::now();

@@ -70,7 +70,7 @@ pub fn options(i: usize) -> RenderOptions {
     RenderOptions::new(Lang::Vi, date(i))
 }
 
-pub fn date(i: usize) -> Date {
+fn date(i: usize) -> Date {
     let base = jiff::civil::date(2026, 1, 1);
     base.checked_add(jiff::Span::new().days(i64::try_from(i % 3000).unwrap_or(0))).unwrap_or(base)
 }
