@@ -241,19 +241,27 @@ fn seed_with_activities(n: usize, chars: usize) -> coopbrief_domain::dataset::Da
     dataset
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn what_imports_is_briefed_and_exported_and_what_is_too_large_is_refused() {
+/// The app with a worker whose renders have a memory budget of `bytes`, and a cooperation
+/// client sized like the worker's and the CLI's: past tonic's 4 MiB both ways.
+async fn app_with_render_budget(
+    bytes: u64,
+) -> (coopbrief_tests::TestApp, CooperationServiceClient<tonic::transport::Channel>) {
     use coopbrief_domain::limits::MAX_MESSAGE_BYTES;
-    // Under a 6 GiB memory budget, which the renderer's estimate of this programme (about
-    // 4.9 GiB: 5,000 titles of 1,000 characters) fits in.
-    let config = WorkerConfig { render_memory_budget: Some(6 << 30), ..WorkerConfig::default() };
+    let config = WorkerConfig { render_memory_budget: Some(bytes), ..WorkerConfig::default() };
     let app = spawn_app_configured(Some(config), |_| {}).await;
-    // Sized like the worker's and the CLI's clients: past tonic's 4 MiB both ways.
-    let mut data = CooperationServiceClient::connect(app.endpoint.clone())
+    let data = CooperationServiceClient::connect(app.endpoint.clone())
         .await
         .expect("connect")
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    (app, data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_imports_is_briefed_and_exported_and_what_is_too_large_is_refused() {
+    // Under a 6 GiB memory budget, which the renderer's estimate of this programme (about
+    // 4.9 GiB: 5,000 titles of 1,000 characters) fits in.
+    let (app, mut data) = app_with_render_budget(6 << 30).await;
 
     let big = seed_with_activities(5_000, 1_000);
     let yaml = coopbrief_domain::exchange::to_yaml(&big).expect("yaml");
@@ -325,13 +333,7 @@ async fn what_imports_is_briefed_and_exported_and_what_is_too_large_is_refused()
 /// saying why, before anything is laid out; the worker goes on with the next job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_briefing_over_the_memory_budget_fails_at_once_and_the_worker_goes_on() {
-    use coopbrief_domain::limits::MAX_MESSAGE_BYTES;
-    let config = WorkerConfig { render_memory_budget: Some(256 << 20), ..WorkerConfig::default() };
-    let app = spawn_app_configured(Some(config), |_| {}).await;
-    let mut data = CooperationServiceClient::connect(app.endpoint.clone())
-        .await
-        .expect("connect")
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let (app, mut data) = app_with_render_budget(256 << 20).await;
     // 5,000 activities in 2019: the 2019 briefing is about 850 pages, 2018's a few.
     let yaml = coopbrief_domain::exchange::to_yaml(&seed_with_activities(5_000, 60)).expect("yaml");
     data.import_programme(v1::ImportProgrammeRequest { yaml, validate_only: false }).await.expect("imported");
