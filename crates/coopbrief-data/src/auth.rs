@@ -69,6 +69,7 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("ReportService", "RetryReport", EDITOR),
     ("ReportService", "IssueReport", APPROVER),
     ("ReportService", "VerifyDocument", VIEWER),
+    ("WorkerService", "CheckIn", WORKER),
     ("WorkerService", "StartReport", WORKER),
     ("WorkerService", "CompleteReport", WORKER),
     ("WorkerService", "FailReport", WORKER),

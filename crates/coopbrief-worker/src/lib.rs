@@ -46,6 +46,22 @@ pub enum Outcome {
     Rejected(String),
     /// A transient failure (data service unreachable): hand the job back to the queue.
     Retry(String),
+    /// The data service refused this worker's token: the job goes back to the queue as it
+    /// came (no attempt used) and the worker stops consuming until its token is accepted.
+    Refused(String),
+}
+
+/// Whether the worker is taking jobs, for its health check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Consumer {
+    /// Warming up, checking in, or connecting to the broker.
+    Starting,
+    /// A consumer is open on the job queue.
+    Consuming,
+    /// Not taking jobs, and why: the data service refused the token or cannot be reached.
+    Held(String),
+    /// Shutting down.
+    Stopped,
 }
 
 /// Where one successful job's time went, stage by stage (logged with the outcome).
@@ -127,6 +143,8 @@ const REQUEUE_DELAY: Duration = Duration::from_secs(1);
 /// Reconnection backoff of the consumer.
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Longest wait between two check-ins while the data service refuses the token or is away.
+const MAX_CHECK_IN_BACKOFF: Duration = Duration::from_secs(30);
 
 /// Renders report jobs. Cheap to clone; the renderer (fonts, templates) is loaded once.
 #[derive(Clone)]
@@ -137,6 +155,8 @@ pub struct Worker {
     /// The render slots; a render holds its thread until it really ends (even past its deadline).
     threads: RenderThreads,
     config: WorkerConfig,
+    /// Whether jobs are being taken (see [`Worker::consumer`]).
+    consumer: Arc<tokio::sync::watch::Sender<Consumer>>,
 }
 
 impl Worker {
@@ -163,6 +183,42 @@ impl Worker {
             renderer,
             threads: RenderThreads::new(config.render_slots.max(1)),
             config,
+            consumer: Arc::new(tokio::sync::watch::Sender::new(Consumer::Starting)),
+        }
+    }
+
+    /// Follows whether the worker is taking jobs (its health check writes it down).
+    pub fn consumer(&self) -> tokio::sync::watch::Receiver<Consumer> {
+        self.consumer.subscribe()
+    }
+
+    /// Asks the data service whether it takes this worker's token, and waits (with backoff,
+    /// logging each new reason once) until it does; `false` if `shutdown` came first. A data
+    /// service too old to know the question counts as a yes.
+    pub async fn check_in(&self, shutdown: impl Future<Output = ()>) -> bool {
+        tokio::pin!(shutdown);
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let held = match self.reports.clone().check_in(v1::CheckInRequest {}).await {
+                Ok(_) => return true,
+                Err(s) if s.code() == Code::Unimplemented => return true,
+                Err(s) if matches!(s.code(), Code::Unauthenticated | Code::PermissionDenied) => {
+                    format!("the data service refused this worker's token ({:?}): {}", s.code(), s.message())
+                }
+                Err(s) => format!("the data service cannot be reached ({:?}): {}", s.code(), s.message()),
+            };
+            let changed = self.consumer.send_if_modified(|state| {
+                let new = Consumer::Held(held.clone());
+                (*state != new).then(|| *state = new).is_some()
+            });
+            if changed {
+                error!(reason = %held, "not taking jobs; checking in again with backoff");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = &mut shutdown => return false,
+            }
+            backoff = (backoff * 2).min(MAX_CHECK_IN_BACKOFF);
         }
     }
 
@@ -172,6 +228,13 @@ impl Worker {
         let started = Instant::now();
         let start = match self.reports.clone().start_report(v1::StartReportRequest { id: id.to_owned() }).await {
             Ok(r) => r.into_inner(),
+            Err(s) if matches!(s.code(), Code::Unauthenticated | Code::PermissionDenied) => {
+                return Outcome::Refused(format!(
+                    "the data service refused this worker's token ({:?}): {}",
+                    s.code(),
+                    s.message()
+                ));
+            }
             Err(s) if transient(&s) => return Outcome::Retry(format!("data service: {}", s.message())),
             Err(s) => return Outcome::Rejected(format!("cannot start report {id}: {}", s.message())),
         };
@@ -410,6 +473,11 @@ pub async fn run(
     info!(ms = t.elapsed().as_millis() as u64, threads = worker.threads.count, "renderer warmed up");
     let mut backoff = MIN_BACKOFF;
     loop {
+        // No job is taken while the data service refuses this worker's token: the queue keeps
+        // them for the workers it accepts.
+        if !worker.check_in(shutdown.clone()).await {
+            break;
+        }
         let deliveries = tokio::select! {
             d = queue.consume() => d,
             () = shutdown.clone() => break,
@@ -418,9 +486,11 @@ pub async fn run(
             Ok(d) => {
                 backoff = MIN_BACKOFF;
                 info!(concurrency, render_slots = worker.config.render_slots.max(1), "worker waiting for jobs");
+                worker.consumer.send_replace(Consumer::Consuming);
                 d
             }
             Err(e) => {
+                worker.consumer.send_replace(Consumer::Held(format!("cannot consume jobs: {e}")));
                 warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "cannot consume jobs; retrying");
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
@@ -440,6 +510,8 @@ pub async fn run(
             })
             .filter_map(|d| futures::future::ready(d.ok()))
             .take_until(shutdown.clone())
+            // A refused token (see `Outcome::Refused`) ends this consumer: back to checking in.
+            .take_until(refused(worker.consumer()))
             .for_each_concurrent(concurrency.max(1), |delivery| {
                 let worker = worker.clone();
                 let queue = queue.clone();
@@ -451,7 +523,15 @@ pub async fn run(
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            () = &mut work => {}
+            () = &mut work => {
+                worker.consumer.send_if_modified(|state| {
+                    let was = *state == Consumer::Consuming;
+                    if was {
+                        *state = Consumer::Held("the job stream broke; reconnecting".into());
+                    }
+                    was
+                });
+            }
             () = stopping => {
                 warn!(grace_s = grace.as_secs_f64(), "jobs still running after the grace period; handing them back");
                 break;
@@ -461,8 +541,16 @@ pub async fn run(
             break;
         }
     }
+    worker.consumer.send_replace(Consumer::Stopped);
     info!("worker stopped");
     Ok(())
+}
+
+/// Resolves when the worker's consumer is held because its token was refused.
+async fn refused(mut consumer: tokio::sync::watch::Receiver<Consumer>) {
+    if consumer.wait_for(|state| matches!(state, Consumer::Held(_))).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 async fn process(worker: &Worker, queue: &dyn JobQueue, delivery: Delivery) {
@@ -507,6 +595,11 @@ async fn process(worker: &Worker, queue: &dyn JobQueue, delivery: Delivery) {
         Outcome::Rejected(reason) => {
             error!(report_id, attempt, reason, "job rejected");
             delivery.ack().await
+        }
+        Outcome::Refused(reason) => {
+            error!(report_id, attempt, reason, "token refused; job handed back, taking no more");
+            worker.consumer.send_replace(Consumer::Held(reason.clone()));
+            delivery.nack(true).await
         }
         Outcome::Retry(reason) => {
             warn!(report_id, attempt, reason, "transient failure; retrying after a backoff");

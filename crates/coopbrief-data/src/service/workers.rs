@@ -18,6 +18,11 @@ pub const MAX_PDF_BYTES: u64 = 256 * 1024 * 1024;
 
 #[tonic::async_trait]
 impl coopbrief_proto::WorkerService for App {
+    async fn check_in(&self, _req: Request<v1::CheckInRequest>) -> Result<Response<v1::CheckInResponse>, Status> {
+        // The access layer has already said yes: only a live worker token gets here.
+        Ok(Response::new(v1::CheckInResponse { version: env!("CARGO_PKG_VERSION").to_owned() }))
+    }
+
     async fn start_report(
         &self,
         req: Request<v1::StartReportRequest>,
