@@ -8,6 +8,7 @@ pub mod answers;
 pub mod auth;
 pub mod commands;
 pub mod error;
+pub mod health;
 pub mod issuance;
 pub mod relay;
 pub mod scheduler;
@@ -31,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Identity, ServerTlsConfig};
+use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
 pub use auth::{AuthLayer, AuthMode, Caller};
@@ -132,12 +134,17 @@ impl Server {
     /// Serves until `shutdown` resolves, then finishes in-flight calls and returns.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<CooperationServiceServer<App>>().await;
-        health.set_serving::<ReportServiceServer<App>>().await;
-        health.set_serving::<WorkerServiceServer<App>>().await;
-        health.set_serving::<ScheduleServiceServer<App>>().await;
-        health.set_serving::<DiagnosticsServiceServer<App>>().await;
-        health.set_serving::<AccessServiceServer<App>>().await;
+        // The store answered when it was opened; from now on the probe says.
+        health::set_all(&health, ServingStatus::Serving).await;
+        let (stop_probe, probe_stopped) = tokio::sync::oneshot::channel::<()>();
+        let probe = tokio::spawn(health::watch(self.app.store.clone(), health.clone(), async {
+            let _ = probe_stopped.await;
+        }));
+        // From the moment shutdown begins, health says so (before in-flight calls finish).
+        let shutdown = async move {
+            shutdown.await;
+            health::set_all(&health, ServingStatus::NotServing).await;
+        };
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(coopbrief_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -188,6 +195,8 @@ impl Server {
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
             .context("the gRPC server failed");
+        let _ = stop_probe.send(());
+        let _ = probe.await;
         let _ = stop_relay.send(());
         let _ = relay.await;
         let _ = stop_scheduler.send(());

@@ -97,6 +97,8 @@ pub struct Store {
     /// however long a big import holds the file, instead of failing with "database is locked"
     /// once SQLite's busy timeout has passed.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// SQLite's database file (none in memory or on PostgreSQL), opened anew by [`Store::ping`].
+    file: Option<std::path::PathBuf>,
 }
 
 /// A write transaction, holding this process's writer turn on SQLite (see [`Store::begin_write`]).
@@ -137,9 +139,13 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of(url)?;
+        let mut file = None;
         let (options, max) = match backend {
             Backend::Sqlite => {
                 let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?.create_if_missing(true);
+                if !url.contains(":memory:") {
+                    file = Some(options.get_filename().to_path_buf());
+                }
                 if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir)
                         .map_err(|source| Error::Io { path: dir.display().to_string(), source })?;
@@ -179,7 +185,23 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend, briefings: Default::default(), writer: Default::default() })
+        Ok(Store { pool, backend, briefings: Default::default(), writer: Default::default(), file })
+    }
+
+    /// Whether the database answers: a read through the pool and, on SQLite, the database file
+    /// opened anew (the pool's open connections would go on reading a file nobody can open any
+    /// more, until they are replaced). For health checks; the caller bounds the wait.
+    pub async fn ping(&self) -> Result<()> {
+        if let Some(path) = &self.file {
+            use tokio::io::AsyncReadExt;
+            let io = |e| Error::Database(sqlx::Error::Io(e));
+            let mut header = [0u8; 16];
+            tokio::fs::File::open(path).await.map_err(io)?.read_exact(&mut header).await.map_err(io)?;
+            if &header != b"SQLite format 3\0" {
+                return Err(Error::Corrupt { what: "database file", message: "it is not an SQLite database".into() });
+            }
+        }
+        self.data_version().await.map(drop)
     }
 
     pub fn backend(&self) -> Backend {
