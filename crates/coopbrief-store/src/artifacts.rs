@@ -192,10 +192,8 @@ fn fault_of(e: &object_store::Error) -> ArtifactFault {
     // "Server returned non-2xx status code: 503 Service Unavailable: …", or "Server returned
     // error response: …" for a 200 whose body is an S3 error (InternalError, SlowDown).
     let said = e.to_string();
-    let status = said
-        .split_once("status code: ")
-        .and_then(|(_, rest)| rest.get(..3))
-        .and_then(|code| code.parse::<u16>().ok());
+    let status =
+        said.split_once("status code: ").and_then(|(_, rest)| rest.get(..3)).and_then(|code| code.parse::<u16>().ok());
     match status {
         Some(507) => ArtifactFault::Full,
         Some(408 | 429 | 500..=599) => ArtifactFault::Unavailable,
