@@ -16,6 +16,26 @@ pub struct Client {
     channel: GrpcChannel,
 }
 
+/// Makes `call` again while the data service answers `UNAVAILABLE` (its database or PDF store
+/// briefly away, the service restarting), five times with growing pauses (about 8 s in all).
+/// Only for calls that are safe to repeat: reads, and creates that carry a request id.
+pub(crate) async fn retrying<T, F>(mut call: impl FnMut() -> F) -> Result<T, Status>
+where
+    F: std::future::Future<Output = Result<T, Status>>,
+{
+    let mut pause = std::time::Duration::from_millis(250);
+    for _ in 0..5 {
+        match call().await {
+            Err(s) if s.code() == tonic::Code::Unavailable => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            done => return done,
+        }
+    }
+    call().await
+}
+
 /// A gRPC status as a person reads it: `NOT_FOUND: programme "x" not found`.
 pub(crate) fn status(s: Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", code_name(s.code()), s.message())

@@ -8,7 +8,7 @@ use coopbrief_proto::v1::{self, ReportState};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::connection::{Client, status};
+use crate::connection::{Client, retrying, status};
 use crate::escape::escape;
 use crate::{CreateArgs, ReportOptions};
 
@@ -39,19 +39,33 @@ impl Client {
     /// Requests a report with every option.
     pub async fn create_report(&self, o: &ReportOptions, request_id: Option<&str>) -> anyhow::Result<v1::Report> {
         let letterhead = o.letterhead.as_deref().map(read_letterhead).transpose()?;
+        // A request id of our own when none is given, so that a create retried after
+        // UNAVAILABLE (which may have been committed all the same) makes one report, not two.
+        let request_id = request_id.map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
         let req = v1::CreateReportRequest {
             programme: o.programme.clone(),
             period: o.period.clone(),
             lang: o.lang.clone(),
-            request_id: request_id.unwrap_or_default().into(),
+            request_id,
             pdf_standard: o.pdf_standard.clone(),
             letterhead: letterhead.as_ref().map(coopbrief_proto::convert::letterhead),
         };
-        Ok(self.reports.clone().create_report(req).await.map_err(status)?.into_inner())
+        let created = retrying(|| {
+            let (mut reports, req) = (self.reports.clone(), req.clone());
+            async move { reports.create_report(req).await }
+        })
+        .await;
+        Ok(created.map_err(status)?.into_inner())
     }
 
     pub async fn report(&self, id: &str) -> anyhow::Result<v1::Report> {
-        Ok(self.reports.clone().get_report(v1::GetReportRequest { id: id.into() }).await.map_err(status)?.into_inner())
+        let req = v1::GetReportRequest { id: id.into() };
+        let report = retrying(|| {
+            let (mut reports, req) = (self.reports.clone(), req.clone());
+            async move { reports.get_report(req).await }
+        })
+        .await;
+        Ok(report.map_err(status)?.into_inner())
     }
 
     /// Follows a report until it has succeeded or failed; prints each new state on stderr.

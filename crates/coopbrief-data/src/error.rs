@@ -41,7 +41,7 @@ const DOMAIN: &str = "coopbrief.v1";
 impl From<Error> for Status {
     /// The only place where errors become gRPC codes.
     fn from(e: Error) -> Status {
-        use coopbrief_store::Error as S;
+        use coopbrief_store::{ArtifactFault, Error as S};
         let said = told(&e.to_string());
         let invalid = |e: &coopbrief_domain::Error| {
             let details = match e.field() {
@@ -56,6 +56,9 @@ impl From<Error> for Status {
                 said.clone(),
                 ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new()),
             )
+        };
+        let passing = |code: Code, reason: &str, message: &str| {
+            Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new()))
         };
         match &e {
             Error::Invalid(d) | Error::Store(S::Invalid(d)) => invalid(d),
@@ -73,8 +76,27 @@ impl From<Error> for Status {
             Error::Sign(_) => info(Code::FailedPrecondition, "SIGNING_KEY"),
             Error::Unauthenticated(_) => info(Code::Unauthenticated, "UNAUTHENTICATED"),
             Error::PermissionDenied(_) => info(Code::PermissionDenied, "PERMISSION_DENIED"),
+            // Passing conditions of the service's own stores: the caller retries. What failed
+            // exactly is for the operator's log, not for the caller.
+            Error::Store(S::Unavailable(_)) => {
+                tracing::warn!(error = %e, "the database is unavailable");
+                passing(Code::Unavailable, "DATABASE_UNAVAILABLE", "the database is unavailable; try again")
+            }
+            Error::Store(S::Artifact { fault: ArtifactFault::Full, .. }) => {
+                tracing::warn!(error = %e, "the PDF store is full");
+                passing(Code::ResourceExhausted, "PDF_STORE_FULL", "the PDF store is full")
+            }
+            Error::Store(S::Artifact { fault: ArtifactFault::Unavailable, .. }) => {
+                tracing::warn!(error = %e, "the PDF store is unavailable");
+                passing(Code::Unavailable, "PDF_STORE_UNAVAILABLE", "the PDF store is unavailable")
+            }
             Error::Store(
-                S::Corrupt { .. } | S::Database(_) | S::Migrate(_) | S::Io { .. } | S::Artifact { .. } | S::Config(_),
+                S::Corrupt { .. }
+                | S::Database(_)
+                | S::Migrate(_)
+                | S::Io { .. }
+                | S::Artifact { fault: ArtifactFault::Other, .. }
+                | S::Config(_),
             )
             | Error::Internal(_) => {
                 tracing::error!(error = %e, "internal error");
@@ -131,5 +153,19 @@ mod tests {
         assert!(told(&"x".repeat(5000)).len() <= crate::answers::MAX_MESSAGE_BYTES);
         let status = Status::from(Error::Invalid(coopbrief_domain::Error::invalid("yaml", long)));
         assert!(status.message().len() < 200 && status.code() == Code::InvalidArgument);
+    }
+
+    #[test]
+    fn a_full_or_unreachable_store_is_a_passing_condition_with_a_short_reason() {
+        use coopbrief_store::{ArtifactFault, Error as S};
+        let artifact = |fault| {
+            let message = "Unable to copy data to file: No space left on device (os error 28)".into();
+            Status::from(Error::Store(S::Artifact { location: "/srv/coopbrief/pdf".into(), fault, message }))
+        };
+        let full = artifact(ArtifactFault::Full);
+        assert_eq!((full.code(), full.message()), (Code::ResourceExhausted, "the PDF store is full"));
+        let down = artifact(ArtifactFault::Unavailable);
+        assert_eq!((down.code(), down.message()), (Code::Unavailable, "the PDF store is unavailable"));
+        assert_eq!(artifact(ArtifactFault::Other).code(), Code::Internal);
     }
 }

@@ -1,8 +1,9 @@
 //! `coopbrief-soak`: creates many reports at once through a `coopbrief-data` process and
-//! `--workers` `coopbrief-worker` processes on the real RabbitMQ, optionally with chaos (a
-//! worker SIGKILLed and the broker restarted mid-run), then counts what came out. It prints
-//! a table — created / succeeded / failed / lost / duplicated — and exits non-zero if any
-//! report was lost or duplicated.
+//! `--workers` `coopbrief-worker` processes on the real RabbitMQ, on SQLite or (with
+//! `--database-url postgres://…`) PostgreSQL, optionally with chaos (a worker SIGKILLed, the
+//! broker restarted and, on PostgreSQL, the database restarted mid-run), then counts what came
+//! out. It prints a table — created / succeeded / failed / lost / duplicated — and exits non-zero
+//! if any report was lost or duplicated.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,9 +26,14 @@ struct Args {
     /// Worker processes.
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// Kill a worker (SIGKILL) and restart RabbitMQ in the middle of the run.
+    /// Kill a worker (SIGKILL), restart RabbitMQ and, on PostgreSQL, restart the local
+    /// cluster (`pg_ctlcluster … restart`) in the middle of the run.
     #[arg(long)]
     chaos: bool,
+    /// The data service's database: an empty PostgreSQL database (`postgres://…`), or by
+    /// default a fresh SQLite file in the run's directory.
+    #[arg(long)]
+    database_url: Option<String>,
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
@@ -59,6 +65,7 @@ struct Setup {
     queue: String,
     endpoint: String,
     amqp_url: String,
+    database_url: String,
 }
 
 impl Setup {
@@ -81,7 +88,7 @@ impl Setup {
         // Loopback, so access control may be off: the soak tests the job pipeline.
         cmd.env("COOPBRIEF_LISTEN", listen)
             .env("COOPBRIEF_AUTH", "off")
-            .env("COOPBRIEF_DATABASE_URL", self.db_url())
+            .env("COOPBRIEF_DATABASE_URL", &self.database_url)
             .env("COOPBRIEF_ARTIFACTS", self.dir.path().join("pdf"))
             .stdout(Stdio::null())
             .stderr(self.log("data")?);
@@ -98,16 +105,32 @@ impl Setup {
             .stderr(self.log(&format!("worker-{n}"))?);
         Ok(Proc(cmd.spawn().context("failed to start coopbrief-worker")?))
     }
-
-    fn db_url(&self) -> String {
-        format!("sqlite://{}/coopbrief.db", self.dir.path().display())
-    }
 }
 
 fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
     let status = Command::new("rabbitmqctl").args(args).stdout(Stdio::null()).status()?;
     if !status.success() {
         bail!("rabbitmqctl {args:?} failed");
+    }
+    Ok(())
+}
+
+/// Restarts the local PostgreSQL cluster (`/etc/postgresql/<version>/main`); returns once it
+/// has started again.
+fn restart_postgres() -> anyhow::Result<()> {
+    let version = std::fs::read_dir("/etc/postgresql")
+        .context("restarting PostgreSQL needs a local cluster under /etc/postgresql")?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .max()
+        .context("no PostgreSQL cluster under /etc/postgresql")?;
+    let status = Command::new("pg_ctlcluster")
+        .args(["--skip-systemctl-redirect", &version, "main", "restart"])
+        .stdout(Stdio::null())
+        .status()
+        .context("pg_ctlcluster (postgresql-common) is needed to restart PostgreSQL")?;
+    if !status.success() {
+        bail!("pg_ctlcluster {version} main restart failed");
     }
     Ok(())
 }
@@ -122,19 +145,33 @@ fn pdf_count(dir: &Path) -> usize {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let dir = tempfile::tempdir()?;
+    let database_url =
+        args.database_url.clone().unwrap_or_else(|| format!("sqlite://{}/coopbrief.db", dir.path().display()));
+    let postgres = database_url.starts_with("postgres");
     let setup = Setup {
-        dir: tempfile::tempdir()?,
+        dir,
         queue: format!("coopbrief.soak.{}", uuid::Uuid::now_v7()),
         endpoint: format!("http://127.0.0.1:{port}"),
         amqp_url: args.amqp_url.clone(),
+        database_url,
     };
+    // The counts below assume the run's reports are the only ones.
+    let store = Store::connect(&setup.database_url).await?;
+    if !store.all_reports().await?.is_empty() {
+        bail!(
+            "the database {} holds reports already; give the soak an empty one",
+            coopbrief_store::redact(&setup.database_url)
+        );
+    }
     let _data = setup.data(&format!("127.0.0.1:{port}"))?;
     let client = connect(&setup.endpoint).await?;
     let mut workers: Vec<Proc> = (0..args.workers).map(|n| setup.worker(n)).collect::<anyhow::Result<_>>()?;
     eprintln!(
-        "soak: {} reports, {} workers{}, logs in {}",
+        "soak: {} reports, {} workers, {}{}, logs in {}",
         args.reports,
         args.workers,
+        if postgres { "PostgreSQL" } else { "SQLite" },
         if args.chaos { ", chaos" } else { "" },
         setup.dir.path().display()
     );
@@ -155,13 +192,26 @@ async fn main() -> anyhow::Result<()> {
         .await;
     eprintln!("soak: created {} in {:.1}s", created.len(), started.elapsed().as_secs_f64());
 
-    let store = Store::connect(&setup.db_url()).await?;
     let deadline = started + Duration::from_secs(args.timeout);
-    let (mut killed, mut restarted) = (false, false);
+    let (mut killed, mut restarted, mut db_restarted) = (false, false, !postgres);
     let chaos_log = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     loop {
-        let done = (store.count_reports(Some(ReportState::Succeeded)).await?
-            + store.count_reports(Some(ReportState::Failed)).await?) as usize;
+        // The database may be restarting: a count that fails is taken again next round.
+        let counted = async {
+            Ok::<_, coopbrief_store::Error>(
+                (store.count_reports(Some(ReportState::Succeeded)).await?
+                    + store.count_reports(Some(ReportState::Failed)).await?) as usize,
+            )
+        };
+        let done = match counted.await {
+            Ok(done) => done,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("soak: counting failed, again shortly: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if args.chaos && !killed && done >= created.len() / 4 {
             if let Some(mut victim) = workers.pop() {
                 let _ = victim.0.kill();
@@ -184,6 +234,14 @@ async fn main() -> anyhow::Result<()> {
             chaos_log
                 .lock()
                 .map(|mut l| l.push(format!("{:.1}s: RabbitMQ stop_app / start_app", started.elapsed().as_secs_f64())))
+                .ok();
+        }
+        if args.chaos && restarted && !db_restarted && done >= created.len() * 3 / 4 {
+            restart_postgres()?;
+            db_restarted = true;
+            chaos_log
+                .lock()
+                .map(|mut l| l.push(format!("{:.1}s: PostgreSQL restarted", started.elapsed().as_secs_f64())))
                 .ok();
         }
         if done >= created.len() || Instant::now() > deadline {

@@ -48,8 +48,16 @@ impl ArtifactStore {
             }),
             "s3" => {
                 let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                // A few quick retries of the client's own for a blip; a longer outage is the job
+                // pipeline's to wait out (its delay queues), rather than a call held for minutes.
+                let retry = object_store::RetryConfig {
+                    max_retries: 3,
+                    retry_timeout: std::time::Duration::from_secs(15),
+                    ..object_store::RetryConfig::default()
+                };
                 let store = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
+                    .with_retry(retry)
                     .build()
                     .map_err(|e| artifact_error(location, e))?;
                 Ok(ArtifactStore {
@@ -125,6 +133,108 @@ pub enum PdfCopy {
     Issued,
 }
 
+/// Why the artifact store failed, as far as a caller cares: whether trying again can help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArtifactFault {
+    /// Out of space or quota (`ENOSPC`, `EDQUOT`, HTTP 507): worth retrying once space is freed.
+    Full,
+    /// Not reachable or not answering (connection refused or reset, a timeout, HTTP 5xx, 429 or
+    /// 408 after the client's own retries): worth retrying later.
+    Unavailable,
+    /// Anything else (permissions, a missing bucket, a bad setting): an operator must act.
+    Other,
+}
+
 fn artifact_error(location: impl std::fmt::Display, e: object_store::Error) -> Error {
-    Error::Artifact { location: location.to_string(), message: e.to_string() }
+    Error::Artifact { location: location.to_string(), fault: fault_of(&e), message: e.to_string() }
+}
+
+/// Classifies an object-store error by what its chain of causes holds: an I/O error (local
+/// files, or the socket under an HTTP request), the HTTP client's error kind, or — the one
+/// thing `object_store` does not expose as a type — the status an S3 server answered with.
+fn fault_of(e: &object_store::Error) -> ArtifactFault {
+    use object_store::client::{HttpError, HttpErrorKind};
+    use std::io::ErrorKind;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            // ENOSPC is 28 and EDQUOT 122 on Linux; `ErrorKind` names them too.
+            if matches!(io.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+                || matches!(io.raw_os_error(), Some(28 | 122))
+            {
+                return ArtifactFault::Full;
+            }
+            if matches!(
+                io.kind(),
+                ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::NotConnected
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::TimedOut
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable
+            ) {
+                return ArtifactFault::Unavailable;
+            }
+        }
+        if let Some(http) = c.downcast_ref::<HttpError>()
+            && matches!(
+                http.kind(),
+                HttpErrorKind::Connect | HttpErrorKind::Request | HttpErrorKind::Timeout | HttpErrorKind::Interrupted
+            )
+        {
+            return ArtifactFault::Unavailable;
+        }
+        cause = c.source();
+    }
+    // After its retries, object_store reports a server's answer only in text:
+    // "Server returned non-2xx status code: 503 Service Unavailable: …", or "Server returned
+    // error response: …" for a 200 whose body is an S3 error (InternalError, SlowDown).
+    let said = e.to_string();
+    let status =
+        said.split_once("status code: ").and_then(|(_, rest)| rest.get(..3)).and_then(|code| code.parse::<u16>().ok());
+    match status {
+        Some(507) => ArtifactFault::Full,
+        Some(408 | 429 | 500..=599) => ArtifactFault::Unavailable,
+        _ if said.contains("Server returned error response") => ArtifactFault::Unavailable,
+        _ => ArtifactFault::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generic(source: impl std::error::Error + Send + Sync + 'static) -> object_store::Error {
+        object_store::Error::Generic { store: "test", source: Box::new(source) }
+    }
+
+    #[test]
+    fn full_and_unavailable_stores_are_told_apart_from_other_faults() {
+        let io = |code| generic(std::io::Error::from_raw_os_error(code));
+        assert_eq!(fault_of(&io(28)), ArtifactFault::Full, "ENOSPC");
+        assert_eq!(fault_of(&io(122)), ArtifactFault::Full, "EDQUOT");
+        assert_eq!(fault_of(&io(111)), ArtifactFault::Unavailable, "ECONNREFUSED");
+        assert_eq!(fault_of(&io(13)), ArtifactFault::Other, "EACCES");
+        let said = |text: &str| generic(std::io::Error::other(text.to_owned()));
+        let status = "Error performing PUT http://s3/b/x.pdf in 1s - Server returned non-2xx status code: ";
+        assert_eq!(fault_of(&said(&format!("{status}503 Service Unavailable: "))), ArtifactFault::Unavailable);
+        assert_eq!(fault_of(&said(&format!("{status}507 Insufficient Storage: "))), ArtifactFault::Full);
+        assert_eq!(fault_of(&said(&format!("{status}403 Forbidden: AccessDenied"))), ArtifactFault::Other);
+        assert_eq!(fault_of(&said(&format!("{status}404 Not Found: NoSuchBucket"))), ArtifactFault::Other);
+    }
+
+    #[tokio::test]
+    async fn a_local_store_that_cannot_write_is_not_called_full() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ArtifactStore::local(dir.path()).expect("store");
+        let id: ReportId = "01a2176b-0abe-7694-b7e9-45b440feeb79".parse().expect("id");
+        std::fs::remove_dir_all(dir.path()).expect("gone");
+        std::fs::write(dir.path(), b"a file where the directory was").expect("a file");
+        match store.put(id, PdfCopy::Draft, b"%PDF".to_vec()).await {
+            Err(Error::Artifact { fault, .. }) => assert_eq!(fault, ArtifactFault::Other),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -23,7 +23,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use access::{AuditEntry, MAX_AUDIT_PAGE, NewAuditEntry, StoredToken, TokenRecord};
-pub use artifacts::{ArtifactStore, PdfCopy};
+pub use artifacts::{ArtifactFault, ArtifactStore, PdfCopy};
 pub use data::{ImportReport, ImportSummary};
 pub use issuance::{IssueTx, issuable};
 pub use reports::{NewReport, OUTBOX_LEASE, OutboxJob};
@@ -50,19 +50,45 @@ pub enum Error {
     #[error("stored {what} is corrupt: {message}")]
     Corrupt { what: &'static str, message: String },
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// The database cannot be reached just now (connection refused or reset, no connection
+    /// free in time, the server shutting down or starting up): the same call may succeed later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A setting (database or artifact URL) that cannot be used.
     #[error("{0}")]
     Config(String),
     #[error("artifact store error at {location}: {message}")]
-    Artifact { location: String, message: String },
+    Artifact { location: String, fault: ArtifactFault, message: String },
     #[error("artifact store error at {path}: {source}")]
     Io { path: String, source: std::io::Error },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<sqlx::Error> for Error {
+    /// A lost or unobtainable connection is [`Error::Unavailable`]; every other database error
+    /// is [`Error::Database`].
+    fn from(e: sqlx::Error) -> Error {
+        if connection_lost(&e) { Error::Unavailable(e) } else { Error::Database(e) }
+    }
+}
+
+/// Whether `e` says the database could not be reached rather than that the statement failed:
+/// an I/O error on the connection (refused, reset, closed), the pool out of time or closed, or
+/// PostgreSQL's connection exceptions (SQLSTATE class 08) and shutdown codes (57P01 admin
+/// shutdown, 57P02 crash shutdown, 57P03 cannot connect now).
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
+}
 
 /// Which database engine a [`Store`] talks to, chosen by the URL's scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -251,5 +277,20 @@ pub fn redact(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_is_unavailable_and_a_failed_statement_is_not() {
+        let reset = sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into());
+        assert!(matches!(Error::from(reset), Error::Unavailable(_)));
+        assert!(matches!(Error::from(sqlx::Error::PoolTimedOut), Error::Unavailable(_)));
+        assert!(matches!(Error::from(sqlx::Error::PoolClosed), Error::Unavailable(_)));
+        assert!(matches!(Error::from(sqlx::Error::RowNotFound), Error::Database(_)));
+        assert!(matches!(Error::from(sqlx::Error::Protocol("bad message".into())), Error::Database(_)));
     }
 }
