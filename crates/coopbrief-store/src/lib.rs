@@ -220,7 +220,7 @@ impl Store {
     pub async fn ping(&self) -> Result<()> {
         if let Some(path) = &self.file {
             use tokio::io::AsyncReadExt;
-            let io = |e| Error::Database(sqlx::Error::Io(e));
+            let io = |e| Error::from(sqlx::Error::Io(e));
             let mut header = [0u8; 16];
             tokio::fs::File::open(path).await.map_err(io)?.read_exact(&mut header).await.map_err(io)?;
             if &header != b"SQLite format 3\0" {
