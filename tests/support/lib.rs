@@ -127,8 +127,10 @@ pub fn data_settings(dir: &Path, queue: &str, listen: std::net::SocketAddr) -> c
     coopbrief_data::Settings {
         listen,
         database_url: format!("sqlite://{}/coopbrief.db", dir.display()),
+        database_password: None,
         broker: coopbrief_runtime::BrokerArgs {
             amqp_url: AMQP_URL.into(),
+            amqp_password: None,
             queue: queue.into(),
             amqp_heartbeat: 5,
             delivery_limit: 5,
@@ -148,6 +150,7 @@ pub fn data_settings(dir: &Path, queue: &str, listen: std::net::SocketAddr) -> c
         signing_key_password_file: None,
         tsa_url: None,
         template_dir: None,
+        bootstrap: Default::default(),
         command: None,
     }
 }

@@ -1,10 +1,9 @@
 //! `coopbrief`: parses the command line and runs the command.
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = coopbrief_cli::Cli::parse();
+    // The token may come from a file (`COOPBRIEF_TOKEN_FILE`).
+    let cli: coopbrief_cli::Cli = coopbrief_runtime::secrets::parse();
     coopbrief_runtime::init_tracing("text");
     match coopbrief_cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -173,7 +173,8 @@ pub async fn create_token(
     Ok((token, secret))
 }
 
-fn well_formed(token: &str) -> bool {
+/// Whether `token` has the form of a token: `cb_` and 64 hex digits.
+pub(crate) fn well_formed(token: &str) -> bool {
     token.strip_prefix(TOKEN_PREFIX).is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use coopbrief_runtime::ClientArgs;
-use coopbrief_store::{NewAuditEntry, Store};
+use coopbrief_store::NewAuditEntry;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -24,8 +24,7 @@ pub async fn run(settings: &Settings, command: &Command) -> anyhow::Result<ExitC
 }
 
 async fn token(settings: &Settings, cmd: &TokenCommand) -> anyhow::Result<()> {
-    let url = &settings.database_url;
-    let store = Store::connect(url).await.with_context(|| format!("failed to open the database {url}"))?;
+    let store = crate::connect(&settings.database()?).await?;
     let audit = |method: &'static str, resource: String, changes: serde_json::Value| {
         let store = store.clone();
         async move {

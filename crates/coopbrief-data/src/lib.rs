@@ -6,6 +6,7 @@
 
 pub mod answers;
 pub mod auth;
+pub mod bootstrap;
 pub mod commands;
 pub mod error;
 pub mod health;
@@ -37,7 +38,7 @@ use tracing::{info, warn};
 
 pub use auth::{AuthLayer, AuthMode, Caller};
 pub use service::App;
-pub use settings::Settings;
+pub use settings::{Seed, Settings};
 
 /// A bound, ready-to-run data service.
 pub struct Server {
@@ -58,15 +59,17 @@ impl Server {
         // Every setting that can be checked is, before the first side effect.
         settings.check()?;
         let tls = settings.tls()?;
+        let tokens = settings.bootstrap.tokens()?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("failed to listen on {}", settings.listen))?;
         let artifacts = ArtifactStore::open_location(&settings.artifacts)
             .with_context(|| format!("failed to open the artifact store {}", settings.artifacts))?;
-        let store = open_store(&settings.database_url, settings.seed.as_deref()).await?;
+        let store = open_store(&settings.database()?, settings.seed.as_ref()).await?;
+        bootstrap::register(&store, &tokens).await?;
         // Lazy: the service starts (and takes requests) while the broker is down; the
         // outbox relay connects, and reconnects, when it has jobs to publish.
-        let queue = AmqpQueue::lazy(settings.amqp());
+        let queue = AmqpQueue::lazy(settings.amqp()?);
         let mut server = Server::from_parts(listener, store, artifacts, Arc::new(queue))
             .with_auth(settings.auth)?
             .with_issuer(&settings.issuer());
@@ -207,6 +210,12 @@ impl Server {
     }
 }
 
+/// Opens the database at `url`; an error names it without its password.
+pub async fn connect(url: &str) -> anyhow::Result<Store> {
+    let shown = coopbrief_queue::redact_url(url);
+    Store::connect(url).await.with_context(|| format!("failed to open the database {shown}"))
+}
+
 /// The TLS configuration of a PEM certificate chain and key, checked now, so that a bad
 /// certificate or key stops the start, not the first call.
 pub fn tls_config(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<ServerTlsConfig> {
@@ -217,12 +226,13 @@ pub fn tls_config(cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<ServerTlsCo
     Ok(config)
 }
 
-/// Opens the database and loads data: the dataset at `seed` if given, else the bundled
-/// dataset when the database holds no programme yet.
-pub async fn open_store(url: &str, seed: Option<&std::path::Path>) -> anyhow::Result<Store> {
-    let store = Store::connect(url).await.with_context(|| format!("failed to open the database {url}"))?;
+/// Opens the database and loads data: the dataset `seed` names if any, else (no `seed`) the
+/// bundled dataset when the database holds no programme yet.
+pub async fn open_store(url: &str, seed: Option<&Seed>) -> anyhow::Result<Store> {
+    let store = connect(url).await?;
     let dataset = match seed {
-        Some(path) => {
+        Some(Seed::Nothing) => None,
+        Some(Seed::Dataset(path)) => {
             Some(Dataset::load(path).with_context(|| format!("failed to load the dataset {}", path.display()))?)
         }
         None if store.is_empty().await? => Some(Dataset::bundled().context("the bundled dataset is invalid")?),

@@ -3,8 +3,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// mimalloc rather than glibc's malloc: the gRPC, protobuf and typst paths allocate and free
 /// many small objects per request (a quarter less CPU per report; the README's "Performance"
 /// section has the figures). Deployments set `MIMALLOC_PURGE_DELAY=0` (deploy/Dockerfile) so
@@ -14,7 +12,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
-    let settings = coopbrief_data::Settings::parse();
+    // Every secret may come from a file (`COOPBRIEF_…_FILE`, Docker secrets).
+    let settings: coopbrief_data::Settings = coopbrief_runtime::secrets::parse();
     coopbrief_runtime::init_tracing(&settings.log_format);
     if let Some(command) = &settings.command {
         return coopbrief_data::commands::run(&settings, command).await;

@@ -17,18 +17,22 @@ pub struct Settings {
     #[arg(long, env = "COOPBRIEF_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
     /// Database URL; the default is an embedded SQLite file.
-    #[arg(long, env = "COOPBRIEF_DATABASE_URL", default_value = "sqlite://var/coopbrief.db")]
+    #[arg(long, env = "COOPBRIEF_DATABASE_URL", default_value = "sqlite://var/coopbrief.db", hide_env_values = true)]
     pub database_url: String,
+    /// The database password, put into --database-url (which then names the user but no password).
+    #[arg(long, env = "COOPBRIEF_DATABASE_PASSWORD", hide_env_values = true)]
+    pub database_password: Option<String>,
     #[command(flatten)]
     pub broker: coopbrief_runtime::BrokerArgs,
     /// Where finished PDFs are kept: a directory, or `s3://bucket/prefix` for S3 and
     /// S3-compatible stores (credentials and endpoint from the `AWS_*` environment variables).
     #[arg(long, alias = "artifact-dir", env = "COOPBRIEF_ARTIFACTS", default_value = "var/pdf")]
     pub artifacts: String,
-    /// Load this dataset file or directory at start (upsert by codes). Without it, an empty
-    /// database is seeded with the bundled Hà Nội–Hà Nam dataset.
+    /// Load this dataset file or directory at start (upsert by codes), or `none`: load
+    /// nothing. Without it, an empty database is seeded with the bundled Hà Nội–Hà Nam dataset
+    /// (demo data: deployments say `none`).
     #[arg(long, env = "COOPBRIEF_SEED")]
-    pub seed: Option<PathBuf>,
+    pub seed: Option<Seed>,
     /// Seconds between two passes of the report scheduler over the schedules.
     #[arg(long, env = "COOPBRIEF_SCHEDULER_INTERVAL", default_value_t = 30.0)]
     pub scheduler_interval: f64,
@@ -63,12 +67,32 @@ pub struct Settings {
     /// An RFC 3161 time-stamp authority (http://): issued briefings get PAdES B-T signatures.
     #[arg(long, env = "COOPBRIEF_TSA_URL", requires = "signing_key")]
     pub tsa_url: Option<String>,
+    /// Tokens registered at start, from files.
+    #[command(flatten)]
+    pub bootstrap: crate::bootstrap::BootstrapArgs,
     /// The operator's template directory, as the workers have it: issuing renders again.
     #[arg(long, env = "COOPBRIEF_TEMPLATE_DIR")]
     pub template_dir: Option<PathBuf>,
     /// Without a command: run the service.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// What is loaded into the database at start (`--seed`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seed {
+    /// `none`: nothing, not even the bundled dataset into an empty database.
+    Nothing,
+    /// A dataset file or directory, upserted by codes.
+    Dataset(PathBuf),
+}
+
+impl std::str::FromStr for Seed {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Seed, Self::Err> {
+        Ok(if s == "none" { Seed::Nothing } else { Seed::Dataset(PathBuf::from(s)) })
+    }
 }
 
 /// What `coopbrief-data` does besides serving.
@@ -142,6 +166,8 @@ impl Settings {
         }
         coopbrief_store::Backend::of(&self.database_url)
             .map_err(|e| anyhow::anyhow!("--database-url (COOPBRIEF_DATABASE_URL): {e}"))?;
+        self.database()?;
+        self.amqp()?;
         if let Some((scheme, _)) = self.artifacts.split_once("://")
             && !["file", "s3", "memory"].contains(&scheme)
         {
@@ -150,7 +176,7 @@ impl Settings {
                 coopbrief_domain::quote(scheme)
             );
         }
-        if let Some(seed) = &self.seed
+        if let Some(Seed::Dataset(seed)) = &self.seed
             && !seed.exists()
         {
             anyhow::bail!("--seed (COOPBRIEF_SEED): {} does not exist", seed.display());
@@ -193,9 +219,15 @@ impl Settings {
         }
     }
 
+    /// The database URL, with --database-password in it when given.
+    pub fn database(&self) -> anyhow::Result<String> {
+        let password = self.database_password.as_deref();
+        Ok(coopbrief_runtime::secrets::with_password(&self.database_url, password, "COOPBRIEF_DATABASE_PASSWORD")?)
+    }
+
     /// The broker settings these make.
-    pub fn amqp(&self) -> coopbrief_queue::AmqpSettings {
-        self.broker.settings(1)
+    pub fn amqp(&self) -> anyhow::Result<coopbrief_queue::AmqpSettings> {
+        Ok(self.broker.settings(1)?)
     }
 }
 
@@ -217,6 +249,13 @@ mod tests {
         assert!(refused(&["--database-url", "mysql://db/x"]).contains("--database-url"));
         assert!(refused(&["--artifacts", "ftp://host/pdf"]).contains("--artifacts"));
         assert!(refused(&["--seed", "/nonexistent/dataset.yaml"]).contains("--seed"));
+        let sqlite_password = refused(&["--database-password", "x"]);
+        assert!(sqlite_password.contains("COOPBRIEF_DATABASE_PASSWORD is set, but the URL"), "{sqlite_password}");
+        assert!(!sqlite_password.contains("x\""), "{sqlite_password}");
+        let twice = refused(&["--amqp-url", "amqp://u:p@h/%2f", "--amqp-password", "secret"]);
+        assert!(twice.contains("COOPBRIEF_AMQP_PASSWORD") && !twice.contains("secret"), "{twice}");
+        let none = Settings::try_parse_from(["coopbrief-data", "--seed", "none"]).unwrap();
+        assert_eq!(none.seed, Some(Seed::Nothing));
         let ok = Settings::try_parse_from(["coopbrief-data", "--listen", "127.0.0.1:0", "--auth", "off"]).unwrap();
         assert!(ok.check().is_ok());
     }

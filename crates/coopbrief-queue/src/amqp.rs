@@ -124,8 +124,8 @@ impl fmt::Display for AmqpSettings {
     }
 }
 
-/// Replaces the password of `scheme://user:password@host/...` with `***`.
-fn redact_url(url: &str) -> String {
+/// `url` with the password of `scheme://user:password@host/...` replaced by `***`, safe to log.
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         // Not a URL we understand: anything before an `@` may be a secret.
         return match url.rsplit_once('@') {
@@ -590,5 +590,30 @@ mod tests {
         assert!(matches!(err, Error::Connect { .. }), "{message}");
         assert!(message.contains("127.0.0.1:1"), "{message}");
         assert!(!message.contains("topsecret"), "{message}");
+    }
+
+    /// `amqps://` speaks TLS from the first byte: a listener that is no broker sees a TLS
+    /// ClientHello (record type 22, handshake type 1) naming the URL's host, not AMQP's
+    /// `AMQP\0\0\9\1` header, and the connect fails (it answers nothing) without a password shown.
+    #[tokio::test]
+    async fn an_amqps_url_connects_with_tls() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let first_bytes = tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut bytes = vec![0u8; 512];
+            let n = conn.read(&mut bytes).await.unwrap();
+            bytes.truncate(n);
+            bytes
+        });
+        let settings =
+            AmqpSettings { url: format!("amqps://guest:topsecret@localhost:{port}/%2f"), ..AmqpSettings::default() };
+        let err = AmqpQueue::connect(settings).await.expect_err("the listener is no broker");
+        assert!(!err.to_string().contains("topsecret"), "{err}");
+        let bytes = first_bytes.await.unwrap();
+        assert_eq!(bytes.first(), Some(&0x16), "a TLS handshake record, not {:?}", String::from_utf8_lossy(&bytes));
+        assert_eq!(bytes.get(5), Some(&0x01), "a ClientHello");
+        assert!(bytes.windows(9).any(|w| w == b"localhost"), "the server name (SNI) is the URL's host");
     }
 }

@@ -11,7 +11,7 @@ mod in_process;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 
-pub use amqp::{AmqpQueue, AmqpSettings};
+pub use amqp::{AmqpQueue, AmqpSettings, redact_url};
 pub use in_process::InProcessQueue;
 
 /// Where RabbitMQ listens by default (the local development broker).

@@ -1,6 +1,6 @@
 //! The client side of a connection to the data service, shared by the CLI, the worker and
-//! `coopbrief-data healthcheck`: the endpoint (TLS when it is `https://`, trusting the CA
-//! file) and the bearer token sent with every call.
+//! `coopbrief-data healthcheck`: the endpoint (TLS when it is `https://`, trusting the CA file,
+//! or the system's CA certificates without one) and the bearer token sent with every call.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,8 @@ pub struct ClientArgs {
     /// Bearer token for the data service (`cb_…`, from `token create`).
     #[arg(long, global = true, env = "COOPBRIEF_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// PEM file of the CA that signed the data service's certificate; needed for an https:// endpoint.
+    /// PEM file of the CA that signed the data service's certificate, for an https:// endpoint
+    /// with a private CA; without it, the system's CA certificates are trusted.
     #[arg(long, global = true, env = "COOPBRIEF_CA_FILE")]
     pub ca_file: Option<PathBuf>,
 }
@@ -30,14 +31,12 @@ pub type GrpcChannel = InterceptedService<Channel, BearerToken>;
 pub enum ClientError {
     #[error("invalid endpoint {endpoint:?}: {message}")]
     Endpoint { endpoint: String, message: String },
-    #[error("the endpoint {endpoint} is https:// but no CA file is given (--ca-file or COOPBRIEF_CA_FILE)")]
-    NoCaFile { endpoint: String },
     #[error("cannot read the CA file {path}: {source}")]
     CaFile { path: String, source: std::io::Error },
     #[error("the token is not valid in a header (set --token or COOPBRIEF_TOKEN to what `token create` printed)")]
     Token,
-    #[error("cannot reach the data service at {endpoint}: {message}")]
-    Connect { endpoint: String, message: String },
+    #[error("cannot reach the data service at {endpoint}: {message}{hint}")]
+    Connect { endpoint: String, message: String, hint: &'static str },
 }
 
 /// Adds `authorization: Bearer <token>` to every call; a token never shows in logs or `Debug`.
@@ -71,7 +70,8 @@ impl Interceptor for BearerToken {
     }
 }
 
-/// The endpoint for `url`: TLS trusting `ca_file` when the scheme is `https`.
+/// The endpoint for `url`: for `https`, TLS trusting `ca_file`, or without one the system's
+/// CA certificates (a publicly trusted certificate needs no CA file).
 pub fn endpoint(url: &str, ca_file: Option<&Path>) -> Result<Endpoint, ClientError> {
     let invalid = |message: String| ClientError::Endpoint { endpoint: url.to_owned(), message };
     let endpoint = Endpoint::from_shared(url.to_owned()).map_err(|e| invalid(e.to_string()))?;
@@ -79,10 +79,14 @@ pub fn endpoint(url: &str, ca_file: Option<&Path>) -> Result<Endpoint, ClientErr
     if endpoint.uri().scheme_str() != Some("https") {
         return Ok(endpoint);
     }
-    // No system roots are built in (tonic's `tls-ring` alone): the CA is always explicit.
-    let path = ca_file.ok_or_else(|| ClientError::NoCaFile { endpoint: url.to_owned() })?;
-    let pem = std::fs::read(path).map_err(|source| ClientError::CaFile { path: path.display().to_string(), source })?;
-    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
+    let mut tls = match ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|source| ClientError::CaFile { path: path.display().to_string(), source })?;
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))
+        }
+        None => ClientTlsConfig::new().with_native_roots(),
+    };
     if let Some(host) = endpoint.uri().host() {
         tls = tls.domain_name(host.trim_start_matches('[').trim_end_matches(']'));
     }
@@ -97,10 +101,18 @@ pub fn connect_lazy(url: &str, args: &ClientArgs) -> Result<GrpcChannel, ClientE
 
 /// A channel to `url`, connected now: an unreachable service is an error naming it.
 pub async fn connect(url: &str, args: &ClientArgs) -> Result<GrpcChannel, ClientError> {
-    let channel = endpoint(url, args.ca_file.as_deref())?
-        .connect()
-        .await
-        .map_err(|e| ClientError::Connect { endpoint: url.to_owned(), message: error_chain(&e) })?;
+    let endpoint = endpoint(url, args.ca_file.as_deref())?;
+    let system_roots = endpoint.uri().scheme_str() == Some("https") && args.ca_file.is_none();
+    let hint = if system_roots {
+        " (the certificate was checked against the system's CA certificates; --ca-file or COOPBRIEF_CA_FILE names a private CA)"
+    } else {
+        ""
+    };
+    let channel = endpoint.connect().await.map_err(|e| ClientError::Connect {
+        endpoint: url.to_owned(),
+        message: error_chain(&e),
+        hint,
+    })?;
     Ok(InterceptedService::new(channel, BearerToken::new(args.token.as_deref())?))
 }
 
@@ -134,14 +146,10 @@ mod tests {
     }
 
     #[test]
-    fn an_https_endpoint_needs_a_ca_file() {
-        let err = endpoint("https://localhost:50051", None).err().map(|e| e.to_string());
-        assert_eq!(
-            err.as_deref(),
-            Some(
-                "the endpoint https://localhost:50051 is https:// but no CA file is given (--ca-file or COOPBRIEF_CA_FILE)"
-            )
-        );
+    fn an_https_endpoint_without_a_ca_file_trusts_the_systems_ca_certificates() {
+        // Building the TLS connector loads the system's roots (tonic fails it when there are none).
+        let system = endpoint("https://coopbrief.example.org", None);
+        assert!(system.is_ok(), "{:?}", system.err());
         assert!(endpoint("http://127.0.0.1:50051", None).is_ok());
         let missing = endpoint("https://localhost:1", Some(Path::new("/nonexistent/ca.pem"))).err();
         assert!(matches!(missing, Some(ClientError::CaFile { .. })), "{missing:?}");

@@ -1,8 +1,9 @@
 //! Process plumbing shared by the Coopbrief binaries: the broker settings they share, the
-//! client connection to the data service (TLS, bearer token), `tracing` set-up and shutdown
-//! signals.
+//! client connection to the data service (TLS, bearer token), secrets from files, `tracing`
+//! set-up and shutdown signals.
 
 pub mod client;
+pub mod secrets;
 
 use tracing::info;
 
@@ -12,9 +13,13 @@ pub use client::{BearerToken, ClientArgs, ClientError, GrpcChannel};
 /// topology, which the broker only accepts if the arguments agree.
 #[derive(Clone, Debug, clap::Args)]
 pub struct BrokerArgs {
-    /// RabbitMQ URL for report jobs.
+    /// RabbitMQ URL for report jobs: `amqp://`, or `amqps://` for TLS (checked against the
+    /// system's CA certificates).
     #[arg(long, env = "COOPBRIEF_AMQP_URL", default_value = coopbrief_queue::DEFAULT_AMQP_URL, hide_env_values = true)]
     pub amqp_url: String,
+    /// The broker password, put into --amqp-url (which then names the user but no password).
+    #[arg(long, env = "COOPBRIEF_AMQP_PASSWORD", hide_env_values = true)]
+    pub amqp_password: Option<String>,
     /// Name of the durable job queue.
     #[arg(long, env = "COOPBRIEF_QUEUE", default_value = coopbrief_queue::DEFAULT_QUEUE)]
     pub queue: String,
@@ -31,15 +36,16 @@ pub struct BrokerArgs {
 
 impl BrokerArgs {
     /// The queue settings these make, with `prefetch` unacked deliveries per consumer.
-    pub fn settings(&self, prefetch: u16) -> coopbrief_queue::AmqpSettings {
-        coopbrief_queue::AmqpSettings::from_flags(
-            &self.amqp_url,
+    pub fn settings(&self, prefetch: u16) -> Result<coopbrief_queue::AmqpSettings, secrets::PasswordError> {
+        let url = secrets::with_password(&self.amqp_url, self.amqp_password.as_deref(), "COOPBRIEF_AMQP_PASSWORD")?;
+        Ok(coopbrief_queue::AmqpSettings::from_flags(
+            &url,
             &self.queue,
             prefetch,
             self.amqp_heartbeat,
             self.delivery_limit,
             &self.retry_delays,
-        )
+        ))
     }
 }
 

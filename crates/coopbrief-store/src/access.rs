@@ -31,6 +31,19 @@ pub struct StoredToken {
     pub token_hash: String,
 }
 
+/// What registering a token given at start did (see [`Store::bootstrap_token`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bootstrapped {
+    /// The token was new and its name free: stored.
+    Created,
+    /// The token was new and another live token held its name: that one revoked, this stored.
+    Rotated,
+    /// Stored already (an earlier start, or another replica starting at the same time).
+    Present,
+    /// Stored already and revoked since: it stays revoked.
+    Revoked,
+}
+
 /// One audit entry to write.
 #[derive(Clone, Debug)]
 pub struct NewAuditEntry<'a> {
@@ -137,6 +150,62 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         token_from_row!(row)
+    }
+
+    /// Registers a token given at start (a secret file) under `name` with `role`, once:
+    /// a token stored already is left as it is (revoked ones stay revoked); a new token takes
+    /// the name, revoking the live token that held it (a rotation), in one transaction. Any
+    /// number of replicas may call this at once: the unique hash and the unique live name
+    /// make one of them store it and the others find it. The hash stored under another name
+    /// or role is `AlreadyExists`.
+    pub async fn bootstrap_token(
+        &self,
+        name: &str,
+        role: Role,
+        token_hash: &str,
+        created_by: &str,
+    ) -> Result<Bootstrapped> {
+        let found = |stored: StoredToken| {
+            if stored.token.name != name || stored.token.role != role {
+                return Err(Error::AlreadyExists { what: "token", key: stored.token.name });
+            }
+            Ok(if stored.token.revoked_at.is_some() { Bootstrapped::Revoked } else { Bootstrapped::Present })
+        };
+        if let Some(stored) = self.token_by_hash(token_hash).await? {
+            return found(stored);
+        }
+        let now = Timestamp::now().to_string();
+        let mut tx = self.pool.begin().await?;
+        let revoked = sqlx::query(
+            "UPDATE access_tokens SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL AND token_hash <> $3",
+        )
+        .bind(&now)
+        .bind(name)
+        .bind(token_hash)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let inserted = sqlx::query(
+            "INSERT INTO access_tokens (id, name, role, token_hash, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(name)
+        .bind(role.as_str())
+        .bind(token_hash)
+        .bind(created_by)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            // Another replica stored it first: change nothing here.
+            tx.rollback().await?;
+            let stored = self.token_by_hash(token_hash).await?;
+            return stored.map_or(Err(Error::AlreadyExists { what: "token", key: name.to_owned() }), found);
+        }
+        tx.commit().await?;
+        Ok(if revoked > 0 { Bootstrapped::Rotated } else { Bootstrapped::Created })
     }
 
     /// The token stored under `token_hash`, revoked or not; `None` when there is none.

@@ -22,7 +22,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
-pub use access::{AuditEntry, MAX_AUDIT_PAGE, NewAuditEntry, StoredToken, TokenRecord};
+pub use access::{AuditEntry, Bootstrapped, MAX_AUDIT_PAGE, NewAuditEntry, StoredToken, TokenRecord};
 pub use artifacts::{ArtifactFault, ArtifactStore, PdfCopy};
 pub use data::{ImportReport, ImportSummary};
 pub use issuance::{IssueTx, issuable};

@@ -8,9 +8,9 @@
 use std::path::Path;
 
 use coopbrief_domain::dataset::Dataset;
-use coopbrief_domain::{Code, DocumentNumber, Issued, Lang, PdfInfo, ReportState, Symbol};
+use coopbrief_domain::{Code, DocumentNumber, Issued, Lang, PdfInfo, ReportState, Role, Symbol};
 use coopbrief_store::testing::TestDb;
-use coopbrief_store::{ArtifactStore, Error, NewReport, PdfCopy};
+use coopbrief_store::{ArtifactStore, Bootstrapped, Error, NewReport, PdfCopy};
 
 fn seed() -> Dataset {
     Dataset::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data")).expect("the seed dataset loads")
@@ -378,7 +378,40 @@ async fn a_register_gives_numbers_in_order_and_takes_none_back_on_rollback(db: &
     assert!(matches!(store.begin_issue(queued.id, &office, 2026).await, Err(Error::FailedPrecondition(_))));
 }
 
+/// Two replicas starting together with the same token files, then restarting, then one file
+/// changed (a rotation): one live token per name, never a duplicate, never an error.
+async fn a_token_given_at_start_is_stored_once_and_a_new_one_rotates_it(db: &TestDb) {
+    let (a, b) = (db.store().await, db.store().await);
+    let first = "1".repeat(64);
+    let starts = futures::future::join_all((0..6).map(|i| {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let hash = first.clone();
+        async move { store.bootstrap_token("admin", Role::Admin, &hash, "coopbrief-data").await.unwrap() }
+    }))
+    .await;
+    assert_eq!(starts.iter().filter(|s| **s == Bootstrapped::Created).count(), 1, "{starts:?}");
+    assert!(starts.iter().all(|s| matches!(s, Bootstrapped::Created | Bootstrapped::Present)), "{starts:?}");
+    assert_eq!(a.bootstrap_token("admin", Role::Admin, &first, "x").await.unwrap(), Bootstrapped::Present);
+    assert_eq!(a.tokens(true).await.unwrap().len(), 1);
+
+    // The same token under another name or role is refused, naming the token that holds it.
+    let elsewhere = a.bootstrap_token("workers", Role::Worker, &first, "x").await;
+    assert!(matches!(elsewhere, Err(Error::AlreadyExists { ref key, .. }) if key == "admin"), "{elsewhere:?}");
+
+    // A new token in the file: the old one is revoked, the new one takes the name.
+    let second = "2".repeat(64);
+    assert_eq!(b.bootstrap_token("admin", Role::Admin, &second, "x").await.unwrap(), Bootstrapped::Rotated);
+    assert!(a.token_by_hash(&first).await.unwrap().unwrap().token.revoked_at.is_some());
+    let live = a.tokens(false).await.unwrap();
+    assert_eq!(live.iter().map(|t| (t.name.as_str(), t.role)).collect::<Vec<_>>(), [("admin", Role::Admin)]);
+    // The old file again (a stale replica): revoked stays revoked, the new token stays live.
+    assert_eq!(a.bootstrap_token("admin", Role::Admin, &first, "x").await.unwrap(), Bootstrapped::Revoked);
+    assert_eq!(a.token_by_hash(&second).await.unwrap().unwrap().token.revoked_at, None);
+    assert_eq!(a.tokens(true).await.unwrap().len(), 2);
+}
+
 coopbrief_store::on_both_backends!(
+    a_token_given_at_start_is_stored_once_and_a_new_one_rotates_it,
     a_register_gives_numbers_in_order_and_takes_none_back_on_rollback,
     a_job_created_claimed_is_handed_over_not_claimed,
     import_is_idempotent_and_round_trips,

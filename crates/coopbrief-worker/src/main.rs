@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use clap::Parser;
 use coopbrief_queue::AmqpQueue;
 use coopbrief_worker::Consumer;
 
@@ -23,7 +22,7 @@ const HEARTBEAT_STALE: Duration = Duration::from_secs(30);
 /// What the heartbeat file says while a consumer is open on the job queue.
 const CONSUMING: &str = "consuming";
 
-#[derive(Parser)]
+#[derive(clap::Parser)]
 #[command(name = "coopbrief-worker", version, about = "The Coopbrief worker: renders report jobs from RabbitMQ")]
 #[command(args_conflicts_with_subcommands = true)]
 struct Cli {
@@ -46,7 +45,8 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // Every secret may come from a file (`COOPBRIEF_…_FILE`, Docker secrets).
+    let cli: Cli = coopbrief_runtime::secrets::parse();
     let heartbeat = cli.heartbeat_file.unwrap_or_else(|| std::env::temp_dir().join("coopbrief-worker.alive"));
     if let Some(Command::Healthcheck) = cli.command {
         return healthcheck(&heartbeat);
@@ -69,7 +69,7 @@ async fn main() -> anyhow::Result<()> {
     let worker = coopbrief_worker::Worker::with_channel(channel, renderer, config);
     tokio::spawn(beat(heartbeat, worker.consumer()));
     // Lazy: the supervisor loop in `run` connects, and reconnects, with backoff.
-    let queue = AmqpQueue::lazy(settings.amqp());
+    let queue = AmqpQueue::lazy(settings.amqp()?);
     coopbrief_worker::run(Arc::new(queue), worker, settings.prefetch.into(), coopbrief_runtime::shutdown_signal())
         .await?;
     Ok(())

@@ -53,7 +53,7 @@ pub struct Settings {
 
 impl Settings {
     /// The broker settings these make.
-    pub fn amqp(&self) -> coopbrief_queue::AmqpSettings {
+    pub fn amqp(&self) -> Result<coopbrief_queue::AmqpSettings, coopbrief_runtime::secrets::PasswordError> {
         self.broker.settings(self.prefetch)
     }
 
