@@ -9,6 +9,7 @@ pub mod auth;
 pub mod commands;
 pub mod error;
 pub mod issuance;
+pub mod metrics;
 pub mod relay;
 pub mod scheduler;
 pub mod service;
@@ -47,6 +48,9 @@ pub struct Server {
     auth: AuthLayer,
     /// With a certificate, the service speaks TLS only.
     tls: Option<ServerTlsConfig>,
+    /// Whether metrics are served (`--metrics-listen`): then calls are measured and the
+    /// backlog is read for them.
+    metrics: bool,
 }
 
 impl Server {
@@ -59,6 +63,7 @@ impl Server {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("failed to listen on {}", settings.listen))?;
+        let metrics = settings.metrics.serve()?;
         let artifacts = ArtifactStore::open_location(&settings.artifacts)
             .with_context(|| format!("failed to open the artifact store {}", settings.artifacts))?;
         let store = open_store(&settings.database_url, settings.seed.as_deref()).await?;
@@ -71,6 +76,7 @@ impl Server {
         let interval = std::time::Duration::from_secs_f64(settings.scheduler_interval.clamp(0.05, 86_400.0));
         server.scheduler = (interval, settings.scheduler_catch_up);
         server.tls = tls;
+        server.metrics = metrics;
         Ok(server)
     }
 
@@ -122,6 +128,7 @@ impl Server {
             },
             scheduler: (scheduler::DEFAULT_INTERVAL, scheduler::DEFAULT_CATCH_UP),
             tls: None,
+            metrics: false,
         }
     }
 
@@ -156,6 +163,12 @@ impl Server {
             tokio::spawn(relay::run(self.app.store.clone(), self.app.queue.clone(), self.app.relay.clone(), async {
                 let _ = relay_stopped.await;
             }));
+        let (stop_backlog, backlog_stopped) = tokio::sync::oneshot::channel::<()>();
+        let backlog = self.metrics.then(|| {
+            tokio::spawn(metrics::refresh_backlog(self.app.store.clone(), async {
+                let _ = backlog_stopped.await;
+            }))
+        });
         let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
         let scheduler = tokio::spawn(scheduler::run(schedules, tick_interval, async {
             let _ = scheduler_stopped.await;
@@ -169,6 +182,8 @@ impl Server {
             })
         });
         let served = builder
+            // Outermost: it counts the status callers are told, refusals included.
+            .layer(metrics::GrpcMetricsLayer { enabled: self.metrics })
             .layer(answers::AnswersLayer)
             .layer(self.auth)
             .add_service(health_service)
@@ -192,6 +207,10 @@ impl Server {
         let _ = relay.await;
         let _ = stop_scheduler.send(());
         let _ = scheduler.await;
+        let _ = stop_backlog.send(());
+        if let Some(backlog) = backlog {
+            let _ = backlog.await;
+        }
         served?;
         info!("data service stopped");
         Ok(())
