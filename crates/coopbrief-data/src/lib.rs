@@ -11,6 +11,7 @@ pub mod commands;
 pub mod error;
 pub mod health;
 pub mod issuance;
+pub mod metrics;
 pub mod relay;
 pub mod scheduler;
 pub mod service;
@@ -50,6 +51,9 @@ pub struct Server {
     auth: AuthLayer,
     /// With a certificate, the service speaks TLS only.
     tls: Option<ServerTlsConfig>,
+    /// Whether metrics are served (`--metrics-listen`): then calls are measured and the
+    /// backlog is read for them.
+    metrics: bool,
 }
 
 impl Server {
@@ -63,6 +67,7 @@ impl Server {
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("failed to listen on {}", settings.listen))?;
+        let metrics = settings.metrics.serve()?;
         let artifacts = ArtifactStore::open_location(&settings.artifacts)
             .with_context(|| format!("failed to open the artifact store {}", settings.artifacts))?;
         let store = open_store(&settings.database()?, settings.seed.as_ref()).await?;
@@ -76,6 +81,7 @@ impl Server {
         let interval = std::time::Duration::from_secs_f64(settings.scheduler_interval.clamp(0.05, 86_400.0));
         server.scheduler = (interval, settings.scheduler_catch_up);
         server.tls = tls;
+        server.metrics = metrics;
         Ok(server)
     }
 
@@ -127,6 +133,7 @@ impl Server {
             },
             scheduler: (scheduler::DEFAULT_INTERVAL, scheduler::DEFAULT_CATCH_UP),
             tls: None,
+            metrics: false,
         }
     }
 
@@ -166,6 +173,12 @@ impl Server {
             tokio::spawn(relay::run(self.app.store.clone(), self.app.queue.clone(), self.app.relay.clone(), async {
                 let _ = relay_stopped.await;
             }));
+        let (stop_backlog, backlog_stopped) = tokio::sync::oneshot::channel::<()>();
+        let backlog = self.metrics.then(|| {
+            tokio::spawn(metrics::refresh_backlog(self.app.store.clone(), async {
+                let _ = backlog_stopped.await;
+            }))
+        });
         let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
         let scheduler = tokio::spawn(scheduler::run(schedules, tick_interval, async {
             let _ = scheduler_stopped.await;
@@ -179,6 +192,8 @@ impl Server {
             })
         });
         let served = builder
+            // Outermost: it counts the status callers are told, refusals included.
+            .layer(metrics::GrpcMetricsLayer { enabled: self.metrics })
             .layer(answers::AnswersLayer)
             .layer(self.auth)
             .add_service(health_service)
@@ -204,6 +219,10 @@ impl Server {
         let _ = relay.await;
         let _ = stop_scheduler.send(());
         let _ = scheduler.await;
+        let _ = stop_backlog.send(());
+        if let Some(backlog) = backlog {
+            let _ = backlog.await;
+        }
         served?;
         info!("data service stopped");
         Ok(())

@@ -42,6 +42,8 @@ pub struct Settings {
     /// Log format: `text` or `json`.
     #[arg(long, env = "COOPBRIEF_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    #[command(flatten)]
+    pub metrics: coopbrief_runtime::MetricsArgs,
     /// Access control: `tokens` (every call but health and reflection needs a bearer token)
     /// or `off` (no checks; refused unless --listen is a loopback address).
     #[arg(long, env = "COOPBRIEF_AUTH", value_enum, default_value_t = AuthMode::Tokens)]

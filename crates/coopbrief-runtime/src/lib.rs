@@ -1,13 +1,15 @@
 //! Process plumbing shared by the Coopbrief binaries: the broker settings they share, the
 //! client connection to the data service (TLS, bearer token), secrets from files, `tracing`
-//! set-up and shutdown signals.
+//! set-up, the metrics exporter and shutdown signals.
 
 pub mod client;
+pub mod metrics;
 pub mod secrets;
 
 use tracing::info;
 
 pub use client::{BearerToken, ClientArgs, ClientError, GrpcChannel};
+pub use metrics::MetricsArgs;
 
 /// The RabbitMQ settings the data service and the worker share: both declare the same
 /// topology, which the broker only accepts if the arguments agree.

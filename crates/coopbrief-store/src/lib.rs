@@ -26,7 +26,7 @@ pub use access::{AuditEntry, Bootstrapped, MAX_AUDIT_PAGE, NewAuditEntry, Stored
 pub use artifacts::{ArtifactFault, ArtifactStore, PdfCopy};
 pub use data::{ImportReport, ImportSummary};
 pub use issuance::{IssueTx, issuable};
-pub use reports::{NewReport, OUTBOX_LEASE, OutboxJob};
+pub use reports::{Backlog, NewReport, OUTBOX_LEASE, OutboxJob};
 pub use resources::{Filter, Page, PageRequest, Versioned};
 pub use schedules::{ReportFilter, TickSummary};
 

@@ -181,8 +181,9 @@ impl Store {
         Ok(())
     }
 
-    /// Cancels a QUEUED or RUNNING report. A finished one cannot be cancelled.
-    pub async fn cancel_report(&self, id: ReportId) -> Result<Report> {
+    /// Cancels a QUEUED or RUNNING report, and says whether this call cancelled it (not an
+    /// earlier one). A finished one cannot be cancelled.
+    pub async fn cancel_report(&self, id: ReportId) -> Result<(Report, bool)> {
         let cancelled = self
             .transition(
                 id,
@@ -191,7 +192,7 @@ impl Store {
             )
             .await?;
         if let Some(report) = cancelled {
-            return Ok(report);
+            return Ok((report, true));
         }
         let report = self.report(id).await?;
         if report.state != ReportState::Cancelled {
@@ -200,7 +201,7 @@ impl Store {
                 report.state
             )));
         }
-        Ok(report)
+        Ok((report, false))
     }
 
     /// Queues a FAILED or CANCELLED report again, with a new job in the outbox.
@@ -237,6 +238,29 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(n as u64)
+    }
+
+    /// What waits in the pipeline, for the metrics: unfinished reports by state and the
+    /// outbox's unpublished jobs. Cheap on both engines: each part reads an index that holds
+    /// only what waits (`reports_by_state` for two states, the partial `outbox_pending`).
+    pub async fn backlog(&self) -> Result<Backlog> {
+        let states: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM reports WHERE state IN ('QUEUED', 'RUNNING') GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        let count = |state: ReportState| states.iter().find(|(s, _)| s == state.as_str()).map_or(0, |(_, n)| *n as u64);
+        let (pending, oldest): (i64, Option<String>) = sqlx::query_as(
+            "SELECT COUNT(*), (SELECT created_at FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT 1)
+             FROM outbox WHERE sent_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Backlog {
+            queued: count(ReportState::Queued),
+            running: count(ReportState::Running),
+            outbox_pending: pending as u64,
+            outbox_oldest: oldest.and_then(|t| t.parse().ok()),
+        })
     }
 
     /// Every report, oldest first — for tooling such as the soak test, not for requests.
@@ -326,9 +350,11 @@ impl Store {
     }
 
     /// Marks a QUEUED or RUNNING report SUCCEEDED with its PDF's facts, and counts the upload,
-    /// in one statement. Finishing it twice, or finishing a cancelled one, changes nothing
-    /// (but counts the upload). (In an `UPDATE`, every `CASE` sees the row as it was.)
-    pub async fn complete_report(&self, id: ReportId, pdf: &PdfInfo) -> Result<Report> {
+    /// in one statement; says whether this call finished it. Finishing it twice, or finishing a
+    /// cancelled one, changes nothing (but counts the upload). (In an `UPDATE`, every `CASE`
+    /// sees the row as it was.)
+    pub async fn complete_report(&self, id: ReportId, pdf: &PdfInfo) -> Result<(Report, bool)> {
+        let now = jiff::Timestamp::now();
         let row = sqlx::query(
             "UPDATE reports SET uploads = uploads + 1,
                  state = CASE WHEN state IN ('QUEUED', 'RUNNING') THEN 'SUCCEEDED' ELSE state END,
@@ -341,7 +367,7 @@ impl Store {
                  data_hash = CASE WHEN state IN ('QUEUED', 'RUNNING') THEN $6 ELSE data_hash END
              WHERE id = $7 RETURNING *",
         )
-        .bind(jiff::Timestamp::now().to_string())
+        .bind(now.to_string())
         .bind(i64::from(pdf.pages))
         .bind(pdf.bytes as i64)
         .bind(&pdf.sha256)
@@ -350,13 +376,18 @@ impl Store {
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| report_from_row(&r))
+        let report = row
+            .map(|r| report_from_row(&r))
             .transpose()?
-            .ok_or_else(|| Error::NotFound { what: "report", key: id.to_string() })
+            .ok_or_else(|| Error::NotFound { what: "report", key: id.to_string() })?;
+        // The row carries this call's time only if this call changed its state.
+        let finished = report.state == ReportState::Succeeded && report.updated_at == now;
+        Ok((report, finished))
     }
 
-    /// Marks a QUEUED or RUNNING report FAILED with a readable reason; a finished one stays.
-    pub async fn fail_report(&self, id: ReportId, error: &str) -> Result<Report> {
+    /// Marks a QUEUED or RUNNING report FAILED with a readable reason, and says whether this
+    /// call failed it; a finished one stays.
+    pub async fn fail_report(&self, id: ReportId, error: &str) -> Result<(Report, bool)> {
         let failed = sqlx::query(
             "UPDATE reports SET state = 'FAILED', error = $1, updated_at = $2
              WHERE id = $3 AND state IN ('QUEUED', 'RUNNING') RETURNING *",
@@ -367,8 +398,8 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         match failed {
-            Some(row) => report_from_row(&row),
-            None => self.report(id).await,
+            Some(row) => Ok((report_from_row(&row)?, true)),
+            None => Ok((self.report(id).await?, false)),
         }
     }
 }
@@ -407,6 +438,17 @@ pub(crate) async fn insert_report(
     .await?
     .rows_affected();
     Ok(inserted == 1)
+}
+
+/// What waits in the pipeline ([`Store::backlog`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub queued: u64,
+    pub running: u64,
+    /// Jobs in the outbox not yet published.
+    pub outbox_pending: u64,
+    /// When the oldest of them was written.
+    pub outbox_oldest: Option<jiff::Timestamp>,
 }
 
 /// What a new report asks for.

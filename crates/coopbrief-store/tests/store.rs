@@ -70,13 +70,16 @@ async fn report_life_cycle(db: &TestDb) {
         template_version: "t1".into(),
         data_hash: "cd".repeat(32),
     };
-    let done = store.complete_report(r.id, &pdf).await.unwrap();
+    let (done, finished) = store.complete_report(r.id, &pdf).await.unwrap();
+    assert!(finished, "this call finished it");
     assert_eq!(done.state, ReportState::Succeeded);
     assert_eq!(done.pdf.as_ref(), Some(&pdf));
-    // A duplicate job: not started again, and failing it afterwards changes nothing.
+    // A duplicate job: not started again, and finishing it afterwards changes nothing.
     let (_, go) = store.start_report(r.id).await.unwrap();
     assert!(!go);
-    assert_eq!(store.fail_report(r.id, "late duplicate").await.unwrap().state, ReportState::Succeeded);
+    assert!(!store.complete_report(r.id, &pdf).await.unwrap().1, "an upload of a finished report");
+    let (late, failed) = store.fail_report(r.id, "late duplicate").await.unwrap();
+    assert_eq!((late.state, failed), (ReportState::Succeeded, false));
     assert!(store.unfinished_reports().await.unwrap().is_empty());
 
     let err =
@@ -84,7 +87,7 @@ async fn report_life_cycle(db: &TestDb) {
     assert!(matches!(err, Error::NotFound { what: "programme", .. }));
     assert_eq!(store.list_reports(Some("hanoi-hanam"), None, 0).await.unwrap().len(), 1);
     assert_eq!(store.list_reports(None, Some(ReportState::Failed), 10).await.unwrap().len(), 0);
-    assert_eq!(store.uploads(r.id).await.unwrap(), 1);
+    assert_eq!(store.uploads(r.id).await.unwrap(), 2, "the duplicate upload is counted");
 }
 
 async fn read_all(artifacts: &ArtifactStore, id: coopbrief_domain::ReportId) -> Vec<u8> {
@@ -176,11 +179,13 @@ async fn cancel_and_retry(db: &TestDb) {
         store.job_sent(job.id).await.unwrap();
     }
     store.start_report(r.id).await.unwrap();
-    assert_eq!(store.cancel_report(r.id).await.unwrap().state, ReportState::Cancelled);
+    let (cancelled, now) = store.cancel_report(r.id).await.unwrap();
+    assert_eq!((cancelled.state, now), (ReportState::Cancelled, true));
+    assert!(!store.cancel_report(r.id).await.unwrap().1, "cancelled before");
     // A worker finishing it afterwards changes nothing.
     let pdf =
         PdfInfo { pages: 1, bytes: 1, sha256: "00".repeat(32), template_version: "t".into(), data_hash: "h".into() };
-    assert_eq!(store.complete_report(r.id, &pdf).await.unwrap().state, ReportState::Cancelled);
+    assert_eq!(store.complete_report(r.id, &pdf).await.unwrap(), (cancelled, false));
     let (_, go) = store.start_report(r.id).await.unwrap();
     assert!(!go, "a cancelled report is not started again");
 
@@ -321,6 +326,31 @@ async fn a_job_created_claimed_is_handed_over_not_claimed(db: &TestDb) {
     assert!(a.pending_jobs(10).await.unwrap().is_empty(), "both sent in one statement");
 }
 
+/// The backlog the metrics read: unfinished reports by state, unpublished jobs and the oldest's
+/// time; finished reports and published jobs leave it.
+async fn the_backlog_counts_what_waits(db: &TestDb) {
+    let store = db.store().await;
+    store.import_dataset(&seed()).await.unwrap();
+    assert_eq!(store.backlog().await.unwrap(), coopbrief_store::Backlog::default());
+    let before = jiff::Timestamp::now();
+    let new = NewReport::new("hanoi-hanam", "2019".parse().unwrap(), Lang::Vi);
+    let (a, _) = store.create_report(&new, None).await.unwrap();
+    let (b, _) = store.create_report(&new, None).await.unwrap();
+    store.create_report(&new, None).await.unwrap();
+    store.start_report(a.id).await.unwrap();
+    let backlog = store.backlog().await.unwrap();
+    assert_eq!((backlog.queued, backlog.running, backlog.outbox_pending), (2, 1, 3));
+    let oldest = backlog.outbox_oldest.expect("an oldest job");
+    assert!(oldest >= before && oldest <= jiff::Timestamp::now(), "{oldest}");
+
+    store.fail_report(a.id, "boom").await.unwrap();
+    store.cancel_report(b.id).await.unwrap();
+    let jobs: Vec<i64> = store.pending_jobs(10).await.unwrap().iter().map(|j| j.id).collect();
+    store.jobs_sent(&jobs).await.unwrap();
+    let backlog = store.backlog().await.unwrap();
+    assert_eq!((backlog.queued, backlog.running, backlog.outbox_pending, backlog.outbox_oldest), (1, 0, 0, None));
+}
+
 /// A succeeded draft of the seed's 2019 briefing.
 async fn draft(store: &coopbrief_store::Store) -> coopbrief_domain::Report {
     let (r, _) =
@@ -333,7 +363,7 @@ async fn draft(store: &coopbrief_store::Store) -> coopbrief_domain::Report {
         template_version: "t".into(),
         data_hash: "cd".repeat(32),
     };
-    store.complete_report(r.id, &pdf).await.unwrap()
+    store.complete_report(r.id, &pdf).await.unwrap().0
 }
 
 fn issued(report: &coopbrief_domain::Report, number: u32) -> Issued {
@@ -424,4 +454,5 @@ coopbrief_store::on_both_backends!(
     two_relays_claim_each_job_once,
     briefing_data_sees_changes_made_by_another_replica,
     concurrent_updates_with_one_etag_make_one_change,
+    the_backlog_counts_what_waits,
 );

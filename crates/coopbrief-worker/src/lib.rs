@@ -22,6 +22,7 @@ use coopbrief_proto::{CooperationServiceClient, WorkerServiceClient, convert, re
 use coopbrief_queue::{Delivery, Job, JobQueue};
 use coopbrief_render::{RenderOptions, Renderer};
 use coopbrief_runtime::GrpcChannel;
+use coopbrief_runtime::metrics::{JOB_RETRIES, JOBS_DEAD_LETTERED, JOBS_HANDLED, JOBS_IN_FLIGHT, RENDER_DURATION};
 use futures::{FutureExt, StreamExt};
 use sha2::{Digest, Sha256};
 use tonic::{Code, Status};
@@ -312,6 +313,7 @@ impl Worker {
             .map_err(|_| Failure::Transient("the renderer crashed".into()))??;
         stages.wait = began.duration_since(queued);
         stages.render = began.elapsed();
+        metrics::histogram!(RENDER_DURATION).record(stages.render);
 
         let t = Instant::now();
         let header = v1::CompleteReportHeader {
@@ -553,9 +555,41 @@ async fn refused(mut consumer: tokio::sync::watch::Receiver<Consumer>) {
     }
 }
 
+/// Counts a job held, from its delivery until it is settled (or dropped at shutdown).
+struct InFlight;
+
+impl InFlight {
+    fn new() -> InFlight {
+        metrics::gauge!(JOBS_IN_FLIGHT).increment(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(JOBS_IN_FLIGHT).decrement(1.0);
+    }
+}
+
+impl Outcome {
+    /// The `outcome` label of [`JOBS_HANDLED`].
+    fn label(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Failed(_) => "failed",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::Retry(_) => "retried",
+            Outcome::Refused(_) => "refused",
+        }
+    }
+}
+
 async fn process(worker: &Worker, queue: &dyn JobQueue, delivery: Delivery) {
+    let _held = InFlight::new();
     let job = delivery.job.clone();
     let outcome = worker.handle(&job).await;
+    metrics::counter!(JOBS_HANDLED, "outcome" => outcome.label()).increment(1);
     let report_id = job.report_id.as_str();
     let attempt = job.attempt;
     let settled = match &outcome {
@@ -581,7 +615,10 @@ async fn process(worker: &Worker, queue: &dyn JobQueue, delivery: Delivery) {
         Outcome::Failed(reason) => {
             warn!(report_id, attempt, reason, "report failed; job dead-lettered");
             match queue.dead_letter(job.clone(), reason).await {
-                Ok(()) => delivery.ack().await,
+                Ok(()) => {
+                    metrics::counter!(JOBS_DEAD_LETTERED).increment(1);
+                    delivery.ack().await
+                }
                 Err(e) => {
                     error!(report_id, error = %e, "could not dead-letter the job; rejecting it");
                     delivery.nack(false).await
@@ -604,7 +641,10 @@ async fn process(worker: &Worker, queue: &dyn JobQueue, delivery: Delivery) {
         Outcome::Retry(reason) => {
             warn!(report_id, attempt, reason, "transient failure; retrying after a backoff");
             match queue.retry(job.clone()).await {
-                Ok(()) => delivery.ack().await,
+                Ok(()) => {
+                    metrics::counter!(JOB_RETRIES).increment(1);
+                    delivery.ack().await
+                }
                 Err(e) => {
                     // Cannot even schedule the retry: hand it back; the delivery limit bounds this.
                     warn!(report_id, error = %e, "could not schedule the retry; requeueing");

@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let settings = cli.settings;
     coopbrief_runtime::init_tracing(&settings.log_format);
+    settings.metrics.serve()?;
     let renderer = match &settings.template_dir {
         Some(dir) => coopbrief_render::Renderer::with_template_dir(dir)
             .with_context(|| format!("failed to load the templates in {}", dir.display()))?,

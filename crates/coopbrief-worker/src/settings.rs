@@ -49,6 +49,8 @@ pub struct Settings {
     /// Log format: `text` or `json`.
     #[arg(long, env = "COOPBRIEF_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    #[command(flatten)]
+    pub metrics: coopbrief_runtime::MetricsArgs,
 }
 
 impl Settings {

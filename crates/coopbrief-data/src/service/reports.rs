@@ -144,7 +144,10 @@ impl coopbrief_proto::ReportService for App {
 
     async fn cancel_report(&self, req: Request<v1::CancelReportRequest>) -> Result<Response<v1::Report>, Status> {
         let id = report_id(&req.get_ref().id)?;
-        let report = self.store.cancel_report(id).await.map_err(Error::from)?;
+        let (report, cancelled) = self.store.cancel_report(id).await.map_err(Error::from)?;
+        if cancelled {
+            crate::metrics::report_finished(&report);
+        }
         info!(report_id = %id, "report cancelled");
         self.audit(&caller(&req), &format!("reports/{id}"), serde_json::json!({ "state": report.state })).await;
         Ok(Response::new(report::report(&report)))

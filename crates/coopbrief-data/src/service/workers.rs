@@ -79,12 +79,15 @@ impl coopbrief_proto::WorkerService for App {
         if current.state.is_done() {
             // A duplicate job, or a report cancelled meanwhile: the upload is counted and
             // the stored state (and PDF) stay as they are.
-            let current = self.store.complete_report(id, &info).await.map_err(Error::from)?;
+            let (current, _) = self.store.complete_report(id, &info).await.map_err(Error::from)?;
             info!(report_id = %id, state = %current.state, "report already finished; upload ignored");
             return Ok(Response::new(report::report(&current)));
         }
         self.artifacts.put(id, coopbrief_store::PdfCopy::Draft, pdf).await.map_err(Error::from)?;
-        let report = self.store.complete_report(id, &info).await.map_err(Error::from)?;
+        let (report, finished) = self.store.complete_report(id, &info).await.map_err(Error::from)?;
+        if finished {
+            crate::metrics::report_finished(&report);
+        }
         info!(report_id = %id, pages = info.pages, bytes = info.bytes, "report succeeded");
         if let Some(schedule) = report.schedule {
             self.issue_if_scheduled(id, schedule);
@@ -96,7 +99,10 @@ impl coopbrief_proto::WorkerService for App {
         let req = req.into_inner();
         let id = report_id(&req.id)?;
         let error = required(&req.error, "error")?;
-        let report = self.store.fail_report(id, error).await.map_err(Error::from)?;
+        let (report, failed) = self.store.fail_report(id, error).await.map_err(Error::from)?;
+        if failed {
+            crate::metrics::report_finished(&report);
+        }
         warn!(report_id = %id, error, "report failed");
         Ok(Response::new(report::report(&report)))
     }
