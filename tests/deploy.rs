@@ -329,6 +329,10 @@ async fn the_compose_settings_and_secret_files_make_a_working_system_that_a_rest
         if let Some(listen) = env.get_mut("COOPBRIEF_LISTEN") {
             *listen = format!("127.0.0.1:{port}");
         }
+        // Each container has its own metrics port; processes on one host need one each.
+        if let Some(metrics) = env.get_mut("COOPBRIEF_METRICS_LISTEN") {
+            *metrics = format!("127.0.0.1:{}", free_port());
+        }
         env.insert("COOPBRIEF_QUEUE".into(), queue.clone());
         env.insert(
             "COOPBRIEF_RETRY_DELAYS".into(),
