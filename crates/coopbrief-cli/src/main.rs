@@ -5,7 +5,8 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = coopbrief_cli::Cli::parse();
-    coopbrief_runtime::init_tracing("text");
+    // Held to the end of `main`: dropping it flushes the traces.
+    let _telemetry = coopbrief_runtime::init_tracing("text");
     match coopbrief_cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -15,7 +15,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
     let settings = coopbrief_data::Settings::parse();
-    coopbrief_runtime::init_tracing(&settings.log_format);
+    // Held to the end of `main`: dropping it flushes the traces.
+    let _telemetry = coopbrief_runtime::init_tracing(&settings.log_format);
     if let Some(command) = &settings.command {
         return coopbrief_data::commands::run(&settings, command).await;
     }

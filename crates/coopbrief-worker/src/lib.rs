@@ -21,11 +21,11 @@ use coopbrief_proto::v1::{self, complete_report_request::Part};
 use coopbrief_proto::{CooperationServiceClient, WorkerServiceClient, convert, report as wire_report};
 use coopbrief_queue::{Delivery, Job, JobQueue};
 use coopbrief_render::{RenderOptions, Renderer};
-use coopbrief_runtime::GrpcChannel;
+use coopbrief_runtime::{GrpcChannel, telemetry};
 use futures::{FutureExt, StreamExt};
 use sha2::{Digest, Sha256};
 use tonic::{Code, Status};
-use tracing::{error, info, warn};
+use tracing::{Instrument, Span, error, info, info_span, warn};
 
 pub use settings::Settings;
 
@@ -46,6 +46,19 @@ pub enum Outcome {
     Rejected(String),
     /// A transient failure (data service unreachable): hand the job back to the queue.
     Retry(String),
+}
+
+impl Outcome {
+    /// One word for the outcome (a span's `outcome`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Failed(_) => "failed",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::Retry(_) => "retry",
+        }
+    }
 }
 
 /// Where one successful job's time went, stage by stage (logged with the outcome).
@@ -243,10 +256,17 @@ impl Worker {
         // A render past the deadline fails this attempt; its thread finishes it on its own
         // (typst cannot be interrupted) and the result is dropped.
         let deadline = self.config.render_deadline;
+        let span = if telemetry::enabled() {
+            info_span!("render", report_id = %report.id, pages = tracing::field::Empty)
+        } else {
+            Span::none()
+        };
         let (pdf, sha256, began) = tokio::time::timeout(deadline, render)
+            .instrument(span.clone())
             .await
             .map_err(|_| Failure::Transient(format!("rendering took longer than {}s", deadline.as_secs_f64())))?
             .map_err(|_| Failure::Transient("the renderer crashed".into()))??;
+        span.record("pages", pdf.pages);
         stages.wait = began.duration_since(queued);
         stages.render = began.elapsed();
 
@@ -465,9 +485,35 @@ pub async fn run(
     Ok(())
 }
 
+/// The span of one delivery (`CONSUMER`), a child of the span that published it, when traces
+/// are on: everything the job does — its calls, the render, the ack — happens inside it.
+fn job_span(delivery: &Delivery) -> Span {
+    if !telemetry::enabled() {
+        return Span::none();
+    }
+    let job = &delivery.job;
+    let span = info_span!(
+        "report job",
+        otel.kind = "consumer",
+        report_id = %job.report_id,
+        attempt = job.attempt,
+        redelivered = delivery.redelivered,
+        outcome = tracing::field::Empty,
+    );
+    telemetry::set_parent(&span, job.traceparent.as_deref());
+    span
+}
+
 async fn process(worker: &Worker, queue: &dyn JobQueue, delivery: Delivery) {
+    let span = job_span(&delivery);
+    settle(worker, queue, delivery).instrument(span).await
+}
+
+/// Handles the delivery's job and settles the delivery by its outcome.
+async fn settle(worker: &Worker, queue: &dyn JobQueue, delivery: Delivery) {
     let job = delivery.job.clone();
     let outcome = worker.handle(&job).await;
+    Span::current().record("outcome", outcome.name());
     let report_id = job.report_id.as_str();
     let attempt = job.attempt;
     let settled = match &outcome {
