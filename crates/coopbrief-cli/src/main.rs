@@ -4,7 +4,8 @@
 async fn main() -> std::process::ExitCode {
     // The token may come from a file (`COOPBRIEF_TOKEN_FILE`).
     let cli: coopbrief_cli::Cli = coopbrief_runtime::secrets::parse();
-    coopbrief_runtime::init_tracing("text");
+    // Held to the end of `main`: dropping it flushes the traces.
+    let _telemetry = coopbrief_runtime::init_tracing("text");
     match coopbrief_cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

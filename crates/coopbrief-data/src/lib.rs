@@ -160,7 +160,9 @@ impl Server {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("failed to build the reflection service")?;
-        let mut builder = tonic::transport::Server::builder();
+        // Every call served gets its span here (when traces are on), the caller's child.
+        let mut builder =
+            tonic::transport::Server::builder().trace_fn(coopbrief_runtime::telemetry::grpc_server_span::<()>);
         if let Some(tls) = self.tls.clone() {
             builder = builder.tls_config(tls).context("the TLS certificate or key is not valid")?;
         }

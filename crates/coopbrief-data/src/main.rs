@@ -14,7 +14,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<ExitCode> {
     // Every secret may come from a file (`COOPBRIEF_…_FILE`, Docker secrets).
     let settings: coopbrief_data::Settings = coopbrief_runtime::secrets::parse();
-    coopbrief_runtime::init_tracing(&settings.log_format);
+    // Held to the end of `main`: dropping it flushes the traces.
+    let _telemetry = coopbrief_runtime::init_tracing(&settings.log_format);
     if let Some(command) = &settings.command {
         return coopbrief_data::commands::run(&settings, command).await;
     }

@@ -16,9 +16,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use coopbrief_queue::{Job, JobQueue};
+use coopbrief_runtime::telemetry;
 use coopbrief_store::{OutboxJob, Store};
 use tokio::sync::Notify;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 /// How often the outbox is read when nobody wakes the relay (other replicas' jobs, retries).
 const POLL: Duration = Duration::from_secs(1);
@@ -135,13 +136,26 @@ async fn publish_pending(store: &Store, queue: &dyn JobQueue, handoff: &Handoff)
     }
 }
 
+/// Publishes one job, in the trace its outbox row names (when traces are on): the message
+/// carries the context of this `publish job` span, whose parent is the request or schedule.
+async fn publish(queue: &dyn JobQueue, job: &OutboxJob) -> coopbrief_queue::Result<()> {
+    let report_id = job.report_id.to_string();
+    if !telemetry::enabled() {
+        return queue.publish(Job::new(report_id)).await;
+    }
+    let span = info_span!("publish job", otel.kind = "producer", report_id = %report_id, outbox_id = job.id, tries = job.tries);
+    telemetry::set_parent(&span, job.traceparent.as_deref());
+    let traced = Job::new(report_id).with_traceparent(telemetry::traceparent(&span));
+    queue.publish(traced).instrument(span).await
+}
+
 /// Publishes claimed jobs one after another, each confirmed by the broker, and marks those
 /// sent in one statement. On a failure the rest of the batch is released for the next pass.
 async fn publish_batch(store: &Store, queue: &dyn JobQueue, jobs: &[OutboxJob]) -> Result<usize, String> {
     let mut sent = Vec::with_capacity(jobs.len());
     let mut failed = None;
     for job in jobs {
-        match queue.publish(Job::new(job.report_id.to_string())).await {
+        match publish(queue, job).await {
             Ok(()) => sent.push(job.id),
             Err(e) => {
                 failed = Some((job, e.to_string()));

@@ -9,9 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use coopbrief_domain::schedule::{Clock, SystemClock};
+use coopbrief_domain::ReportId;
+use coopbrief_domain::schedule::{Clock, ScheduleId, SystemClock};
+use coopbrief_runtime::telemetry;
 use coopbrief_store::{Store, TickSummary};
-use tracing::{debug, info, warn};
+use tracing::{debug, info, info_span, warn};
 
 use crate::relay::Handoff;
 
@@ -43,7 +45,7 @@ impl Scheduler {
     /// One pass over the schedules at the clock's time.
     pub async fn tick(&self) -> coopbrief_store::Result<TickSummary> {
         let now = self.clock.now();
-        let summary = self.store.run_schedules(now, self.catch_up).await?;
+        let summary = self.store.run_schedules_traced(now, self.catch_up, &start_trace).await?;
         if !summary.created.is_empty() {
             self.relay.notify();
             info!(%now, created = summary.created.len(), caught_up = summary.caught_up,
@@ -51,6 +53,16 @@ impl Scheduler {
         }
         Ok(summary)
     }
+}
+
+/// A new trace for a report the scheduler makes (when traces are on): a root span, ended at
+/// once, whose context the report's job carries through the relay to the worker.
+fn start_trace(schedule: ScheduleId, report: ReportId) -> Option<String> {
+    if !telemetry::enabled() {
+        return None;
+    }
+    let span = info_span!(parent: None, "scheduled report", otel.kind = "producer", schedule_id = %schedule, report_id = %report);
+    telemetry::traceparent(&span)
 }
 
 /// Ticks every `interval` until `stop` resolves. A failed tick is logged and retried at the

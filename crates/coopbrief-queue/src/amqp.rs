@@ -372,12 +372,19 @@ impl JobQueue for AmqpQueue {
 const ATTEMPT_HEADER: &str = "x-coopbrief-attempt";
 /// Header carrying why a job was dead-lettered.
 const REASON_HEADER: &str = "x-coopbrief-error";
+/// Header carrying the W3C trace context of the publishing span (the standard name).
+const TRACEPARENT_HEADER: &str = "traceparent";
+/// The longest `traceparent` taken from a message (version 00 has 55 characters).
+const MAX_TRACEPARENT: usize = 128;
 
 async fn publish_on(channel: &Channel, routing_key: &str, job: Job, reason: Option<&str>) -> Result<()> {
     let mut headers = FieldTable::default();
     headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongUInt(job.attempt));
     if let Some(reason) = reason {
         headers.insert(REASON_HEADER.into(), AMQPValue::LongString(LongString::from(reason)));
+    }
+    if let Some(traceparent) = &job.traceparent {
+        headers.insert(TRACEPARENT_HEADER.into(), AMQPValue::LongString(LongString::from(traceparent.as_str())));
     }
     let properties = BasicProperties::default()
         .with_delivery_mode(PERSISTENT)
@@ -477,10 +484,8 @@ async fn to_delivery(
         }
     };
     let redelivered = delivery.redelivered;
-    let attempt = delivery
-        .properties
-        .headers()
-        .as_ref()
+    let headers = delivery.properties.headers().as_ref();
+    let attempt = headers
         .and_then(|h| h.inner().get(ATTEMPT_HEADER).cloned())
         .and_then(|v| match v {
             AMQPValue::LongUInt(n) => Some(n),
@@ -489,10 +494,11 @@ async fn to_delivery(
             _ => None,
         })
         .unwrap_or(1);
+    let traceparent = headers.and_then(|h| traceparent_of(h.inner().get(TRACEPARENT_HEADER)));
     let acker = delivery.acker;
     match String::from_utf8(delivery.data) {
         Ok(report_id) => Some(Ok(Delivery {
-            job: Job { report_id, attempt },
+            job: Job { report_id, attempt, traceparent },
             redelivered,
             settle: Settle::Amqp(AmqpSettle { acker, queue, _channel: channel }),
         })),
@@ -507,6 +513,17 @@ async fn to_delivery(
             None
         }
     }
+}
+
+/// The `traceparent` header's text, if it is short printable ASCII (the tracing layer parses it).
+fn traceparent_of(value: Option<&AMQPValue>) -> Option<String> {
+    let bytes = match value? {
+        AMQPValue::LongString(s) => s.as_bytes(),
+        AMQPValue::ShortString(s) => s.as_str().as_bytes(),
+        _ => return None,
+    };
+    let text = std::str::from_utf8(bytes).ok()?;
+    (text.len() <= MAX_TRACEPARENT && text.bytes().all(|b| b.is_ascii_graphic())).then(|| text.to_owned())
 }
 
 /// Settles an AMQP delivery through its own acker, on the channel that delivered it.

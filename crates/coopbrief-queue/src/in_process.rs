@@ -164,7 +164,10 @@ mod tests {
         assert_eq!((second.job.report_id.as_str(), second.job.attempt), ("a", 2));
         queue.dead_letter(second.job.clone(), "gave up").await.expect("dead letter");
         second.ack().await.expect("ack");
-        assert_eq!(queue.dead_letters(), vec![(Job { report_id: "a".into(), attempt: 2 }, "gave up".into())]);
+        assert_eq!(
+            queue.dead_letters(),
+            vec![(Job { report_id: "a".into(), attempt: 2, traceparent: None }, "gave up".into())]
+        );
     }
 
     #[tokio::test]

@@ -28,12 +28,20 @@ pub struct Job {
     pub report_id: String,
     /// Which attempt this is: 1 the first time, one more after each retry.
     pub attempt: u32,
+    /// The W3C trace context of the span that published the job (a `traceparent` header),
+    /// when traces are on; kept through retries and dead-lettering.
+    pub traceparent: Option<String>,
 }
 
 impl Job {
     /// A first-attempt job for the report with this id.
     pub fn new(report_id: impl Into<String>) -> Job {
-        Job { report_id: report_id.into(), attempt: 1 }
+        Job { report_id: report_id.into(), attempt: 1, traceparent: None }
+    }
+
+    /// The job carrying this trace context.
+    pub fn with_traceparent(self, traceparent: Option<String>) -> Job {
+        Job { traceparent, ..self }
     }
 }
 

@@ -270,6 +270,29 @@ async fn retry_waits_in_a_delay_queue_and_comes_back_as_the_next_attempt() {
 }
 
 #[tokio::test]
+async fn the_trace_context_travels_in_the_headers_through_a_retry() {
+    let settings = settings(1);
+    let queue = connect(&settings).await;
+    let traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    queue.publish(Job::new("traced").with_traceparent(Some(traceparent.to_owned()))).await.expect("publish");
+    publish_all(&queue, &["untraced"]).await;
+    let mut deliveries = queue.consume().await.expect("consume");
+    let first = next(&mut deliveries).await;
+    assert_eq!(first.job.traceparent.as_deref(), Some(traceparent));
+    // Through a delay queue (TTL, then dead-lettered back): the header stays.
+    queue.retry(first.job.clone()).await.expect("retry published");
+    first.ack().await.expect("ack");
+    let untraced = next(&mut deliveries).await;
+    assert_eq!((untraced.job.report_id.as_str(), untraced.job.traceparent.as_deref()), ("untraced", None));
+    untraced.ack().await.expect("ack");
+    let second = next(&mut deliveries).await;
+    assert_eq!((second.job.attempt, second.job.traceparent.as_deref()), (2, Some(traceparent)));
+    second.ack().await.expect("ack");
+    drop(deliveries);
+    queue.delete_queue().await.expect("delete queue");
+}
+
+#[tokio::test]
 async fn dead_letters_are_kept_and_a_crash_loop_ends_there() {
     let settings = AmqpSettings { delivery_limit: 2, ..settings(1) };
     let queue = connect(&settings).await;

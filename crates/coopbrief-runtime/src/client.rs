@@ -11,6 +11,8 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
+use crate::telemetry::Traced;
+
 /// How a client reaches the data service, besides its endpoint (whose flag differs per binary).
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct ClientArgs {
@@ -23,8 +25,9 @@ pub struct ClientArgs {
     pub ca_file: Option<PathBuf>,
 }
 
-/// A channel to the data service that sends the bearer token with every call.
-pub type GrpcChannel = InterceptedService<Channel, BearerToken>;
+/// A channel to the data service that sends the bearer token with every call (and, when traces
+/// are exported, opens a client span around each call and sends its `traceparent`).
+pub type GrpcChannel = InterceptedService<Traced<Channel>, BearerToken>;
 
 /// Errors setting up a client connection.
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +99,7 @@ pub fn endpoint(url: &str, ca_file: Option<&Path>) -> Result<Endpoint, ClientErr
 /// A channel to `url` that connects on first use (so the data service may start later).
 pub fn connect_lazy(url: &str, args: &ClientArgs) -> Result<GrpcChannel, ClientError> {
     let channel = endpoint(url, args.ca_file.as_deref())?.connect_lazy();
-    Ok(InterceptedService::new(channel, BearerToken::new(args.token.as_deref())?))
+    Ok(InterceptedService::new(Traced(channel), BearerToken::new(args.token.as_deref())?))
 }
 
 /// A channel to `url`, connected now: an unreachable service is an error naming it.
@@ -113,7 +116,7 @@ pub async fn connect(url: &str, args: &ClientArgs) -> Result<GrpcChannel, Client
         message: error_chain(&e),
         hint,
     })?;
-    Ok(InterceptedService::new(channel, BearerToken::new(args.token.as_deref())?))
+    Ok(InterceptedService::new(Traced(channel), BearerToken::new(args.token.as_deref())?))
 }
 
 /// An error with its sources, `a: b: c` (a transport error alone says only "transport error").

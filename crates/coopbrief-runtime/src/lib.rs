@@ -1,15 +1,21 @@
 //! Process plumbing shared by the Coopbrief binaries: the broker settings they share, the
 //! client connection to the data service (TLS, bearer token), secrets from files, `tracing`
-//! set-up, the metrics exporter and shutdown signals.
+//! set-up (logs, and traces over OTLP when configured), the metrics exporter and shutdown
+//! signals.
 
 pub mod client;
 pub mod metrics;
 pub mod secrets;
+pub mod telemetry;
 
 use tracing::info;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 pub use client::{BearerToken, ClientArgs, ClientError, GrpcChannel};
 pub use metrics::MetricsArgs;
+pub use telemetry::Telemetry;
 
 /// The RabbitMQ settings the data service and the worker share: both declare the same
 /// topology, which the broker only accepts if the arguments agree.
@@ -51,13 +57,39 @@ impl BrokerArgs {
     }
 }
 
-/// Sets up `tracing` output on stderr: human-readable text or JSON lines, filtered by
-/// `RUST_LOG` (default `info`). Calling it twice is harmless.
-pub fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = if format == "json" { builder.json().try_init() } else { builder.try_init() };
+/// Sets up `tracing`: logs on stderr, human-readable text or JSON lines, filtered by
+/// `RUST_LOG` (default `info`); and, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, traces exported there over OTLP/gRPC as
+/// service `OTEL_SERVICE_NAME` (default: the binary's name). Call it inside the Tokio runtime
+/// and hold the guard until the end of `main`: dropping it flushes the traces. Calling it
+/// twice is harmless (the second call changes nothing).
+pub fn init_tracing(format: &str) -> Telemetry {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = if format == "json" { logs.json().boxed() } else { logs.boxed() };
+    let logs = logs.with_filter(filter);
+    let Some(endpoint) = telemetry::configured_endpoint() else {
+        let _ = tracing_subscriber::registry().with(logs).try_init();
+        return Telemetry::default();
+    };
+    let service = telemetry::service_name();
+    match telemetry::provider(service.clone()) {
+        Ok(provider) => {
+            let traces = telemetry::layer(&provider);
+            match tracing_subscriber::registry().with(logs).with(traces).try_init() {
+                Ok(()) => telemetry::installed(provider, &endpoint, &service),
+                Err(_) => {
+                    let _ = provider.shutdown();
+                    Telemetry::default()
+                }
+            }
+        }
+        Err(error) => {
+            let _ = tracing_subscriber::registry().with(logs).try_init();
+            telemetry::not_installed(&endpoint, &error);
+            Telemetry::default()
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

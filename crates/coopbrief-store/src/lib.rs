@@ -28,7 +28,7 @@ pub use data::{ImportReport, ImportSummary};
 pub use issuance::{IssueTx, issuable};
 pub use reports::{Backlog, NewReport, OUTBOX_LEASE, OutboxJob};
 pub use resources::{Filter, Page, PageRequest, Versioned};
-pub use schedules::{ReportFilter, TickSummary};
+pub use schedules::{ReportFilter, TickSummary, TraceStart};
 
 /// Errors of the store. The data service maps them to gRPC codes in one place.
 #[derive(Debug, thiserror::Error)]

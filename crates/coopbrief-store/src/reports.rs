@@ -62,7 +62,7 @@ impl Store {
             };
         }
         let claimed_until = claim.then(|| at.as_millisecond() + OUTBOX_LEASE.as_millis() as i64);
-        let outbox_id = enqueue_claimed(&mut tx, id, &now, claimed_until).await?;
+        let outbox_id = enqueue_claimed(&mut tx, id, &now, claimed_until, new.traceparent).await?;
         tx.commit().await?;
         // What was just written, without reading it back.
         let report = Report {
@@ -81,7 +81,8 @@ impl Store {
             letterhead: new.letterhead.clone(),
             issued: None,
         };
-        Ok((report, Some(OutboxJob { id: outbox_id, report_id: id, tries: 0 })))
+        let traceparent = new.traceparent.map(str::to_owned);
+        Ok((report, Some(OutboxJob { id: outbox_id, report_id: id, tries: 0, traceparent })))
     }
 
     async fn report_by_request_id(&self, request_id: Option<&str>) -> Result<Option<Report>> {
@@ -96,16 +97,13 @@ impl Store {
     /// Jobs waiting to be published, oldest first, claimed or not (for inspection).
     #[cfg(any(test, feature = "testing"))]
     pub async fn pending_jobs(&self, limit: u32) -> Result<Vec<OutboxJob>> {
-        let rows: Vec<(i64, String, i64)> =
-            sqlx::query_as("SELECT id, report_id, tries FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1")
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await?;
-        rows.into_iter()
-            .map(|(id, report_id, tries)| {
-                Ok(OutboxJob { id, report_id: ReportId::from_str(&report_id)?, tries: tries as u32 })
-            })
-            .collect()
+        let rows: Vec<OutboxRow> = sqlx::query_as(
+            "SELECT id, report_id, tries, traceparent FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(outbox_job).collect()
     }
 
     /// Claims up to `limit` jobs waiting to be published, oldest first, for [`OUTBOX_LEASE`]:
@@ -116,24 +114,20 @@ impl Store {
     pub async fn claim_jobs(&self, limit: u32) -> Result<Vec<OutboxJob>> {
         let now = jiff::Timestamp::now().as_millisecond();
         let until = now + OUTBOX_LEASE.as_millis() as i64;
-        let mut rows: Vec<(i64, String, i64)> = sqlx::query_as(
+        let mut rows: Vec<OutboxRow> = sqlx::query_as(
             "UPDATE outbox SET claimed_until = $1
              WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2) AND id IN (
                  SELECT id FROM outbox WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < $2)
                  ORDER BY id LIMIT $3)
-             RETURNING id, report_id, tries",
+             RETURNING id, report_id, tries, traceparent",
         )
         .bind(until)
         .bind(now)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.sort_unstable_by_key(|(id, _, _)| *id);
-        rows.into_iter()
-            .map(|(id, report_id, tries)| {
-                Ok(OutboxJob { id, report_id: ReportId::from_str(&report_id)?, tries: tries as u32 })
-            })
-            .collect()
+        rows.sort_unstable_by_key(|(id, ..)| *id);
+        rows.into_iter().map(outbox_job).collect()
     }
 
     /// Gives claimed jobs back unpublished (a batch cut short), for the next relay pass.
@@ -204,8 +198,9 @@ impl Store {
         Ok((report, false))
     }
 
-    /// Queues a FAILED or CANCELLED report again, with a new job in the outbox.
-    pub async fn retry_report(&self, id: ReportId) -> Result<Report> {
+    /// Queues a FAILED or CANCELLED report again, with a new job in the outbox (in the trace
+    /// `traceparent` names, if any).
+    pub async fn retry_report(&self, id: ReportId, traceparent: Option<&str>) -> Result<Report> {
         let now = jiff::Timestamp::now().to_string();
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
@@ -218,7 +213,7 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 1 {
-            enqueue(&mut tx, id, &now).await?;
+            enqueue(&mut tx, id, &now, traceparent).await?;
         }
         tx.commit().await?;
         let report = self.report(id).await?;
@@ -414,7 +409,7 @@ pub(crate) async fn insert_report(
     scheduled: Option<(&str, &str)>,
     now: &str,
 ) -> Result<bool, sqlx::Error> {
-    let NewReport { programme, period, lang, pdf_standard, letterhead } = *new;
+    let NewReport { programme, period, lang, pdf_standard, letterhead, traceparent: _ } = *new;
     // ON CONFLICT rather than catching the unique violation: on PostgreSQL an error aborts
     // the whole transaction, and the caller's transaction must go on.
     let inserted = sqlx::query(
@@ -460,6 +455,8 @@ pub struct NewReport<'a> {
     pub pdf_standard: PdfStandard,
     /// Parts that replace the programme's letterhead for this report.
     pub letterhead: &'a Letterhead,
+    /// The W3C trace context its job continues (the request's span), when traces are on.
+    pub traceparent: Option<&'a str>,
 }
 
 static NO_LETTERHEAD: Letterhead = Letterhead { office: None, signer: None, recipients: Vec::new() };
@@ -467,7 +464,14 @@ static NO_LETTERHEAD: Letterhead = Letterhead { office: None, signer: None, reci
 impl<'a> NewReport<'a> {
     /// A plain-PDF report of `programme` for `period` in `lang`, with the programme's letterhead.
     pub fn new(programme: &'a str, period: Period, lang: Lang) -> NewReport<'a> {
-        NewReport { programme, period, lang, pdf_standard: PdfStandard::None, letterhead: &NO_LETTERHEAD }
+        NewReport {
+            programme,
+            period,
+            lang,
+            pdf_standard: PdfStandard::None,
+            letterhead: &NO_LETTERHEAD,
+            traceparent: None,
+        }
     }
 }
 
@@ -494,27 +498,44 @@ pub struct OutboxJob {
     pub report_id: ReportId,
     /// Publish attempts so far.
     pub tries: u32,
+    /// The W3C trace context the job was written in, for the relay to publish it in that trace.
+    pub traceparent: Option<String>,
 }
 
-pub(crate) async fn enqueue(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: ReportId, now: &str) -> Result<()> {
-    enqueue_claimed(tx, id, now, None).await?;
+/// An outbox row as read: id, report id, tries, traceparent.
+type OutboxRow = (i64, String, i64, Option<String>);
+
+fn outbox_job((id, report_id, tries, traceparent): OutboxRow) -> Result<OutboxJob> {
+    Ok(OutboxJob { id, report_id: ReportId::from_str(&report_id)?, tries: tries as u32, traceparent })
+}
+
+pub(crate) async fn enqueue(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: ReportId,
+    now: &str,
+    traceparent: Option<&str>,
+) -> Result<()> {
+    enqueue_claimed(tx, id, now, None, traceparent).await?;
     Ok(())
 }
 
 /// Writes a report's job to the outbox, claimed until `claimed_until` (Unix milliseconds) if
-/// given; its outbox id.
+/// given, in the trace `traceparent` names; its outbox id.
 async fn enqueue_claimed(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: ReportId,
     now: &str,
     claimed_until: Option<i64>,
+    traceparent: Option<&str>,
 ) -> Result<i64> {
     let outbox_id: i64 = sqlx::query_scalar(
-        "INSERT INTO outbox (report_id, created_at, claimed_until) VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO outbox (report_id, created_at, claimed_until, traceparent) VALUES ($1, $2, $3, $4)
+         RETURNING id",
     )
     .bind(id.to_string())
     .bind(now)
     .bind(claimed_until)
+    .bind(traceparent)
     .fetch_one(&mut **tx)
     .await?;
     Ok(outbox_id)

@@ -31,6 +31,10 @@ pub struct ReportFilter<'a> {
     pub schedule: Option<ScheduleId>,
 }
 
+/// Starts a trace for a report a schedule makes: given the schedule and the report's id, the
+/// W3C `traceparent` its job is written with (`None`: no trace).
+pub type TraceStart<'a> = &'a (dyn Fn(ScheduleId, ReportId) -> Option<String> + Sync);
+
 /// What one scheduler tick did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TickSummary {
@@ -154,6 +158,12 @@ impl Store {
     /// due by `now` (closed, grace passed) and not made yet, oldest first, at most `limit` per
     /// schedule. Safe to run from several replicas at once.
     pub async fn run_schedules(&self, now: Timestamp, limit: u32) -> Result<TickSummary> {
+        self.run_schedules_traced(now, limit, &|_, _| None).await
+    }
+
+    /// [`Store::run_schedules`], each report's job written in the trace `trace` starts for it
+    /// (given the schedule and the new report's id; `None`: no trace).
+    pub async fn run_schedules_traced(&self, now: Timestamp, limit: u32, trace: TraceStart<'_>) -> Result<TickSummary> {
         let rows =
             sqlx::query("SELECT * FROM report_schedules WHERE enabled = 1 ORDER BY id").fetch_all(&self.pool).await?;
         let mut summary = TickSummary::default();
@@ -166,7 +176,7 @@ impl Store {
                 }
             };
             let id = schedule.id;
-            match self.run_schedule(schedule, now, limit, &mut summary).await {
+            match self.run_schedule(schedule, now, limit, trace, &mut summary).await {
                 Ok(()) => {}
                 // One schedule's bad data (a period past the last supported year …) must not
                 // hold the others back.
@@ -177,7 +187,14 @@ impl Store {
         Ok(summary)
     }
 
-    async fn run_schedule(&self, mut s: Schedule, now: Timestamp, limit: u32, summary: &mut TickSummary) -> Result<()> {
+    async fn run_schedule(
+        &self,
+        mut s: Schedule,
+        now: Timestamp,
+        limit: u32,
+        trace: TraceStart<'_>,
+        summary: &mut TickSummary,
+    ) -> Result<()> {
         let mut made = 0u32;
         let mut late = 0u64;
         let mut behind = false;
@@ -201,7 +218,7 @@ impl Store {
                 break;
             };
             let is_late = s.spec.due_at(&next)? <= now;
-            match self.claim(&s, next, is_late, now).await? {
+            match self.claim(&s, next, is_late, now, trace).await? {
                 Claim::Created(report_id) => {
                     made += 1;
                     late += u64::from(is_late);
@@ -231,7 +248,14 @@ impl Store {
 
     /// Moves the cursor from `s.next_period` to `next` and writes that period's report and job,
     /// in one transaction that starts with the write (so SQLite takes the write lock first).
-    async fn claim(&self, s: &Schedule, next: Period, late: bool, now: Timestamp) -> Result<Claim> {
+    async fn claim(
+        &self,
+        s: &Schedule,
+        next: Period,
+        late: bool,
+        now: Timestamp,
+        trace: TraceStart<'_>,
+    ) -> Result<Claim> {
         let period = s.next_period;
         let now_text = now.to_string();
         let mut tx = self.pool.begin().await?;
@@ -258,6 +282,7 @@ impl Store {
             lang: s.spec.lang(),
             pdf_standard: s.spec.pdf_standard(),
             letterhead: s.spec.letterhead(),
+            traceparent: None,
         };
         let sid = s.id.to_string();
         let written = Timestamp::now().to_string();
@@ -266,7 +291,7 @@ impl Store {
             tx.commit().await?;
             return Ok(Claim::Existed);
         }
-        enqueue(&mut tx, id, &written).await?;
+        enqueue(&mut tx, id, &written, trace(s.id, id).as_deref()).await?;
         if late {
             sqlx::query("UPDATE report_schedules SET caught_up = caught_up + 1 WHERE id = $1")
                 .bind(&sid)
@@ -493,6 +518,21 @@ mod tests {
         assert_eq!(report.programme, PROGRAMME);
     }
 
+    /// Each report a schedule makes has its job written in the trace started for it.
+    async fn each_scheduled_report_starts_its_own_trace(db: &TestDb) {
+        let store = db.seeded().await;
+        let s = store.create_schedule(&spec("monthly", "2026-01")).await.unwrap();
+        let trace = |schedule: ScheduleId, report: ReportId| {
+            assert_eq!(schedule, s.id);
+            Some(format!("00-{}-00f067aa0ba902b7-01", report.to_string().replace('-', "")))
+        };
+        let tick = store.run_schedules_traced(ts("2026-03-31T17:00:00Z"), 24, &trace).await.unwrap();
+        assert_eq!(tick.created.len(), 3);
+        let jobs = store.pending_jobs(10).await.unwrap();
+        let made: Vec<_> = tick.created.iter().map(|(_, _, id)| trace(s.id, *id)).collect();
+        assert_eq!(jobs.into_iter().map(|j| j.traceparent).collect::<Vec<_>>(), made);
+    }
+
     async fn february_of_a_leap_year_closes_after_the_29th(db: &TestDb) {
         let store = db.seeded().await;
         let s = store.create_schedule(&spec("monthly", "2024-02")).await.unwrap();
@@ -640,6 +680,7 @@ mod tests {
     crate::on_both_backends!(
         a_simulated_year_makes_twelve_months_four_quarters_and_one_year_with_an_outage,
         a_month_closes_at_midnight_hanoi_time_and_not_a_second_before,
+        each_scheduled_report_starts_its_own_trace,
         february_of_a_leap_year_closes_after_the_29th,
         the_grace_delay_holds_the_report_back,
         catch_up_is_limited_per_tick_oldest_first_and_visible,

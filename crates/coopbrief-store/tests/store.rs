@@ -189,14 +189,14 @@ async fn cancel_and_retry(db: &TestDb) {
     let (_, go) = store.start_report(r.id).await.unwrap();
     assert!(!go, "a cancelled report is not started again");
 
-    let again = store.retry_report(r.id).await.unwrap();
+    let again = store.retry_report(r.id, None).await.unwrap();
     assert_eq!(again.state, ReportState::Queued);
     assert_eq!(store.pending_jobs(10).await.unwrap().len(), 1, "a retry queues a new job");
     store.start_report(r.id).await.unwrap();
     store.complete_report(r.id, &pdf).await.unwrap();
     let err = store.cancel_report(r.id).await.unwrap_err();
     assert!(matches!(err, Error::FailedPrecondition(_)), "{err}");
-    let err = store.retry_report(r.id).await.unwrap_err();
+    let err = store.retry_report(r.id, None).await.unwrap_err();
     assert!(err.to_string().contains("SUCCEEDED"), "{err}");
 }
 
@@ -351,6 +351,36 @@ async fn the_backlog_counts_what_waits(db: &TestDb) {
     assert_eq!((backlog.queued, backlog.running, backlog.outbox_pending, backlog.outbox_oldest), (1, 0, 0, None));
 }
 
+/// A job's trace context goes into its outbox row and comes out to the relay, whether the job
+/// is handed over, claimed or read; a retry's job has the retry's; none stays none.
+async fn the_trace_context_survives_the_outbox(db: &TestDb) {
+    let store = db.store().await;
+    store.import_dataset(&seed()).await.unwrap();
+    let request = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let new =
+        NewReport { traceparent: Some(request), ..NewReport::new("hanoi-hanam", "2019".parse().unwrap(), Lang::Vi) };
+    let (traced, job) = store.create_report_claimed(&new, None).await.unwrap();
+    assert_eq!(job.unwrap().traceparent.as_deref(), Some(request), "handed over");
+    let (plain, _) =
+        store.create_report(&NewReport::new("hanoi-hanam", "2019".parse().unwrap(), Lang::Vi), None).await.unwrap();
+    let pending = store.pending_jobs(10).await.unwrap();
+    let carried: Vec<_> = pending.iter().map(|j| (j.report_id, j.traceparent.as_deref())).collect();
+    assert_eq!(carried, [(traced.id, Some(request)), (plain.id, None)], "read back");
+    store.release_jobs(&[pending[0].id]).await.unwrap();
+    let claimed = store.claim_jobs(10).await.unwrap();
+    assert_eq!(claimed.iter().map(|j| j.traceparent.as_deref()).collect::<Vec<_>>(), [Some(request), None], "claimed");
+    store.jobs_sent(&claimed.iter().map(|j| j.id).collect::<Vec<_>>()).await.unwrap();
+
+    store.cancel_report(plain.id).await.unwrap();
+    let retry = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    store.retry_report(plain.id, Some(retry)).await.unwrap();
+    let again = store.claim_jobs(10).await.unwrap();
+    assert_eq!(
+        again.iter().map(|j| (j.report_id, j.traceparent.as_deref())).collect::<Vec<_>>(),
+        [(plain.id, Some(retry))]
+    );
+}
+
 /// A succeeded draft of the seed's 2019 briefing.
 async fn draft(store: &coopbrief_store::Store) -> coopbrief_domain::Report {
     let (r, _) =
@@ -444,6 +474,7 @@ coopbrief_store::on_both_backends!(
     a_token_given_at_start_is_stored_once_and_a_new_one_rotates_it,
     a_register_gives_numbers_in_order_and_takes_none_back_on_rollback,
     a_job_created_claimed_is_handed_over_not_claimed,
+    the_trace_context_survives_the_outbox,
     import_is_idempotent_and_round_trips,
     a_broken_import_changes_nothing,
     briefing_data_for_a_period,

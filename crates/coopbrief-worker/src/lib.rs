@@ -21,12 +21,12 @@ use coopbrief_proto::v1::{self, complete_report_request::Part};
 use coopbrief_proto::{CooperationServiceClient, WorkerServiceClient, convert, report as wire_report};
 use coopbrief_queue::{Delivery, Job, JobQueue};
 use coopbrief_render::{RenderOptions, Renderer};
-use coopbrief_runtime::GrpcChannel;
 use coopbrief_runtime::metrics::{JOB_RETRIES, JOBS_DEAD_LETTERED, JOBS_HANDLED, JOBS_IN_FLIGHT, RENDER_DURATION};
+use coopbrief_runtime::{GrpcChannel, telemetry};
 use futures::{FutureExt, StreamExt};
 use sha2::{Digest, Sha256};
 use tonic::{Code, Status};
-use tracing::{error, info, warn};
+use tracing::{Instrument, Span, error, info, info_span, warn};
 
 pub use settings::Settings;
 
@@ -63,6 +63,20 @@ pub enum Consumer {
     Held(String),
     /// Shutting down.
     Stopped,
+}
+
+impl Outcome {
+    /// One word for the outcome: a span's `outcome`, the `outcome` label of the jobs metric.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Succeeded { .. } => "succeeded",
+            Outcome::Failed(_) => "failed",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::Retry(_) => "retried",
+            Outcome::Refused(_) => "refused",
+        }
+    }
 }
 
 /// Where one successful job's time went, stage by stage (logged with the outcome).
@@ -307,10 +321,17 @@ impl Worker {
         // A render past the deadline fails this attempt; its thread finishes it on its own
         // (typst cannot be interrupted) and the result is dropped.
         let deadline = self.config.render_deadline;
+        let span = if telemetry::enabled() {
+            info_span!("render", report_id = %report.id, pages = tracing::field::Empty)
+        } else {
+            Span::none()
+        };
         let (pdf, sha256, began) = tokio::time::timeout(deadline, render)
+            .instrument(span.clone())
             .await
             .map_err(|_| Failure::Transient(format!("rendering took longer than {}s", deadline.as_secs_f64())))?
             .map_err(|_| Failure::Transient("the renderer crashed".into()))??;
+        span.record("pages", pdf.pages);
         stages.wait = began.duration_since(queued);
         stages.render = began.elapsed();
         metrics::histogram!(RENDER_DURATION).record(stages.render);
@@ -571,25 +592,37 @@ impl Drop for InFlight {
     }
 }
 
-impl Outcome {
-    /// The `outcome` label of [`JOBS_HANDLED`].
-    fn label(&self) -> &'static str {
-        match self {
-            Outcome::Succeeded { .. } => "succeeded",
-            Outcome::Failed(_) => "failed",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Rejected(_) => "rejected",
-            Outcome::Retry(_) => "retried",
-            Outcome::Refused(_) => "refused",
-        }
+/// The span of one delivery (`CONSUMER`), a child of the span that published it, when traces
+/// are on: everything the job does — its calls, the render, the ack — happens inside it.
+fn job_span(delivery: &Delivery) -> Span {
+    if !telemetry::enabled() {
+        return Span::none();
     }
+    let job = &delivery.job;
+    let span = info_span!(
+        "report job",
+        otel.kind = "consumer",
+        report_id = %job.report_id,
+        attempt = job.attempt,
+        redelivered = delivery.redelivered,
+        outcome = tracing::field::Empty,
+    );
+    telemetry::set_parent(&span, job.traceparent.as_deref());
+    span
 }
 
 async fn process(worker: &Worker, queue: &dyn JobQueue, delivery: Delivery) {
+    let span = job_span(&delivery);
+    settle(worker, queue, delivery).instrument(span).await
+}
+
+/// Handles the delivery's job and settles the delivery by its outcome.
+async fn settle(worker: &Worker, queue: &dyn JobQueue, delivery: Delivery) {
     let _held = InFlight::new();
     let job = delivery.job.clone();
     let outcome = worker.handle(&job).await;
-    metrics::counter!(JOBS_HANDLED, "outcome" => outcome.label()).increment(1);
+    metrics::counter!(JOBS_HANDLED, "outcome" => outcome.name()).increment(1);
+    Span::current().record("outcome", outcome.name());
     let report_id = job.report_id.as_str();
     let attempt = job.attempt;
     let settled = match &outcome {

@@ -52,7 +52,8 @@ async fn main() -> anyhow::Result<()> {
         return healthcheck(&heartbeat);
     }
     let settings = cli.settings;
-    coopbrief_runtime::init_tracing(&settings.log_format);
+    // Held to the end of `main`: dropping it flushes the traces.
+    let _telemetry = coopbrief_runtime::init_tracing(&settings.log_format);
     settings.metrics.serve()?;
     let renderer = match &settings.template_dir {
         Some(dir) => coopbrief_render::Renderer::with_template_dir(dir)

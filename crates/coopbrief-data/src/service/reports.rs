@@ -8,6 +8,7 @@ use coopbrief_proto::{convert, report};
 use std::str::FromStr;
 
 use coopbrief_domain::schedule::ScheduleId;
+use coopbrief_runtime::telemetry;
 use coopbrief_store::{NewReport, PdfCopy, ReportFilter};
 use futures::Stream;
 use futures::StreamExt;
@@ -39,7 +40,16 @@ impl coopbrief_proto::ReportService for App {
         // The report and its job are committed together; the relay publishes the job.
         let pdf_standard = report::pdf_standard(&req.pdf_standard).map_err(Error::from)?;
         let letterhead = convert::to_letterhead(req.letterhead, "letterhead").map_err(Error::from)?;
-        let new = NewReport { programme, period, lang, pdf_standard, letterhead: &letterhead };
+        // The job continues this request's trace (when traces are on).
+        let traceparent = telemetry::traceparent(&tracing::Span::current());
+        let new = NewReport {
+            programme,
+            period,
+            lang,
+            pdf_standard,
+            letterhead: &letterhead,
+            traceparent: traceparent.as_deref(),
+        };
         let (report, job) = self.store.create_report_claimed(&new, request_id).await.map_err(Error::from)?;
         if let Some(job) = job {
             self.relay.claimed(job);
@@ -188,7 +198,8 @@ impl coopbrief_proto::ReportService for App {
 
     async fn retry_report(&self, req: Request<v1::RetryReportRequest>) -> Result<Response<v1::Report>, Status> {
         let id = report_id(&req.get_ref().id)?;
-        let report = self.store.retry_report(id).await.map_err(Error::from)?;
+        let traceparent = telemetry::traceparent(&tracing::Span::current());
+        let report = self.store.retry_report(id, traceparent.as_deref()).await.map_err(Error::from)?;
         self.relay.notify();
         info!(report_id = %id, "report queued again");
         self.audit(&caller(&req), &format!("reports/{id}"), serde_json::json!({ "state": report.state })).await;
