@@ -170,7 +170,7 @@ async fn worker_rpcs_are_for_worker_tokens_only_and_worker_tokens_only_for_them(
     assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
     assert_eq!(err.message(), "ListPartners needs a person's role; the token \"worker-1\" has the worker role");
     let mut reports = ReportServiceClient::new(app.channel(Some(&worker)).await);
-    let list = v1::ListReportsRequest { programme: String::new(), page_size: 1, state: 0, schedule: String::new() };
+    let list = v1::ListReportsRequest { page_size: 1, ..Default::default() };
     assert_eq!(reports.list_reports(list).await.expect_err("worker lists reports").code(), Code::PermissionDenied);
 
     // What a worker does call passes the layer: the briefing data, and StartReport (an unknown
@@ -218,7 +218,7 @@ async fn the_token_list_never_shows_tokens_or_their_hashes() {
     let list = app
         .access(Some(&admin))
         .await
-        .list_tokens(v1::ListTokensRequest { show_revoked: true })
+        .list_tokens(v1::ListTokensRequest { show_revoked: true, ..Default::default() })
         .await
         .expect("an admin lists tokens")
         .into_inner();

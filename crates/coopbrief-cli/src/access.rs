@@ -62,7 +62,7 @@ pub(crate) async fn token(cmd: TokenCommand, client: &Client) -> anyhow::Result<
         }
         TokenCommand::List { all } => {
             let tokens = access
-                .list_tokens(v1::ListTokensRequest { show_revoked: all })
+                .list_tokens(v1::ListTokensRequest { show_revoked: all, ..Default::default() })
                 .await
                 .map_err(status)?
                 .into_inner()

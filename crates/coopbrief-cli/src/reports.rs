@@ -49,6 +49,7 @@ impl Client {
             request_id,
             pdf_standard: o.pdf_standard.clone(),
             letterhead: letterhead.as_ref().map(coopbrief_proto::convert::letterhead),
+            notify: None,
         };
         let created = retrying(|| {
             let (mut reports, req) = (self.reports.clone(), req.clone());
@@ -199,6 +200,7 @@ impl Client {
             page_size: limit,
             state,
             schedule: schedule.unwrap_or_default(),
+            page_token: String::new(),
         };
         let reports = self.reports.clone().list_reports(req).await.map_err(status)?.into_inner().reports;
         println!("{:<36}  {:<12}  {:<22}  {:<4}  {:>5}  {:>9}", "ID", "PROGRAMME", "PERIOD", "LANG", "PAGES", "STATE");

@@ -147,7 +147,11 @@ pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
             print(&api.get_schedule(v1::GetScheduleRequest { id }).await.map_err(status)?.into_inner());
         }
         ScheduleCommand::List { programme, limit } => {
-            let req = v1::ListSchedulesRequest { programme: programme.unwrap_or_default(), page_size: limit };
+            let req = v1::ListSchedulesRequest {
+                programme: programme.unwrap_or_default(),
+                page_size: limit,
+                ..Default::default()
+            };
             let schedules = api.list_schedules(req).await.map_err(status)?.into_inner().schedules;
             // Cron cadences and their date-range periods are wider than "monthly" and "2026-01".
             let width = |f: fn(&v1::ReportSchedule) -> &str, min: usize| {

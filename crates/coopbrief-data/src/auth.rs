@@ -50,7 +50,14 @@ impl Rule {
 }
 
 /// Services anyone may call: probes and tools need them without a token.
-pub const OPEN_SERVICES: [&str; 2] = ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"];
+pub const OPEN_SERVICES: [&str; 3] =
+    ["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"];
+
+/// The reflection methods, in both versions served.
+pub const REFLECTION_METHODS: [&str; 2] = [
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
 
 /// Every method of every Coopbrief service with who may call it: `(service, method, rule)`,
 /// besides the standard methods of the cooperation resources ([`rules`] adds those: people
@@ -69,6 +76,9 @@ pub const RULES: &[(&str, &str, Rule)] = &[
     ("ReportService", "RetryReport", EDITOR),
     ("ReportService", "IssueReport", APPROVER),
     ("ReportService", "VerifyDocument", VIEWER),
+    ("ReportService", "WatchReport", VIEWER),
+    ("ReportService", "DeleteReport", ADMIN),
+    ("ReportService", "RetryNotification", EDITOR),
     ("WorkerService", "CheckIn", WORKER),
     ("WorkerService", "StartReport", WORKER),
     ("WorkerService", "CompleteReport", WORKER),
@@ -355,7 +365,7 @@ mod tests {
         let store = Store::connect("sqlite::memory:").await.unwrap();
         let (_, admin) = create_token(&store, "ops", Role::Admin, "test").await.unwrap();
         let layer = AuthLayer::tokens(store);
-        for open in ["/grpc.health.v1.Health/Check", "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"] {
+        for open in ["/grpc.health.v1.Health/Check"].into_iter().chain(REFLECTION_METHODS) {
             assert_eq!(layer.check(open, None).await.unwrap(), None, "{open}");
         }
         let header = format!("Bearer {admin}");

@@ -16,6 +16,7 @@ pub mod relay;
 pub mod scheduler;
 pub mod service;
 pub mod settings;
+pub mod watch;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -128,6 +129,7 @@ impl Server {
                 artifacts,
                 queue,
                 relay: Default::default(),
+                watch: Default::default(),
                 imports: Arc::new(tokio::sync::Semaphore::new(service::MAX_IMPORTS)),
                 issuer: None,
             },
@@ -155,11 +157,16 @@ impl Server {
             shutdown.await;
             health::set_all(&health, ServingStatus::NotServing).await;
         };
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(coopbrief_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .context("failed to build the reflection service")?;
+        // Reflection in both versions: grpcurl and newer tools speak v1, grpcio-reflection's
+        // Python client and other older tools v1alpha.
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(coopbrief_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1alpha =
+            reflection().build_v1alpha().context("failed to build the reflection service (v1alpha)")?;
+        let reflection = reflection().build_v1().context("failed to build the reflection service")?;
         // Every call served gets its span here (when traces are on), the caller's child.
         let mut builder =
             tonic::transport::Server::builder().trace_fn(coopbrief_runtime::telemetry::grpc_server_span::<()>);
@@ -200,6 +207,7 @@ impl Server {
             .layer(self.auth)
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             // An import document comes in, an export or a programme's briefing data goes out:
             // as large as the domain lets a programme be. The other services keep tonic's 4 MiB.
             .add_service(

@@ -68,7 +68,7 @@ static METHODS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     let ours = coopbrief_proto::method_paths().unwrap_or_default();
     let open = ["/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"]
         .into_iter()
-        .chain(["/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"]);
+        .chain(crate::auth::REFLECTION_METHODS);
     // Leaked once: a fixed set of label values for the life of the process.
     ours.into_iter().map(|p| &*Box::leak(p.into_boxed_str())).chain(open).collect()
 });

@@ -50,6 +50,7 @@ pub fn report(r: &Report) -> v1::Report {
         schedule: r.schedule.map(|s| format!("schedules/{s}")).unwrap_or_default(),
         letterhead: (!r.letterhead.is_empty()).then(|| crate::convert::letterhead(&r.letterhead)),
         issued: r.issued.as_ref().map(issuance),
+        notification: None,
     }
 }
 

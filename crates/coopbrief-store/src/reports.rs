@@ -290,6 +290,24 @@ impl Store {
             .ok_or_else(|| Error::NotFound { what: "report", key: id.to_string() })
     }
 
+    /// The reports of these ids that exist, in no particular order: one query per
+    /// [`MAX_PAGE`] ids (what a replica's report watchers poll).
+    pub async fn reports_by_ids(&self, ids: &[ReportId]) -> Result<Vec<Report>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(MAX_PAGE as usize) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT * FROM reports WHERE id IN ({})", marks.join(", "));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                found.push(report_from_row(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
     /// Newest first, optionally for one programme and in one state.
     pub async fn list_reports(
         &self,

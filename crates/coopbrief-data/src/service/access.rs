@@ -72,7 +72,10 @@ impl coopbrief_proto::AccessService for App {
         req: Request<v1::ListTokensRequest>,
     ) -> Result<Response<v1::ListTokensResponse>, Status> {
         let tokens = self.store.tokens(req.get_ref().show_revoked).await.map_err(Error::from)?;
-        Ok(Response::new(v1::ListTokensResponse { tokens: tokens.iter().map(token_wire).collect() }))
+        Ok(Response::new(v1::ListTokensResponse {
+            tokens: tokens.iter().map(token_wire).collect(),
+            next_page_token: String::new(),
+        }))
     }
 
     async fn revoke_token(&self, req: Request<v1::RevokeTokenRequest>) -> Result<Response<v1::AccessToken>, Status> {

@@ -40,6 +40,8 @@ pub struct App {
     pub imports: Arc<tokio::sync::Semaphore>,
     /// Issues briefings, when the service has the office's key.
     pub issuer: Option<Arc<crate::issuance::Issuer>>,
+    /// The reports watched on this replica (`WatchReport`).
+    pub watch: Arc<crate::watch::Hub>,
 }
 
 /// How many imports one data service runs at once.

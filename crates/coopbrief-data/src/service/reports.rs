@@ -27,6 +27,7 @@ fn rename(e: coopbrief_domain::Error, field: &str) -> coopbrief_domain::Error {
 }
 
 type DownloadStream = Pin<Box<dyn Stream<Item = Result<v1::DownloadReportResponse, Status>> + Send>>;
+type WatchStream = Pin<Box<dyn Stream<Item = Result<v1::Report, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl coopbrief_proto::ReportService for App {
@@ -97,7 +98,10 @@ impl coopbrief_proto::ReportService for App {
             .transpose()?;
         let filter = ReportFilter { programme, state, schedule };
         let reports = self.store.list_reports_by(&filter, size).await.map_err(Error::from)?;
-        Ok(Response::new(v1::ListReportsResponse { reports: reports.iter().map(report::report).collect() }))
+        Ok(Response::new(v1::ListReportsResponse {
+            reports: reports.iter().map(report::report).collect(),
+            next_page_token: String::new(),
+        }))
     }
 
     type DownloadReportStream = DownloadStream;
@@ -194,6 +198,40 @@ impl coopbrief_proto::ReportService for App {
             .await
             .map_err(|e| Error::Internal(format!("verifying panicked: {e}")))??;
         Ok(Response::new(checked))
+    }
+
+    type WatchReportStream = WatchStream;
+
+    async fn watch_report(
+        &self,
+        req: Request<v1::WatchReportRequest>,
+    ) -> Result<Response<Self::WatchReportStream>, Status> {
+        let id = report_id(&req.get_ref().id)?;
+        let changes = self.watch.subscribe(&self.store, id).await?;
+        // The report now, then at each change; the stream ends after a terminal state, or
+        // when the report is deleted. Nothing runs for it but this stream.
+        let stream = futures::stream::unfold(Some((changes, true)), move |state| async move {
+            let (mut changes, first) = state?;
+            if !first && changes.changed().await.is_err() {
+                let gone = Error::Store(coopbrief_store::Error::NotFound { what: "report", key: id.to_string() });
+                return Some((Err(Status::from(gone)), None));
+            }
+            let report = changes.borrow_and_update().clone();
+            let next = (!report.state.is_done()).then_some((changes, false));
+            Some((Ok(report::report(&report)), next))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn delete_report(&self, _req: Request<v1::DeleteReportRequest>) -> Result<Response<()>, Status> {
+        Err(Status::unimplemented("DeleteReport is not served yet"))
+    }
+
+    async fn retry_notification(
+        &self,
+        _req: Request<v1::RetryNotificationRequest>,
+    ) -> Result<Response<v1::Report>, Status> {
+        Err(Status::unimplemented("RetryNotification is not served yet"))
     }
 
     async fn retry_report(&self, req: Request<v1::RetryReportRequest>) -> Result<Response<v1::Report>, Status> {

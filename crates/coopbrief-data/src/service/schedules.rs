@@ -62,6 +62,7 @@ pub(crate) fn to_wire(s: &Schedule) -> v1::ReportSchedule {
         update_time: Some(ts(s.updated_at)),
         letterhead: (!s.spec.letterhead().is_empty()).then(|| convert::letterhead(s.spec.letterhead())),
         issue: s.spec.issue().code().to_owned(),
+        notify: None,
     }
 }
 
@@ -145,7 +146,10 @@ impl coopbrief_proto::ScheduleService for App {
         let size = page_size(req.page_size)?;
         let programme = Some(req.programme.trim()).filter(|p| !p.is_empty());
         let schedules = self.store.list_schedules(programme, size).await.map_err(Error::from)?;
-        Ok(Response::new(v1::ListSchedulesResponse { schedules: schedules.iter().map(to_wire).collect() }))
+        Ok(Response::new(v1::ListSchedulesResponse {
+            schedules: schedules.iter().map(to_wire).collect(),
+            next_page_token: String::new(),
+        }))
     }
 
     async fn update_schedule(
