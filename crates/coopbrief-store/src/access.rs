@@ -229,6 +229,33 @@ impl Store {
         rows.iter().map(|row| token_from_row!(row)).collect()
     }
 
+    /// Tokens by name (then oldest first: ids are UUIDv7), revoked ones only with
+    /// `include_revoked`; one page, with the store's keyset token.
+    pub async fn tokens_page(
+        &self,
+        include_revoked: bool,
+        page: &crate::PageRequest,
+    ) -> Result<crate::Paged<TokenRecord>> {
+        use crate::resources::{Token, decode_token, fingerprint};
+        let query = fingerprint("tokens", &include_revoked);
+        let mut q =
+            crate::sql::Sql::new(format!("SELECT {TOKEN_COLUMNS} FROM access_tokens WHERE (revoked_at IS NULL OR "));
+        q.bind(i64::from(include_revoked)).push(" = 1)");
+        if let Some(token) = &page.token {
+            let t = decode_token(token, &query)?;
+            q.push(" AND (name, id) > (").bind(t.programme).push(", ").bind(t.code).push(")");
+        }
+        q.push(" ORDER BY name, id LIMIT ").bind(page.probe());
+        let rows = q.query().fetch_all(&self.pool).await?;
+        let tokens = rows.iter().map(|row| token_from_row!(row)).collect::<Result<Vec<_>>>()?;
+        page.cut(tokens, |t| Token {
+            q: query.clone(),
+            programme: t.name.clone(),
+            code: t.id.clone(),
+            ..Token::default()
+        })
+    }
+
     /// Revokes the token named `name` (the one not revoked yet); `NotFound` if there is none.
     pub async fn revoke_token(&self, name: &str) -> Result<TokenRecord> {
         let row = sqlx::query(&format!(

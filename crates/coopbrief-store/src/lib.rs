@@ -9,8 +9,10 @@ mod access;
 mod artifacts;
 mod data;
 mod issuance;
+mod lists;
 mod reports;
 mod resources;
+mod retention;
 mod schedules;
 mod sql;
 #[cfg(any(test, feature = "testing"))]
@@ -27,7 +29,8 @@ pub use artifacts::{ArtifactFault, ArtifactStore, PdfCopy};
 pub use data::{ImportReport, ImportSummary};
 pub use issuance::{IssueTx, issuable};
 pub use reports::{Backlog, NewReport, OUTBOX_LEASE, OutboxJob};
-pub use resources::{Filter, Page, PageRequest, Versioned};
+pub use resources::{Filter, Page, PageRequest, Paged, Versioned};
+pub use retention::Retention;
 pub use schedules::{ReportFilter, TickSummary, TraceStart};
 
 /// Errors of the store. The data service maps them to gRPC codes in one place.

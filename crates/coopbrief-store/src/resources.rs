@@ -42,6 +42,34 @@ pub struct Page<T> {
     pub next_page_token: String,
 }
 
+/// One page of a list of things that carry no etag (reports, schedules, tokens).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    /// Empty on the last page.
+    pub next_page_token: String,
+}
+
+impl PageRequest {
+    /// The size to ask the database for: one more than the page, to know whether another follows.
+    pub(crate) fn probe(&self) -> i64 {
+        i64::from(self.size.max(1)) + 1
+    }
+
+    /// The page from rows read with [`PageRequest::probe`]: at most `size` items, and a token
+    /// made from the last one kept (by `position`) when more followed.
+    pub(crate) fn cut<T>(&self, mut items: Vec<T>, position: impl Fn(&T) -> Token) -> Result<Paged<T>> {
+        let size = self.size.max(1) as usize;
+        let more = items.len() > size;
+        items.truncate(size);
+        let next_page_token = match items.last() {
+            Some(last) if more => position(last).encode()?,
+            _ => String::new(),
+        };
+        Ok(Paged { items, next_page_token })
+    }
+}
+
 /// What a list is narrowed to; every field optional, each used by the resources that have it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Filter {
@@ -65,14 +93,23 @@ pub struct PageRequest {
     pub token: Option<String>,
 }
 
-/// The position after which the next page starts, with the query it belongs to.
-#[derive(Serialize, Deserialize)]
-struct Token {
+/// The position after which the next page starts, with the query it belongs to: the one page
+/// token of the store, for every keyset list (resources, reports, schedules, tokens). A list
+/// fills the fields its order has and leaves the others empty.
+#[derive(Default, Serialize, Deserialize)]
+pub(crate) struct Token {
     /// The list and its filters: a token is only good for the query that issued it.
-    q: String,
-    programme: String,
-    position: i64,
-    code: String,
+    pub(crate) q: String,
+    pub(crate) programme: String,
+    pub(crate) position: i64,
+    pub(crate) code: String,
+}
+
+impl Token {
+    /// The opaque form a client sends back.
+    pub(crate) fn encode(&self) -> Result<String> {
+        Ok(hex::encode(json(self)?))
+    }
 }
 
 fn etag(body: &str) -> String {
@@ -80,11 +117,11 @@ fn etag(body: &str) -> String {
 }
 
 /// A short digest of the list and its filters: a token is only good for the query that issued it.
-fn fingerprint(list: &str, f: &Filter) -> String {
+pub(crate) fn fingerprint(list: &str, f: &impl std::fmt::Debug) -> String {
     hex::encode(&Sha256::digest(format!("{list}|{f:?}").as_bytes())[..6])
 }
 
-fn decode_token(token: &str, query: &str) -> Result<Token> {
+pub(crate) fn decode_token(token: &str, query: &str) -> Result<Token> {
     let bad = || invalid("page_token", "is not a page token of this service");
     let bytes = hex::decode(token).map_err(|_| bad())?;
     let t: Token = serde_json::from_slice(&bytes).map_err(|_| bad())?;
@@ -337,7 +374,7 @@ impl Store {
             last = Some(Token { q: query.clone(), programme, position: row.try_get("position")?, code });
         }
         let next_page_token = match last {
-            Some(t) if rows.len() > page.size as usize => hex::encode(json(&t)?),
+            Some(t) if rows.len() > page.size as usize => t.encode()?,
             _ => String::new(),
         };
         Ok(Page { items, next_page_token })

@@ -388,7 +388,7 @@ fn bind_spec<'q>(
         .bind(spec.issue().code())
 }
 
-fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
+pub(crate) fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
     let corrupt = |message: String| Error::Corrupt { what: "schedule", message };
     let text = |name: &str| -> Result<String> { Ok(row.try_get::<String, _>(name)?) };
     let time = |s: &str| -> Result<Timestamp> { s.parse().map_err(|e| corrupt(format!("time {s:?}: {e}"))) };
