@@ -13,6 +13,7 @@ pub mod health;
 pub mod issuance;
 pub mod metrics;
 pub mod relay;
+pub mod retention;
 pub mod scheduler;
 pub mod service;
 pub mod settings;
@@ -55,6 +56,8 @@ pub struct Server {
     /// Whether metrics are served (`--metrics-listen`): then calls are measured and the
     /// backlog is read for them.
     metrics: bool,
+    /// Which finished reports the retention sweep deletes (none by default), and how often.
+    retention: (coopbrief_store::Retention, std::time::Duration),
 }
 
 impl Server {
@@ -83,6 +86,7 @@ impl Server {
         server.scheduler = (interval, settings.scheduler_catch_up);
         server.tls = tls;
         server.metrics = metrics;
+        server.retention.0 = settings.retention.policy();
         Ok(server)
     }
 
@@ -136,7 +140,14 @@ impl Server {
             scheduler: (scheduler::DEFAULT_INTERVAL, scheduler::DEFAULT_CATCH_UP),
             tls: None,
             metrics: false,
+            retention: (coopbrief_store::Retention::default(), retention::INTERVAL),
         }
+    }
+
+    /// Deletes the finished reports `policy` lets go, at start and then every `interval`.
+    pub fn with_retention(mut self, policy: coopbrief_store::Retention, interval: std::time::Duration) -> Server {
+        self.retention = (policy, interval);
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -192,6 +203,12 @@ impl Server {
         let scheduler = tokio::spawn(scheduler::run(schedules, tick_interval, async {
             let _ = scheduler_stopped.await;
         }));
+        let (stop_retention, retention_stopped) = tokio::sync::oneshot::channel::<()>();
+        let (policy, every) = self.retention;
+        let retention =
+            tokio::spawn(retention::run(self.app.store.clone(), self.app.artifacts.clone(), policy, every, async {
+                let _ = retention_stopped.await;
+            }));
         // No Nagle: without TCP_NODELAY a reply larger than one segment waits ~40 ms for the
         // client's delayed ACK (tonic's own `tcp_nodelay` does not apply to our own listener).
         let incoming = TcpListenerStream::new(self.listener).map(|conn| {
@@ -229,6 +246,8 @@ impl Server {
         let _ = relay.await;
         let _ = stop_scheduler.send(());
         let _ = scheduler.await;
+        let _ = stop_retention.send(());
+        let _ = retention.await;
         let _ = stop_backlog.send(());
         if let Some(backlog) = backlog {
             let _ = backlog.await;

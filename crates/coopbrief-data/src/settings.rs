@@ -69,6 +69,9 @@ pub struct Settings {
     /// An RFC 3161 time-stamp authority (http://): issued briefings get PAdES B-T signatures.
     #[arg(long, env = "COOPBRIEF_TSA_URL", requires = "signing_key")]
     pub tsa_url: Option<String>,
+    /// Which finished reports are deleted, and when (off by default).
+    #[command(flatten)]
+    pub retention: crate::retention::RetentionArgs,
     /// Tokens registered at start, from files.
     #[command(flatten)]
     pub bootstrap: crate::bootstrap::BootstrapArgs,

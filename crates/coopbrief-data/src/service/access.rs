@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use tracing::info;
 
 use super::audit::caller;
-use super::{App, invalid, required};
+use super::{App, invalid, page, required};
 use crate::auth::create_token;
 use crate::error::{Error, Result};
 
@@ -71,10 +71,12 @@ impl coopbrief_proto::AccessService for App {
         &self,
         req: Request<v1::ListTokensRequest>,
     ) -> Result<Response<v1::ListTokensResponse>, Status> {
-        let tokens = self.store.tokens(req.get_ref().show_revoked).await.map_err(Error::from)?;
+        let r = req.into_inner();
+        let page = page(r.page_size, &r.page_token)?;
+        let listed = self.store.tokens_page(r.show_revoked, &page).await.map_err(Error::from)?;
         Ok(Response::new(v1::ListTokensResponse {
-            tokens: tokens.iter().map(token_wire).collect(),
-            next_page_token: String::new(),
+            tokens: listed.items.iter().map(token_wire).collect(),
+            next_page_token: listed.next_page_token,
         }))
     }
 

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use tonic::{Request, Response, Status};
 use tracing::info;
 
-use super::{App, caller, invalid, page_size, report_id, request_id, required};
+use super::{App, caller, invalid, page, report_id, request_id, required};
 use crate::error::Error;
 
 /// A domain error about `id` renamed to the request's field.
@@ -86,7 +86,7 @@ impl coopbrief_proto::ReportService for App {
         req: Request<v1::ListReportsRequest>,
     ) -> Result<Response<v1::ListReportsResponse>, Status> {
         let req = req.into_inner();
-        let size = page_size(req.page_size)?;
+        let page = page(req.page_size, &req.page_token)?;
         let programme = Some(req.programme.trim()).filter(|p| !p.is_empty());
         let state = match req.state {
             0 => None,
@@ -97,10 +97,10 @@ impl coopbrief_proto::ReportService for App {
             .map(|s| ScheduleId::from_str(s).map_err(|e| Error::from(rename(e, "schedule"))))
             .transpose()?;
         let filter = ReportFilter { programme, state, schedule };
-        let reports = self.store.list_reports_by(&filter, size).await.map_err(Error::from)?;
+        let listed = self.store.list_reports_page(&filter, &page).await.map_err(Error::from)?;
         Ok(Response::new(v1::ListReportsResponse {
-            reports: reports.iter().map(report::report).collect(),
-            next_page_token: String::new(),
+            reports: listed.items.iter().map(report::report).collect(),
+            next_page_token: listed.next_page_token,
         }))
     }
 
@@ -223,8 +223,16 @@ impl coopbrief_proto::ReportService for App {
         Ok(Response::new(Box::pin(stream)))
     }
 
-    async fn delete_report(&self, _req: Request<v1::DeleteReportRequest>) -> Result<Response<()>, Status> {
-        Err(Status::unimplemented("DeleteReport is not served yet"))
+    async fn delete_report(&self, req: Request<v1::DeleteReportRequest>) -> Result<Response<()>, Status> {
+        let id = report_id(&req.get_ref().id)?;
+        let allow_issued = req.get_ref().allow_issued;
+        let report = self.store.delete_report(id, allow_issued).await.map_err(Error::from)?;
+        // The row is gone for good; its files follow (one left behind is an orphan, not an error).
+        crate::retention::remove_pdfs(&self.artifacts, id).await;
+        info!(report_id = %id, issued = report.issued.is_some(), "report deleted");
+        let changes = serde_json::json!({ "deleted": true, "state": report.state, "issued": report.issued.is_some() });
+        self.audit(&caller(&req), &format!("reports/{id}"), changes).await;
+        Ok(Response::new(()))
     }
 
     async fn retry_notification(

@@ -16,7 +16,7 @@ use tonic::{Request, Response, Status};
 use tracing::info;
 
 use super::audit::schedule_changes;
-use super::{App, caller, invalid, page_size, required};
+use super::{App, caller, invalid, page, required};
 use crate::error::{Error, Result};
 
 /// The fields a person sets, in the order an empty update mask replaces them.
@@ -143,12 +143,12 @@ impl coopbrief_proto::ScheduleService for App {
         req: Request<v1::ListSchedulesRequest>,
     ) -> Result<Response<v1::ListSchedulesResponse>, Status> {
         let req = req.into_inner();
-        let size = page_size(req.page_size)?;
+        let page = page(req.page_size, &req.page_token)?;
         let programme = Some(req.programme.trim()).filter(|p| !p.is_empty());
-        let schedules = self.store.list_schedules(programme, size).await.map_err(Error::from)?;
+        let listed = self.store.list_schedules_page(programme, &page).await.map_err(Error::from)?;
         Ok(Response::new(v1::ListSchedulesResponse {
-            schedules: schedules.iter().map(to_wire).collect(),
-            next_page_token: String::new(),
+            schedules: listed.items.iter().map(to_wire).collect(),
+            next_page_token: listed.next_page_token,
         }))
     }
 
