@@ -230,7 +230,7 @@ async fn the_token_list_never_shows_tokens_or_their_hashes() {
 
     // The CLI's table neither.
     let out = tokio::process::Command::new(workspace_binary("coopbrief"))
-        .args(["--endpoint", &app.endpoint, "token", "list", "--all"])
+        .args(["--endpoint", &app.endpoint, "token", "list", "--revoked", "--all"])
         .env("COOPBRIEF_TOKEN", &admin)
         .output()
         .await

@@ -360,7 +360,7 @@ async fn the_compose_settings_and_secret_files_make_a_working_system_that_a_rest
         cmd
     };
     let token_names = |port: u16| -> Vec<String> {
-        let listed = ok(cli(port).args(["token", "list", "--all"]));
+        let listed = ok(cli(port).args(["token", "list", "--revoked", "--all"]));
         listed.lines().skip(1).filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect()
     };
 

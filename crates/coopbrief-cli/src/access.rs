@@ -3,8 +3,9 @@
 use clap::Subcommand;
 use coopbrief_proto::v1;
 
-use crate::connection::{Client, status};
+use crate::connection::{Client, Limit, pages, status};
 use crate::escape::escape;
+use crate::output::{self, Output};
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -21,7 +22,9 @@ pub enum TokenCommand {
     List {
         /// Revoked tokens too.
         #[arg(long)]
-        all: bool,
+        revoked: bool,
+        #[command(flatten)]
+        limit: Limit,
     },
     /// Revoke the live token of this name; calls with it fail from then on.
     Revoke { name: String },
@@ -46,11 +49,15 @@ fn time(t: Option<&prost_types::Timestamp>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-pub(crate) async fn token(cmd: TokenCommand, client: &Client) -> anyhow::Result<()> {
+pub(crate) async fn token(cmd: TokenCommand, client: &Client, out: Output) -> anyhow::Result<()> {
     let mut access = client.access.clone();
     match cmd {
         TokenCommand::Create { name, role } => {
             let r = access.create_token(v1::CreateTokenRequest { name, role }).await.map_err(status)?.into_inner();
+            if let Some(doc) = output::document(&r, out)? {
+                print!("{doc}");
+                return Ok(());
+            }
             let token = r.token.unwrap_or_default();
             // The token alone on stdout (for `TOKEN=$(…)`); the words on stderr.
             println!("{}", escape(&r.secret));
@@ -60,40 +67,52 @@ pub(crate) async fn token(cmd: TokenCommand, client: &Client) -> anyhow::Result<
                 escape(&token.name)
             );
         }
-        TokenCommand::List { all } => {
-            let tokens = access
-                .list_tokens(v1::ListTokensRequest { show_revoked: all, ..Default::default() })
-                .await
-                .map_err(status)?
-                .into_inner()
-                .tokens;
-            println!("{:<24}  {:<7}  {:<19}  {:<19}  CREATED BY", "NAME", "ROLE", "CREATED", "REVOKED");
-            for t in tokens {
-                println!(
-                    "{:<24}  {:<7}  {:<19}  {:<19}  {}",
-                    escape(&t.name),
-                    escape(&t.role),
-                    time(t.create_time.as_ref()),
-                    time(t.revoke_time.as_ref()),
-                    escape(&t.created_by)
-                );
-            }
+        TokenCommand::List { revoked, limit } => {
+            let tokens = pages(limit, |page_size, page_token| {
+                let mut access = access.clone();
+                async move {
+                    let req = v1::ListTokensRequest { show_revoked: revoked, page_size, page_token };
+                    let r = access.list_tokens(req).await?.into_inner();
+                    Ok::<_, tonic::Status>((r.tokens, r.next_page_token))
+                }
+            })
+            .await?;
+            output::print_list(&tokens, out, |tokens| {
+                println!("{:<24}  {:<7}  {:<19}  {:<19}  CREATED BY", "NAME", "ROLE", "CREATED", "REVOKED");
+                for t in tokens {
+                    println!(
+                        "{:<24}  {:<7}  {:<19}  {:<19}  {}",
+                        escape(&t.name),
+                        escape(&t.role),
+                        time(t.create_time.as_ref()),
+                        time(t.revoke_time.as_ref()),
+                        escape(&t.created_by)
+                    );
+                }
+            })?;
         }
         TokenCommand::Revoke { name } => {
             let t = access.revoke_token(v1::RevokeTokenRequest { name }).await.map_err(status)?.into_inner();
-            eprintln!("revoked {} token \"{}\"", escape(&t.role), escape(&t.name));
+            output::print(&t, out, |t| eprintln!("revoked {} token \"{}\"", escape(&t.role), escape(&t.name)))?;
         }
     }
     Ok(())
 }
 
-pub(crate) async fn audit(cmd: AuditCommand, client: &Client) -> anyhow::Result<()> {
+pub(crate) async fn audit(cmd: AuditCommand, client: &Client, out: Output) -> anyhow::Result<()> {
     let AuditCommand::List { limit, page_token } = cmd;
     let req = v1::ListAuditEntriesRequest {
         page_size: limit.min(i32::MAX as u32) as i32,
         page_token: page_token.unwrap_or_default(),
     };
     let r = client.access.clone().list_audit_entries(req).await.map_err(status)?.into_inner();
+    if out != Output::Table {
+        output::print_list(&r.entries, out, |_| ())?;
+        if !r.next_page_token.is_empty() {
+            eprintln!("more: --page-token {}", escape(&r.next_page_token));
+        }
+        return Ok(());
+    }
     println!("{:<19}  {:<16}  {:<6}  {:<18}  {:<46}  CHANGES", "TIME", "WHO", "ROLE", "METHOD", "RESOURCE");
     for e in r.entries {
         println!(

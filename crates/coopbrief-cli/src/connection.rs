@@ -88,3 +88,43 @@ impl Client {
         Ok(grpc.unary(tonic::Request::new(request), path, codec).await?.into_inner())
     }
 }
+
+/// How much of a list to fetch: `--limit N` items (the first page, or more pages up to N), or
+/// `--all` of them.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct Limit {
+    /// Show at most this many (fetched in pages of up to 500).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    /// Follow the pages to the end, however many there are.
+    #[arg(long, conflicts_with = "limit")]
+    pub all: bool,
+}
+
+/// Largest page the service gives.
+const MAX_PAGE: u32 = 500;
+
+/// Items of a paged list, fetched page after page by `fetch(page_size, page_token)` (which
+/// returns a page's items and its next token) until `limit` is met or the list ends. Says on
+/// stderr when more are left.
+pub(crate) async fn pages<T, F, Fut>(limit: Limit, mut fetch: F) -> anyhow::Result<Vec<T>>
+where
+    F: FnMut(i32, String) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, String), Status>>,
+{
+    let mut items = Vec::new();
+    let mut token = String::new();
+    loop {
+        let want = if limit.all { MAX_PAGE } else { (limit.limit - items.len() as u32).min(MAX_PAGE) };
+        let (page, next) = retrying(|| fetch(want as i32, token.clone())).await.map_err(status)?;
+        items.extend(page);
+        if next.is_empty() {
+            return Ok(items);
+        }
+        if !limit.all && items.len() as u32 >= limit.limit {
+            eprintln!("more: raise --limit, or --all");
+            return Ok(items);
+        }
+        token = next;
+    }
+}

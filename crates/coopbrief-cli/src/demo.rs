@@ -89,11 +89,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<v1::Report> {
         );
         let report = client.wait(&report.id, Duration::from_secs(300)).await?;
         if !args.issue {
-            finish(&client, &report, Some(&args.out)).await?;
+            finish(&client, &report, Some(&args.out), crate::output::Output::Table).await?;
             return Ok::<_, anyhow::Error>(report);
         }
-        finish(&client, &report, None).await?;
-        client.issue(&report.id, Some(&args.out)).await?;
+        finish(&client, &report, None, crate::output::Output::Table).await?;
+        client.issue(&report.id, Some(&args.out), crate::output::Output::Table).await?;
         client.report(&report.id).await
     }
     .await;

@@ -34,7 +34,7 @@ pub fn escape(s: &str) -> Cow<'_, str> {
 /// Writes the characters serde_json leaves raw (DEL, C1, bidi) as `\uXXXX`. In serde_json's
 /// output they can only stand inside strings (it escapes C0 there itself), where the escape reads
 /// back as the same character, in JSON and in YAML's double-quoted strings alike.
-fn escape_json_text(text: String) -> String {
+pub(crate) fn json_text(text: String) -> String {
     if !text.chars().any(|c| c >= ' ' && unsafe_char(c)) {
         return text;
     }
@@ -51,7 +51,7 @@ fn escape_json_text(text: String) -> String {
 
 /// Pretty JSON whose bytes are safe on a terminal and which parses to the same value.
 pub(crate) fn json<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<String> {
-    Ok(escape_json_text(serde_json::to_string_pretty(value)?))
+    Ok(json_text(serde_json::to_string_pretty(value)?))
 }
 
 /// YAML whose bytes are safe on a terminal and which parses to the same value: the usual block

@@ -4,6 +4,7 @@ mod access;
 mod connection;
 mod demo;
 mod escape;
+mod output;
 mod reports;
 mod resources;
 mod schedules;
@@ -14,12 +15,22 @@ use clap::{Args, Parser, Subcommand};
 
 pub use connection::Client;
 pub use escape::escape;
-pub use reports::PdfCopy;
+pub use output::Output;
+pub use reports::{PdfCopy, ReportEnded};
+
+/// What `coopbrief` exits with, for scripts (also in `--help` and the README).
+pub const EXIT_CODES: &str = "Exit codes: 0 done; 1 an error (the message says which); 2 a usage error \
+(a flag or argument the command does not take); 3 a report followed with --wait or `report watch` \
+ended FAILED; 4 it ended CANCELLED.";
 
 /// Records inter-provincial cooperation and turns it into briefing PDFs.
 #[derive(Debug, Parser)]
-#[command(name = "coopbrief", version)]
+#[command(name = "coopbrief", version, after_help = EXIT_CODES)]
 pub struct Cli {
+    /// How to print results: `table` for people; `json` or `yaml`, the service's messages as
+    /// they are (proto3 JSON mapping), for scripts.
+    #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
     /// gRPC endpoint of the data service.
     #[arg(long, global = true, env = "COOPBRIEF_ENDPOINT", default_value = "http://127.0.0.1:50051")]
     pub endpoint: String,
@@ -67,8 +78,24 @@ pub enum ReportCommand {
         /// Only reports made by this schedule (its id).
         #[arg(long)]
         schedule: Option<String>,
-        #[arg(long, default_value_t = 20)]
-        limit: i32,
+        #[command(flatten)]
+        limit: connection::Limit,
+    },
+    /// Follow a report: a line for it now and for each change of its state, attempt or failure
+    /// reason, until it is finished (exit 3 if it ends FAILED, 4 if CANCELLED).
+    Watch {
+        id: String,
+        /// Give up after this many seconds (exit 1); without it, wait as long as it takes.
+        #[arg(long)]
+        timeout: Option<u64>,
+    },
+    /// Delete a finished report and its PDFs (admins). A queued or running one must be
+    /// cancelled first.
+    Delete {
+        id: String,
+        /// Delete an issued report too (its number stays used in the register).
+        #[arg(long)]
+        allow_issued: bool,
     },
     /// Show the newest finished (SUCCEEDED) briefing of a programme.
     Latest {
@@ -83,14 +110,14 @@ pub enum ReportCommand {
     /// Queue a failed or cancelled report again (replays a dead-lettered job).
     Retry {
         id: String,
-        /// Follow the report until it is done.
+        /// Follow the report until it is done (exit 3 if it fails again).
         #[arg(long)]
         wait: bool,
     },
     /// Download a finished report's PDF (checked against its sha256).
     Download {
         id: String,
-        #[arg(long, short)]
+        #[arg(long)]
         out: PathBuf,
         /// The issued, signed copy instead of the draft.
         #[arg(long)]
@@ -101,7 +128,7 @@ pub enum ReportCommand {
     Issue {
         id: String,
         /// Download the issued PDF here.
-        #[arg(long, short)]
+        #[arg(long)]
         out: Option<PathBuf>,
     },
     /// Check a signed briefing: whether its signature is valid, whether it was changed after
@@ -141,11 +168,12 @@ pub struct ReportOptions {
 pub struct CreateArgs {
     #[command(flatten)]
     pub report: ReportOptions,
-    /// Follow the report until it is done.
+    /// Follow the report until it is done: each change on stderr (with -o json, each as a
+    /// JSON line on stdout); exit 3 if it fails, 4 if it is cancelled.
     #[arg(long)]
     pub wait: bool,
     /// Once it has succeeded, download the PDF here (implies --wait).
-    #[arg(long, short)]
+    #[arg(long)]
     pub out: Option<PathBuf>,
     /// How long --wait waits, in seconds.
     #[arg(long, default_value_t = 300)]
@@ -160,7 +188,7 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub report: ReportOptions,
     /// Where to write the PDF.
-    #[arg(long, short, default_value = "briefing.pdf")]
+    #[arg(long, default_value = "briefing.pdf")]
     pub out: PathBuf,
     /// Directory for the demo's SQLite database and PDFs (kept across runs).
     #[arg(long, default_value = "var/demo")]
@@ -179,39 +207,55 @@ pub struct DemoArgs {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = cli.output;
     match cli.command {
         Command::Demo(args) => demo::run(args).await.map(|_| ()),
         Command::Report(ReportCommand::Verify { file: Some(file), report: None }) => reports::verify_file(&file),
         Command::Report(cmd) => {
             let client = Client::connect_with(&cli.endpoint, &cli.connection).await?;
             match cmd {
-                ReportCommand::Create(args) => client.create(&args).await,
-                ReportCommand::Get { id } => client.get(&id).await,
+                ReportCommand::Create(args) => client.create(&args, out).await,
+                ReportCommand::Get { id } => client.get(&id, out).await,
                 ReportCommand::List { programme, state, schedule, limit } => {
-                    client.list(programme, state, schedule, limit).await
+                    client.list(programme, state, schedule, limit, out).await
                 }
-                ReportCommand::Latest { programme, schedule } => client.latest(&programme, schedule).await,
-                ReportCommand::Cancel { id } => client.cancel(&id).await,
-                ReportCommand::Retry { id, wait } => client.retry(&id, wait).await,
-                ReportCommand::Download { id, out, issued } => {
+                ReportCommand::Latest { programme, schedule } => client.latest(&programme, schedule, out).await,
+                ReportCommand::Watch { id, timeout } => client.watch_command(&id, timeout, out).await,
+                ReportCommand::Cancel { id } => client.cancel(&id, out).await,
+                ReportCommand::Delete { id, allow_issued } => client.delete(&id, allow_issued, out).await,
+                ReportCommand::Retry { id, wait } => client.retry(&id, wait, out).await,
+                ReportCommand::Download { id, out: file, issued } => {
                     let copy = if issued { PdfCopy::Issued } else { PdfCopy::Draft };
-                    let report = client.download(&id, &out, copy).await?;
-                    reports::wrote(&out, &report, copy);
-                    Ok(())
+                    let report = client.download(&id, &file, copy).await?;
+                    output::print(&report, out, |r| reports::wrote(&file, r, copy))
                 }
-                ReportCommand::Issue { id, out } => client.issue(&id, out.as_deref()).await,
-                ReportCommand::Verify { report: Some(id), .. } => client.verify_report(&id).await,
+                ReportCommand::Issue { id, out: file } => client.issue(&id, file.as_deref(), out).await,
+                ReportCommand::Verify { report: Some(id), .. } => client.verify_report(&id, out).await,
                 ReportCommand::Verify { file, .. } => reports::verify_file(&file.unwrap_or_default()),
             }
         }
         Command::Schedule(cmd) => {
-            schedules::run(cmd, &Client::connect_with(&cli.endpoint, &cli.connection).await?).await
+            schedules::run(cmd, &Client::connect_with(&cli.endpoint, &cli.connection).await?, out).await
         }
         Command::Resource(cmd) => {
-            resources::run(cmd, &Client::connect_with(&cli.endpoint, &cli.connection).await?).await
+            resources::run(cmd, &Client::connect_with(&cli.endpoint, &cli.connection).await?, out).await
         }
-        Command::Token(cmd) => access::token(cmd, &Client::connect_with(&cli.endpoint, &cli.connection).await?).await,
-        Command::Audit(cmd) => access::audit(cmd, &Client::connect_with(&cli.endpoint, &cli.connection).await?).await,
+        Command::Token(cmd) => {
+            access::token(cmd, &Client::connect_with(&cli.endpoint, &cli.connection).await?, out).await
+        }
+        Command::Audit(cmd) => {
+            access::audit(cmd, &Client::connect_with(&cli.endpoint, &cli.connection).await?, out).await
+        }
+    }
+}
+
+/// The exit code of a command that failed: 3 for a followed report that ended FAILED, 4 for
+/// one that ended CANCELLED, else 1 (clap exits 2 itself on a usage error).
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    match error.downcast_ref::<ReportEnded>() {
+        Some(ended) if ended.state == coopbrief_proto::v1::ReportState::Cancelled => 4,
+        Some(_) => 3,
+        None => 1,
     }
 }
 

@@ -11,7 +11,7 @@ async fn main() -> std::process::ExitCode {
         Err(e) => {
             // Messages carry server text (a report's error, a status message): shown, never obeyed.
             eprintln!("error: {}", coopbrief_cli::escape(&format!("{e:#}")));
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(coopbrief_cli::exit_code(&e))
         }
     }
 }

@@ -7,9 +7,11 @@ use anyhow::{Context, bail};
 use coopbrief_proto::v1::{self, ReportState};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+use tonic::Status;
 
-use crate::connection::{Client, retrying, status};
+use crate::connection::{Client, Limit, pages, retrying, status};
 use crate::escape::escape;
+use crate::output::{self, Output};
 use crate::{CreateArgs, ReportOptions};
 
 impl Client {
@@ -72,23 +74,68 @@ impl Client {
     /// Follows a report until it has succeeded or failed; prints each new state on stderr.
     pub async fn wait(&self, id: &str, timeout: Duration) -> anyhow::Result<v1::Report> {
         let started = Instant::now();
-        let mut last = None;
-        loop {
-            let r = self.report(id).await?;
-            if last != Some(r.state) {
-                eprintln!("{:>7.1}s  {}", started.elapsed().as_secs_f64(), state_name(r.state));
-                last = Some(r.state);
+        self.watch(id, timeout, |r| {
+            eprintln!("{}", change_line(started, r));
+            Ok(())
+        })
+        .await
+    }
+
+    /// Follows a report with `WatchReport` until it is finished (or `timeout` has passed):
+    /// calls `changed` with the report as it is at first and at each change of its state,
+    /// attempt or failure reason, and returns it as it ended. A stream broken by the data
+    /// service going away is opened again (it starts with the report as it is then).
+    pub async fn watch(
+        &self,
+        id: &str,
+        timeout: Duration,
+        mut changed: impl FnMut(&v1::Report) -> anyhow::Result<()>,
+    ) -> anyhow::Result<v1::Report> {
+        let follow = async {
+            let mut last: Option<v1::Report> = None;
+            let mut breaks = 0u32;
+            let mut pause = Duration::from_millis(250);
+            loop {
+                let opened = self.reports.clone().watch_report(v1::WatchReportRequest { id: id.into() }).await;
+                let broke = match opened {
+                    Ok(stream) => {
+                        let mut stream = stream.into_inner();
+                        loop {
+                            match stream.message().await {
+                                Ok(Some(r)) => {
+                                    breaks = 0;
+                                    let new = last.as_ref().is_none_or(|l| {
+                                        (l.state, l.attempt, &l.error) != (r.state, r.attempt, &r.error)
+                                    });
+                                    if new {
+                                        changed(&r)?;
+                                    }
+                                    if is_finished(r.state) {
+                                        return Ok(r);
+                                    }
+                                    last = Some(r);
+                                }
+                                // Ended before a terminal state: the service is going away.
+                                Ok(None) => break Status::unavailable("the watch ended early"),
+                                Err(s) if s.code() == tonic::Code::Unavailable => break s,
+                                Err(s) => return Err(status(s)),
+                            }
+                        }
+                    }
+                    Err(s) if s.code() == tonic::Code::Unavailable => s,
+                    Err(s) => return Err(status(s)),
+                };
+                breaks += 1;
+                if breaks > 5 {
+                    return Err(status(broke));
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(4));
             }
-            if [ReportState::Succeeded, ReportState::Failed, ReportState::Cancelled]
-                .map(|s| s as i32)
-                .contains(&r.state)
-            {
-                return Ok(r);
-            }
-            if started.elapsed() > timeout {
-                bail!("report {id} is still {} after {}s", state_name(r.state), timeout.as_secs());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        match tokio::time::timeout(timeout, follow).await {
+            Ok(ended) => ended,
+            Err(_) => bail!("report {} is not finished after {}s", escape(id), timeout.as_secs()),
         }
     }
 
@@ -149,37 +196,68 @@ impl Client {
         }
     }
 
-    pub(crate) async fn create(&self, args: &CreateArgs) -> anyhow::Result<()> {
+    pub(crate) async fn create(&self, args: &CreateArgs, out: Output) -> anyhow::Result<()> {
         let o = &args.report;
         let report = self.create_report(o, args.request_id.as_deref()).await?;
-        print_report(&report);
         if !(args.wait || args.out.is_some()) {
-            return Ok(());
+            return output::print(&report, out, print_report);
         }
-        let report = self.wait(&report.id, Duration::from_secs(args.timeout)).await?;
-        finish(self, &report, args.out.as_deref()).await
+        let report = self.follow(report, Duration::from_secs(args.timeout), out).await?;
+        finish(self, &report, args.out.as_deref(), out).await
     }
 
-    pub(crate) async fn get(&self, id: &str) -> anyhow::Result<()> {
-        print_report(&self.report(id).await?);
-        Ok(())
+    /// `report watch ID`: each change as a line (or a JSON line), until the report is finished.
+    pub(crate) async fn watch_command(&self, id: &str, timeout: Option<u64>, out: Output) -> anyhow::Result<()> {
+        // No timeout: a watch lasts as long as the report does (a century is as good as never).
+        let timeout = Duration::from_secs(timeout.unwrap_or(100 * 365 * 86_400));
+        let started = Instant::now();
+        let report = self.watch(id, timeout, |r| print_change(started, r, out)).await?;
+        ended(&report)
     }
 
-    pub(crate) async fn cancel(&self, id: &str) -> anyhow::Result<()> {
+    /// After a create or a retry with --wait: the report as it is now, then its changes (on
+    /// stderr for people; JSON lines or YAML documents on stdout otherwise) until it is finished.
+    async fn follow(&self, report: v1::Report, timeout: Duration, out: Output) -> anyhow::Result<v1::Report> {
+        let started = Instant::now();
+        if out == Output::Table {
+            print_report(&report);
+        }
+        self.watch(&report.id, timeout, |r| match out {
+            Output::Table => {
+                eprintln!("{}", change_line(started, r));
+                Ok(())
+            }
+            _ => print_change(started, r, out),
+        })
+        .await
+    }
+
+    pub(crate) async fn get(&self, id: &str, out: Output) -> anyhow::Result<()> {
+        output::print(&self.report(id).await?, out, print_report)
+    }
+
+    pub(crate) async fn cancel(&self, id: &str, out: Output) -> anyhow::Result<()> {
         let req = v1::CancelReportRequest { id: id.into() };
-        print_report(&self.reports.clone().cancel_report(req).await.map_err(status)?.into_inner());
+        output::print(&self.reports.clone().cancel_report(req).await.map_err(status)?.into_inner(), out, print_report)
+    }
+
+    pub(crate) async fn delete(&self, id: &str, allow_issued: bool, out: Output) -> anyhow::Result<()> {
+        let req = v1::DeleteReportRequest { id: id.into(), allow_issued };
+        self.reports.clone().delete_report(req).await.map_err(status)?;
+        if out == Output::Table {
+            println!("deleted reports/{}", escape(id.trim_start_matches("reports/")));
+        }
         Ok(())
     }
 
-    pub(crate) async fn retry(&self, id: &str, wait: bool) -> anyhow::Result<()> {
+    pub(crate) async fn retry(&self, id: &str, wait: bool, out: Output) -> anyhow::Result<()> {
         let req = v1::RetryReportRequest { id: id.into() };
         let report = self.reports.clone().retry_report(req).await.map_err(status)?.into_inner();
-        print_report(&report);
-        if wait {
-            let report = self.wait(&report.id, Duration::from_secs(300)).await?;
-            finish(self, &report, None).await?;
+        if !wait {
+            return output::print(&report, out, print_report);
         }
-        Ok(())
+        let report = self.follow(report, Duration::from_secs(300), out).await?;
+        finish(self, &report, None, out).await
     }
 
     pub(crate) async fn list(
@@ -187,7 +265,8 @@ impl Client {
         programme: Option<String>,
         state: Option<String>,
         schedule: Option<String>,
-        limit: i32,
+        limit: Limit,
+        out: Output,
     ) -> anyhow::Result<()> {
         let state = match state.as_deref().map(str::to_ascii_uppercase) {
             None => 0,
@@ -195,53 +274,128 @@ impl Client {
                 .with_context(|| format!("state: {s:?} is not one of queued, running, succeeded, failed, cancelled"))?
                 as i32,
         };
-        let req = v1::ListReportsRequest {
-            programme: programme.unwrap_or_default(),
-            page_size: limit,
-            state,
-            schedule: schedule.unwrap_or_default(),
-            page_token: String::new(),
-        };
-        let reports = self.reports.clone().list_reports(req).await.map_err(status)?.into_inner().reports;
-        println!("{:<36}  {:<12}  {:<22}  {:<4}  {:>5}  {:>9}", "ID", "PROGRAMME", "PERIOD", "LANG", "PAGES", "STATE");
-        for r in reports {
+        let (programme, schedule) = (programme.unwrap_or_default(), schedule.unwrap_or_default());
+        let reports = pages(limit, |page_size, page_token| {
+            let req = v1::ListReportsRequest {
+                programme: programme.clone(),
+                page_size,
+                state,
+                schedule: schedule.clone(),
+                page_token,
+            };
+            let mut api = self.reports.clone();
+            async move {
+                let r = api.list_reports(req).await?.into_inner();
+                Ok::<_, Status>((r.reports, r.next_page_token))
+            }
+        })
+        .await?;
+        output::print_list(&reports, out, |reports| {
             println!(
                 "{:<36}  {:<12}  {:<22}  {:<4}  {:>5}  {:>9}",
-                escape(&r.id),
-                escape(&r.programme),
-                escape(&r.period),
-                escape(&r.lang),
-                r.page_count,
-                state_name(r.state)
+                "ID", "PROGRAMME", "PERIOD", "LANG", "PAGES", "STATE"
             );
-        }
-        Ok(())
+            for r in reports {
+                println!(
+                    "{:<36}  {:<12}  {:<22}  {:<4}  {:>5}  {:>9}",
+                    escape(&r.id),
+                    escape(&r.programme),
+                    escape(&r.period),
+                    escape(&r.lang),
+                    r.page_count,
+                    state_name(r.state)
+                );
+            }
+        })
     }
 }
 
 impl Client {
     /// The newest SUCCEEDED briefing of a programme (of one schedule, if given).
-    pub(crate) async fn latest(&self, programme: &str, schedule: Option<String>) -> anyhow::Result<()> {
+    pub(crate) async fn latest(&self, programme: &str, schedule: Option<String>, out: Output) -> anyhow::Result<()> {
         let req = v1::GetLatestReportRequest { programme: programme.into(), schedule: schedule.unwrap_or_default() };
-        print_report(&self.reports.clone().get_latest_report(req).await.map_err(status)?.into_inner());
-        Ok(())
+        let report = self.reports.clone().get_latest_report(req).await.map_err(status)?.into_inner();
+        output::print(&report, out, print_report)
     }
 }
 
-/// After waiting: report the failure, or download the PDF when asked to.
-pub(crate) async fn finish(client: &Client, report: &v1::Report, out: Option<&Path>) -> anyhow::Result<()> {
-    if report.state == ReportState::Cancelled as i32 {
-        bail!("report {} was cancelled", report.id);
-    }
-    if report.state != ReportState::Succeeded as i32 {
-        bail!("report {} failed: {}", report.id, report.error);
-    }
+/// After waiting: the report that failed or was cancelled as an error (its own exit code),
+/// else the PDF downloaded when asked to, or the report shown.
+pub(crate) async fn finish(
+    client: &Client,
+    report: &v1::Report,
+    out: Option<&Path>,
+    format: Output,
+) -> anyhow::Result<()> {
+    ended(report)?;
     match out {
         Some(out) => {
             client.download(&report.id, out, PdfCopy::Draft).await?;
-            wrote(out, report, PdfCopy::Draft);
+            // With -o json|yaml, stdout holds only documents.
+            if format == Output::Table {
+                wrote(out, report, PdfCopy::Draft);
+            } else {
+                eprintln!("wrote {}", out.display());
+            }
         }
-        None => print_report(report),
+        None if format == Output::Table => print_report(report),
+        None => {}
+    }
+    Ok(())
+}
+
+/// A finished report that did not succeed, as the error that gives its exit code.
+pub(crate) fn ended(report: &v1::Report) -> anyhow::Result<()> {
+    let state = ReportState::try_from(report.state).unwrap_or(ReportState::Unspecified);
+    match state {
+        ReportState::Failed | ReportState::Cancelled => {
+            Err(ReportEnded { id: report.id.clone(), state, reason: report.error.clone() }.into())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A followed report ended FAILED or CANCELLED: `coopbrief` exits 3 or 4 (README, `--help`).
+#[derive(Debug)]
+pub struct ReportEnded {
+    pub id: String,
+    pub state: ReportState,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ReportEnded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.state {
+            ReportState::Cancelled => write!(f, "report {} was cancelled", self.id),
+            _ => write!(f, "report {} failed: {}", self.id, self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ReportEnded {}
+
+fn is_finished(state: i32) -> bool {
+    [ReportState::Succeeded, ReportState::Failed, ReportState::Cancelled].map(|s| s as i32).contains(&state)
+}
+
+/// A change as people read it: time since the watch began, state, attempt, reason.
+fn change_line(started: Instant, r: &v1::Report) -> String {
+    let mut line = format!("{:>7.1}s  {}", started.elapsed().as_secs_f64(), state_name(r.state));
+    if r.attempt > 0 {
+        line += &format!("  attempt {}", r.attempt);
+    }
+    if !r.error.is_empty() {
+        line += &format!("  {}", escape(&r.error));
+    }
+    line
+}
+
+/// One change on stdout: a line, a JSON line, or a YAML document.
+fn print_change(started: Instant, r: &v1::Report, out: Output) -> anyhow::Result<()> {
+    match out {
+        Output::Table => println!("{}", change_line(started, r)),
+        Output::Json => println!("{}", output::json_line(r)?),
+        Output::Yaml => print!("---\n{}", output::document(r, out)?.unwrap_or_default()),
     }
     Ok(())
 }
@@ -328,22 +482,33 @@ fn print_report(r: &v1::Report) {
 
 impl Client {
     /// Issues a succeeded draft: numbered, signed; downloads the issued PDF to `out` if given.
-    pub(crate) async fn issue(&self, id: &str, out: Option<&Path>) -> anyhow::Result<()> {
+    pub(crate) async fn issue(&self, id: &str, out: Option<&Path>, format: Output) -> anyhow::Result<()> {
         let req = v1::IssueReportRequest { id: id.into() };
         let report = self.reports.clone().issue_report(req).await.map_err(status)?.into_inner();
-        print_report(&report);
+        output::print(&report, format, print_report)?;
         if let Some(out) = out {
             self.download(&report.id, out, PdfCopy::Issued).await?;
-            wrote(out, &report, PdfCopy::Issued);
+            if format == Output::Table {
+                wrote(out, &report, PdfCopy::Issued);
+            } else {
+                eprintln!("wrote {}", out.display());
+            }
         }
         Ok(())
     }
 
     /// Verifies the issued PDF of a report on the data service.
-    pub(crate) async fn verify_report(&self, id: &str) -> anyhow::Result<()> {
+    pub(crate) async fn verify_report(&self, id: &str, out: Output) -> anyhow::Result<()> {
         let req =
             v1::VerifyDocumentRequest { document: Some(v1::verify_document_request::Document::ReportId(id.into())) };
         let r = self.reports.clone().verify_document(req).await.map_err(status)?.into_inner();
+        if let Some(doc) = output::document(&r, out)? {
+            print!("{doc}");
+            if !r.valid {
+                bail!("the signature of report {id}'s issued pdf is not valid: {}", escape(&r.problem));
+            }
+            return Ok(());
+        }
         let check = coopbrief_data::issuance::BriefingCheck {
             valid: r.valid,
             problem: Some(r.problem).filter(|p| !p.is_empty()),

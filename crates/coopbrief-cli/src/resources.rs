@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use coopbrief_domain::Lang;
 use coopbrief_domain::dataset as d;
 use coopbrief_domain::format::integer;
@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 
 use crate::connection::{Client, status};
 use crate::escape::{self, escape};
+use crate::output::Output;
 
 /// Commands on cooperation data, flattened into the top level of `coopbrief`.
 #[derive(Debug, Subcommand)]
@@ -53,16 +54,6 @@ pub enum ResourceCommand {
 pub struct ResourceArgs {
     #[command(subcommand)]
     verb: Verb,
-    /// How to print results.
-    #[arg(long, short, global = true, value_enum, default_value_t = Output::Table)]
-    output: Output,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Table,
-    Json,
-    Yaml,
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,8 +155,7 @@ pub enum DataCommand {
 }
 
 /// The verbs of a resource, whichever it is.
-async fn verb<R: WireResource>(args: ResourceArgs, client: &Client) -> anyhow::Result<()> {
-    let out = args.output;
+async fn verb<R: WireResource>(args: ResourceArgs, client: &Client, out: Output) -> anyhow::Result<()> {
     let get = |programme: String, code: String| {
         client
             .call::<R::Get, R::Wire>(path::<R>(Method::Get), R::get_request(Key { programme, code, ..Key::default() }))
@@ -238,18 +228,18 @@ async fn verb<R: WireResource>(args: ResourceArgs, client: &Client) -> anyhow::R
     }
 }
 
-pub async fn run(cmd: ResourceCommand, client: &Client) -> anyhow::Result<()> {
+pub async fn run(cmd: ResourceCommand, client: &Client, out: Output) -> anyhow::Result<()> {
     match cmd {
-        ResourceCommand::Partner(a) => verb::<d::Partner>(a, client).await,
-        ResourceCommand::Programme(a) => verb::<d::Programme>(a, client).await,
-        ResourceCommand::Sector(a) => verb::<d::Sector>(a, client).await,
-        ResourceCommand::Indicator(a) => verb::<d::Indicator>(a, client).await,
-        ResourceCommand::Activity(a) => verb::<d::Activity>(a, client).await,
-        ResourceCommand::Project(a) => verb::<d::Project>(a, client).await,
-        ResourceCommand::Contribution(a) => verb::<d::Contribution>(a, client).await,
-        ResourceCommand::Assessment(a) => verb::<d::Assessment>(a, client).await,
-        ResourceCommand::Direction(a) => verb::<d::Direction>(a, client).await,
-        ResourceCommand::Data(cmd) => data(cmd, client).await,
+        ResourceCommand::Partner(a) => verb::<d::Partner>(a, client, out).await,
+        ResourceCommand::Programme(a) => verb::<d::Programme>(a, client, out).await,
+        ResourceCommand::Sector(a) => verb::<d::Sector>(a, client, out).await,
+        ResourceCommand::Indicator(a) => verb::<d::Indicator>(a, client, out).await,
+        ResourceCommand::Activity(a) => verb::<d::Activity>(a, client, out).await,
+        ResourceCommand::Project(a) => verb::<d::Project>(a, client, out).await,
+        ResourceCommand::Contribution(a) => verb::<d::Contribution>(a, client, out).await,
+        ResourceCommand::Assessment(a) => verb::<d::Assessment>(a, client, out).await,
+        ResourceCommand::Direction(a) => verb::<d::Direction>(a, client, out).await,
+        ResourceCommand::Data(cmd) => data(cmd, client, out).await,
     }
 }
 
@@ -411,12 +401,18 @@ fn table(rows: &[Vec<String>]) -> String {
     out
 }
 
-async fn data(cmd: DataCommand, client: &Client) -> anyhow::Result<()> {
+async fn data(cmd: DataCommand, client: &Client, out: Output) -> anyhow::Result<()> {
     let mut c = client.data.clone();
     match cmd {
         DataCommand::Export { programme } => {
             let r = c.export_programme(v1::ExportProgrammeRequest { programme }).await.map_err(status)?;
-            print!("{}", escape::yaml_text(r.into_inner().yaml)?);
+            let yaml = r.into_inner().yaml;
+            if out == Output::Json {
+                let doc: Value = serde_yaml_ng::from_str(&yaml).context("the export is not YAML")?;
+                println!("{}", escape::json(&doc)?);
+            } else {
+                print!("{}", escape::yaml_text(yaml)?);
+            }
             Ok(())
         }
         DataCommand::Import { file, dry_run } => {
@@ -426,6 +422,10 @@ async fn data(cmd: DataCommand, client: &Client) -> anyhow::Result<()> {
                 .await
                 .map_err(|s| status(s).context(format!("{} was not imported; nothing changed", file.display())))?
                 .into_inner();
+            if let Some(doc) = crate::output::document(&r, out)? {
+                print!("{doc}");
+                return Ok(());
+            }
             for (label, keys) in [("created", &r.created), ("changed", &r.changed), ("deleted", &r.deleted)] {
                 for key in keys {
                     println!("{label:<9} {}", escape(key));

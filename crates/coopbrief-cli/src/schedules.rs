@@ -6,8 +6,9 @@ use coopbrief_domain::schedule::{format_grace, parse_grace};
 use coopbrief_proto::v1;
 use prost_types::FieldMask;
 
-use crate::connection::{Client, status};
+use crate::connection::{Client, Limit, pages, status};
 use crate::escape::escape;
+use crate::output::{self, Output};
 
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
@@ -19,8 +20,8 @@ pub enum ScheduleCommand {
     List {
         #[arg(long)]
         programme: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: i32,
+        #[command(flatten)]
+        limit: Limit,
     },
     /// Change the given fields of a schedule.
     Update {
@@ -122,7 +123,7 @@ fn grace(s: &str) -> anyhow::Result<prost_types::Duration> {
     Ok(prost_types::Duration { seconds: parse_grace(s)?.as_secs() as i64, nanos: 0 })
 }
 
-pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
+pub async fn run(cmd: ScheduleCommand, client: &Client, out: Output) -> anyhow::Result<()> {
     let mut api = client.schedules.clone();
     match cmd {
         ScheduleCommand::Create(a) => {
@@ -141,40 +142,23 @@ pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
                 ..Default::default()
             };
             let req = v1::CreateScheduleRequest { schedule: Some(schedule) };
-            print(&api.create_schedule(req).await.map_err(status)?.into_inner());
+            show(out, &api.create_schedule(req).await.map_err(status)?.into_inner())?;
         }
         ScheduleCommand::Get { id } => {
-            print(&api.get_schedule(v1::GetScheduleRequest { id }).await.map_err(status)?.into_inner());
+            show(out, &api.get_schedule(v1::GetScheduleRequest { id }).await.map_err(status)?.into_inner())?;
         }
         ScheduleCommand::List { programme, limit } => {
-            let req = v1::ListSchedulesRequest {
-                programme: programme.unwrap_or_default(),
-                page_size: limit,
-                ..Default::default()
-            };
-            let schedules = api.list_schedules(req).await.map_err(status)?.into_inner().schedules;
-            // Cron cadences and their date-range periods are wider than "monthly" and "2026-01".
-            let width = |f: fn(&v1::ReportSchedule) -> &str, min: usize| {
-                schedules.iter().map(|s| escape(f(s)).chars().count()).chain([min]).max().unwrap_or(min)
-            };
-            let (wc, wn, wl) =
-                (width(|s| &s.cadence, 11), width(|s| &s.next_period, 8), width(|s| &s.last_run_period, 8));
-            println!(
-                "{:<36}  {:<12}  {:<wc$}  {:<wn$}  {:<wl$}  {:<8}  {:>9}",
-                "ID", "PROGRAMME", "CADENCE", "NEXT", "LAST", "ENABLED", "CAUGHT_UP"
-            );
-            for s in &schedules {
-                println!(
-                    "{:<36}  {:<12}  {:<wc$}  {:<wn$}  {:<wl$}  {:<8}  {:>9}",
-                    escape(&s.id),
-                    escape(&s.programme),
-                    escape(&s.cadence),
-                    escape(&s.next_period),
-                    if s.last_run_period.is_empty() { "-".into() } else { escape(&s.last_run_period) },
-                    if s.enabled.unwrap_or(true) { "yes" } else { "paused" },
-                    s.caught_up
-                );
-            }
+            let programme = programme.unwrap_or_default();
+            let schedules = pages(limit, |page_size, page_token| {
+                let (mut api, programme) = (api.clone(), programme.clone());
+                async move {
+                    let req = v1::ListSchedulesRequest { programme, page_size, page_token };
+                    let r = api.list_schedules(req).await?.into_inner();
+                    Ok::<_, tonic::Status>((r.schedules, r.next_page_token))
+                }
+            })
+            .await?;
+            output::print_list(&schedules, out, table)?;
         }
         ScheduleCommand::Update { id, fields: f } => {
             let mut schedule = v1::ReportSchedule { id, ..Default::default() };
@@ -207,17 +191,19 @@ pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
                 );
             }
             let req = v1::UpdateScheduleRequest { schedule: Some(schedule), update_mask: Some(FieldMask { paths }) };
-            print(&api.update_schedule(req).await.map_err(status)?.into_inner());
+            show(out, &api.update_schedule(req).await.map_err(status)?.into_inner())?;
         }
         ScheduleCommand::Delete { id } => {
             api.delete_schedule(v1::DeleteScheduleRequest { id: id.clone() }).await.map_err(status)?;
-            println!("deleted schedules/{}", escape(id.trim_start_matches("schedules/")));
+            if out == Output::Table {
+                println!("deleted schedules/{}", escape(id.trim_start_matches("schedules/")));
+            }
         }
         ScheduleCommand::Pause { id } => {
-            print(&api.pause_schedule(v1::PauseScheduleRequest { id }).await.map_err(status)?.into_inner());
+            show(out, &api.pause_schedule(v1::PauseScheduleRequest { id }).await.map_err(status)?.into_inner())?;
         }
         ScheduleCommand::Resume { id } => {
-            print(&api.resume_schedule(v1::ResumeScheduleRequest { id }).await.map_err(status)?.into_inner());
+            show(out, &api.resume_schedule(v1::ResumeScheduleRequest { id }).await.map_err(status)?.into_inner())?;
         }
     }
     Ok(())
@@ -225,6 +211,35 @@ pub async fn run(cmd: ScheduleCommand, client: &Client) -> anyhow::Result<()> {
 
 fn time(t: Option<&prost_types::Timestamp>) -> String {
     t.map(|t| t.to_string()).unwrap_or_else(|| "-".to_owned())
+}
+
+fn show(out: Output, s: &v1::ReportSchedule) -> anyhow::Result<()> {
+    output::print(s, out, print)
+}
+
+/// Schedules as a table.
+fn table(schedules: &[v1::ReportSchedule]) {
+    // Cron cadences and their date-range periods are wider than "monthly" and "2026-01".
+    let width = |f: fn(&v1::ReportSchedule) -> &str, min: usize| {
+        schedules.iter().map(|s| escape(f(s)).chars().count()).chain([min]).max().unwrap_or(min)
+    };
+    let (wc, wn, wl) = (width(|s| &s.cadence, 11), width(|s| &s.next_period, 8), width(|s| &s.last_run_period, 8));
+    println!(
+        "{:<36}  {:<12}  {:<wc$}  {:<wn$}  {:<wl$}  {:<8}  {:>9}",
+        "ID", "PROGRAMME", "CADENCE", "NEXT", "LAST", "ENABLED", "CAUGHT_UP"
+    );
+    for s in schedules {
+        println!(
+            "{:<36}  {:<12}  {:<wc$}  {:<wn$}  {:<wl$}  {:<8}  {:>9}",
+            escape(&s.id),
+            escape(&s.programme),
+            escape(&s.cadence),
+            escape(&s.next_period),
+            if s.last_run_period.is_empty() { "-".into() } else { escape(&s.last_run_period) },
+            if s.enabled.unwrap_or(true) { "yes" } else { "paused" },
+            s.caught_up
+        );
+    }
 }
 
 fn print(s: &v1::ReportSchedule) {
