@@ -152,6 +152,7 @@ pub fn data_settings(dir: &Path, queue: &str, listen: std::net::SocketAddr) -> c
         tsa_url: None,
         template_dir: None,
         bootstrap: Default::default(),
+        webhooks: Default::default(),
         command: None,
     }
 }

@@ -104,6 +104,9 @@ pub enum ReportCommand {
         #[arg(long, short)]
         out: Option<PathBuf>,
     },
+    /// Send a report's newest event to its notify URL again (same event id), e.g. after it was
+    /// given up.
+    NotifyRetry { id: String },
     /// Check a signed briefing: whether its signature is valid, whether it was changed after
     /// signing, who signed it, its number, date and data hash. Exits 1 unless valid.
     Verify {
@@ -153,6 +156,42 @@ pub struct CreateArgs {
     /// Idempotency key, a UUID: sending the same request again returns the first report.
     #[arg(long)]
     pub request_id: Option<String>,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// Where a report's events are POSTed (webhooks).
+#[derive(Clone, Debug, Default, Args)]
+pub struct NotifyArgs {
+    /// POST the report's events (succeeded, failed, issued) here, signed (Standard Webhooks):
+    /// https://…, or http:// on loopback.
+    #[arg(long)]
+    pub notify_url: Option<String>,
+    /// A file holding the signing secret, `whsec_` and base64 (else COOPBRIEF_NOTIFY_SECRET).
+    #[arg(long)]
+    pub notify_secret_file: Option<PathBuf>,
+}
+
+impl NotifyArgs {
+    /// The target these flags name, the secret read from its file or COOPBRIEF_NOTIFY_SECRET.
+    pub fn target(&self) -> anyhow::Result<Option<coopbrief_proto::v1::NotifyTarget>> {
+        use anyhow::Context;
+        let Some(url) = &self.notify_url else {
+            if self.notify_secret_file.is_some() {
+                anyhow::bail!("--notify-secret-file needs --notify-url");
+            }
+            return Ok(None);
+        };
+        let secret = match &self.notify_secret_file {
+            Some(path) => coopbrief_runtime::secrets::read_secret(path)
+                .with_context(|| format!("--notify-secret-file: cannot read {}", path.display()))?,
+            None => std::env::var("COOPBRIEF_NOTIFY_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .context("--notify-url needs a secret: --notify-secret-file or COOPBRIEF_NOTIFY_SECRET")?,
+        };
+        Ok(Some(coopbrief_proto::v1::NotifyTarget { url: url.clone(), secret }))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +239,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 }
                 ReportCommand::Issue { id, out } => client.issue(&id, out.as_deref()).await,
+                ReportCommand::NotifyRetry { id } => client.notify_retry(&id).await,
                 ReportCommand::Verify { report: Some(id), .. } => client.verify_report(&id).await,
                 ReportCommand::Verify { file, .. } => reports::verify_file(&file.unwrap_or_default()),
             }

@@ -17,6 +17,7 @@ pub mod scheduler;
 pub mod service;
 pub mod settings;
 pub mod watch;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -55,6 +56,8 @@ pub struct Server {
     /// Whether metrics are served (`--metrics-listen`): then calls are measured and the
     /// backlog is read for them.
     metrics: bool,
+    /// How the webhook sender paces its attempts (it runs only with a webhook key).
+    webhooks: webhooks::SenderConfig,
 }
 
 impl Server {
@@ -65,6 +68,7 @@ impl Server {
         settings.check()?;
         let tls = settings.tls()?;
         let tokens = settings.bootstrap.tokens()?;
+        let webhook_key = settings.webhooks.key()?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("failed to listen on {}", settings.listen))?;
@@ -78,7 +82,8 @@ impl Server {
         let queue = AmqpQueue::lazy(settings.amqp()?);
         let mut server = Server::from_parts(listener, store, artifacts, Arc::new(queue))
             .with_auth(settings.auth)?
-            .with_issuer(&settings.issuer());
+            .with_issuer(&settings.issuer())
+            .with_webhooks(webhook_key, settings.webhooks.sender());
         let interval = std::time::Duration::from_secs_f64(settings.scheduler_interval.clamp(0.05, 86_400.0));
         server.scheduler = (interval, settings.scheduler_catch_up);
         server.tls = tls;
@@ -107,6 +112,14 @@ impl Server {
         self
     }
 
+    /// Seals notify secrets with `key` and sends events (none: a request naming a notify
+    /// target is refused and nothing is sent).
+    pub fn with_webhooks(mut self, key: Option<webhooks::WebhookKey>, config: webhooks::SenderConfig) -> Server {
+        self.app.webhook_key = key.map(Arc::new);
+        self.webhooks = config;
+        self
+    }
+
     /// Serves TLS only, with this PEM certificate chain and key.
     pub fn with_tls(mut self, cert_pem: &[u8], key_pem: &[u8]) -> anyhow::Result<Server> {
         self.tls = Some(tls_config(cert_pem, key_pem)?);
@@ -132,7 +145,9 @@ impl Server {
                 watch: Default::default(),
                 imports: Arc::new(tokio::sync::Semaphore::new(service::MAX_IMPORTS)),
                 issuer: None,
+                webhook_key: None,
             },
+            webhooks: Default::default(),
             scheduler: (scheduler::DEFAULT_INTERVAL, scheduler::DEFAULT_CATCH_UP),
             tls: None,
             metrics: false,
@@ -188,6 +203,12 @@ impl Server {
                 let _ = backlog_stopped.await;
             }))
         });
+        let (stop_webhooks, webhooks_stopped) = tokio::sync::oneshot::channel::<()>();
+        let webhooks = self.app.webhook_key.clone().map(|key| {
+            tokio::spawn(webhooks::run(self.app.store.clone(), key, self.webhooks, async {
+                let _ = webhooks_stopped.await;
+            }))
+        });
         let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
         let scheduler = tokio::spawn(scheduler::run(schedules, tick_interval, async {
             let _ = scheduler_stopped.await;
@@ -229,6 +250,10 @@ impl Server {
         let _ = relay.await;
         let _ = stop_scheduler.send(());
         let _ = scheduler.await;
+        let _ = stop_webhooks.send(());
+        if let Some(webhooks) = webhooks {
+            let _ = webhooks.await;
+        }
         let _ = stop_backlog.send(());
         if let Some(backlog) = backlog {
             let _ = backlog.await;

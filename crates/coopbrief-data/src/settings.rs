@@ -69,6 +69,9 @@ pub struct Settings {
     /// An RFC 3161 time-stamp authority (http://): issued briefings get PAdES B-T signatures.
     #[arg(long, env = "COOPBRIEF_TSA_URL", requires = "signing_key")]
     pub tsa_url: Option<String>,
+    /// Webhooks: the key that seals notify secrets, and the pace of the attempts.
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
     /// Tokens registered at start, from files.
     #[command(flatten)]
     pub bootstrap: crate::bootstrap::BootstrapArgs,

@@ -8,6 +8,7 @@
 mod access;
 mod artifacts;
 mod data;
+mod deliveries;
 mod issuance;
 mod reports;
 mod resources;
@@ -25,6 +26,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub use access::{AuditEntry, Bootstrapped, MAX_AUDIT_PAGE, NewAuditEntry, StoredToken, TokenRecord};
 pub use artifacts::{ArtifactFault, ArtifactStore, PdfCopy};
 pub use data::{ImportReport, ImportSummary};
+pub use deliveries::{DueDelivery, SealedTarget};
 pub use issuance::{IssueTx, issuable};
 pub use reports::{Backlog, NewReport, OUTBOX_LEASE, OutboxJob};
 pub use resources::{Filter, Page, PageRequest, Versioned};
