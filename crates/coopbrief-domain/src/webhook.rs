@@ -36,7 +36,7 @@ impl NotifyUrl {
         }
         let url = url::Url::parse(value).map_err(|e| bad(&format!("is not a URL ({e})")))?;
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(bad("must not carry credentials (user:password@); sign with the secret instead"));
+            return Err(bad("must not carry credentials (userinfo before @); receivers check the signature instead"));
         }
         if url.fragment().is_some() {
             return Err(bad("must not have a fragment (#…)"));
