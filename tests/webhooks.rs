@@ -397,3 +397,39 @@ async fn a_failing_receiver_ends_given_up_and_a_retry_delivers_the_same_event() 
     assert_eq!(verify(&secret, &last.headers, &last.body), Ok(()));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_schedules_reports_inherit_its_target_and_the_schedule_shows_the_url_only() {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_configured(Some(WorkerConfig::default()), |s| {
+        settings(0.2, 1.0, 5)(s);
+        s.scheduler_interval = 0.2;
+    })
+    .await;
+    let mut schedules = coopbrief_proto::ScheduleServiceClient::connect(app.endpoint.clone()).await.expect("connect");
+    let secret = new_secret();
+    let schedule = v1::ReportSchedule {
+        programme: "hanoi-hanam".into(),
+        cadence: "yearly".into(),
+        first_period: "2025".into(),
+        notify: Some(v1::NotifyTarget { url: receiver.url(), secret: secret.clone() }),
+        ..Default::default()
+    };
+    let created = schedules
+        .create_schedule(v1::CreateScheduleRequest { schedule: Some(schedule) })
+        .await
+        .expect("created")
+        .into_inner();
+    let shown = created.notify.clone().expect("the target");
+    assert_eq!((shown.url.as_str(), shown.secret.as_str()), (receiver.url().as_str(), ""), "the url, never the secret");
+    let got = schedules.get_schedule(v1::GetScheduleRequest { id: created.id.clone() }).await.unwrap().into_inner();
+    assert!(!format!("{got:?}").contains(&secret[6..]));
+
+    // Its 2025 briefing is made at once (the year has closed), finishes, and tells the receiver.
+    let seen = receiver.wait_for(1, Duration::from_secs(60)).await;
+    assert_eq!(verify(&secret, &seen[0].headers, &seen[0].body), Ok(()));
+    let body: serde_json::Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(body["data"]["schedule"], format!("schedules/{}", created.id));
+    assert_eq!(body["data"]["period"], "2025");
+    app.stop().await;
+}
