@@ -186,11 +186,14 @@ impl Server {
             health::set_all(&health, ServingStatus::NotServing).await;
         };
         // Reflection in both versions: grpcurl and newer tools speak v1, grpcio-reflection's
-        // Python client and other older tools v1alpha.
+        // Python client and other older tools v1alpha. Each lists both.
         let reflection = || {
             tonic_reflection::server::Builder::configure()
+                .include_reflection_service(false)
                 .register_encoded_file_descriptor_set(coopbrief_proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
         };
         let reflection_v1alpha =
             reflection().build_v1alpha().context("failed to build the reflection service (v1alpha)")?;
