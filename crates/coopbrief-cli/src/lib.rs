@@ -214,6 +214,10 @@ pub struct DemoArgs {
     /// certificate made on the spot; --out then gets the signed PDF (else the draft).
     #[arg(long)]
     pub issue: bool,
+    /// Serve the web page at this loopback address too (`127.0.0.1:8080`) and, once the PDF
+    /// is written, keep serving it until Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    pub web: Option<std::net::SocketAddr>,
 }
 
 /// Runs a parsed command line.
