@@ -164,6 +164,7 @@ async fn demo_writes_the_briefing_in_one_process() {
         amqp: None,
         queue: coopbrief_queue::DEFAULT_QUEUE.into(),
         issue: false,
+        web: None,
     };
     let report = coopbrief_cli::demo(args).await.expect("demo runs");
     assert_eq!(report.state, v1::ReportState::Succeeded as i32);

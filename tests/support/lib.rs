@@ -142,6 +142,7 @@ pub fn data_settings(dir: &Path, queue: &str, listen: std::net::SocketAddr) -> c
         scheduler_catch_up: 24,
         log_format: "text".into(),
         metrics: Default::default(),
+        web_listen: None,
         // Loopback only (tests listen on 127.0.0.1); tests/auth.rs turns tokens on.
         auth: coopbrief_data::AuthMode::Off,
         tls_cert: None,
@@ -153,6 +154,7 @@ pub fn data_settings(dir: &Path, queue: &str, listen: std::net::SocketAddr) -> c
         template_dir: None,
         bootstrap: Default::default(),
         retention: Default::default(),
+        webhooks: Default::default(),
         command: None,
     }
 }

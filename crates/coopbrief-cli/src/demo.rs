@@ -4,7 +4,8 @@
 //! loopback port, and the same worker code calling it over gRPC. Jobs go through an
 //! in-process channel fed from the reports the database holds unfinished (so nothing is lost
 //! across a restart), or through RabbitMQ with `--amqp`. Access control is off: the data
-//! service listens on loopback only, and the demo says so.
+//! service listens on loopback only, and the demo says so. With `--web ADDR` it serves the web
+//! page there too (loopback as well) and stays up after the PDF is written, until Ctrl-C.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,11 +50,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<v1::Report> {
 
     let listener = TcpListener::bind("127.0.0.1:0").await.context("failed to bind a loopback port")?;
     let endpoint = format!("http://{}", listener.local_addr()?);
+    let web = match args.web {
+        Some(addr) => {
+            Some(TcpListener::bind(addr).await.with_context(|| format!("failed to listen on {addr} (--web)"))?)
+        }
+        None => None,
+    };
     // The worker stops first (finishing the jobs it holds), then the data service it talks to.
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
     let (stop_worker, worker_stopped) = tokio::sync::oneshot::channel::<()>();
     let mut server = coopbrief_data::Server::from_parts(listener, store, artifacts, queue.clone())
+        .with_web(web)
         .with_auth(coopbrief_data::AuthMode::Off)?;
+    let web = server.web_addr().transpose()?;
     if args.issue {
         server = server.with_issuer(&demo_key(&args.dir)?);
     }
@@ -98,6 +107,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<v1::Report> {
     }
     .await;
 
+    if let (Some(web), Ok(report)) = (web, &result) {
+        eprintln!(
+            "the web page: http://{web}/#/reports/{} — access control is off in the demo: sign in with an \
+             empty token. Ctrl-C stops the demo.",
+            crate::escape::escape(&report.id)
+        );
+        coopbrief_runtime::shutdown_signal().await;
+    }
     let _ = stop_worker.send(());
     let _ = worker.await;
     let _ = stop_server.send(());

@@ -131,6 +131,9 @@ pub enum ReportCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Send a report's newest event to its notify URL again (same event id), e.g. after it was
+    /// given up.
+    NotifyRetry { id: String },
     /// Check a signed briefing: whether its signature is valid, whether it was changed after
     /// signing, who signed it, its number, date and data hash. Exits 1 unless valid.
     Verify {
@@ -181,6 +184,42 @@ pub struct CreateArgs {
     /// Idempotency key, a UUID: sending the same request again returns the first report.
     #[arg(long)]
     pub request_id: Option<String>,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+}
+
+/// Where a report's events are POSTed (webhooks).
+#[derive(Clone, Debug, Default, Args)]
+pub struct NotifyArgs {
+    /// POST the report's events (succeeded, failed, issued) here, signed (Standard Webhooks):
+    /// https://…, or http:// on loopback.
+    #[arg(long)]
+    pub notify_url: Option<String>,
+    /// A file holding the signing secret, `whsec_` and base64 (else COOPBRIEF_NOTIFY_SECRET).
+    #[arg(long)]
+    pub notify_secret_file: Option<PathBuf>,
+}
+
+impl NotifyArgs {
+    /// The target these flags name, the secret read from its file or COOPBRIEF_NOTIFY_SECRET.
+    pub fn target(&self) -> anyhow::Result<Option<coopbrief_proto::v1::NotifyTarget>> {
+        use anyhow::Context;
+        let Some(url) = &self.notify_url else {
+            if self.notify_secret_file.is_some() {
+                anyhow::bail!("--notify-secret-file needs --notify-url");
+            }
+            return Ok(None);
+        };
+        let secret = match &self.notify_secret_file {
+            Some(path) => coopbrief_runtime::secrets::read_secret(path)
+                .with_context(|| format!("--notify-secret-file: cannot read {}", path.display()))?,
+            None => std::env::var("COOPBRIEF_NOTIFY_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty())
+                .context("--notify-url needs a secret: --notify-secret-file or COOPBRIEF_NOTIFY_SECRET")?,
+        };
+        Ok(Some(coopbrief_proto::v1::NotifyTarget { url: url.clone(), secret }))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +242,10 @@ pub struct DemoArgs {
     /// certificate made on the spot; --out then gets the signed PDF (else the draft).
     #[arg(long)]
     pub issue: bool,
+    /// Serve the web page at this loopback address too (`127.0.0.1:8080`) and, once the PDF
+    /// is written, keep serving it until Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    pub web: Option<std::net::SocketAddr>,
 }
 
 /// Runs a parsed command line.
@@ -230,6 +273,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     output::print(&report, out, |r| reports::wrote(&file, r, copy))
                 }
                 ReportCommand::Issue { id, out: file } => client.issue(&id, file.as_deref(), out).await,
+                ReportCommand::NotifyRetry { id } => client.notify_retry(&id, out).await,
                 ReportCommand::Verify { report: Some(id), .. } => client.verify_report(&id, out).await,
                 ReportCommand::Verify { file, .. } => reports::verify_file(&file.unwrap_or_default()),
             }

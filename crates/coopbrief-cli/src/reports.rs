@@ -40,6 +40,16 @@ impl Client {
 
     /// Requests a report with every option.
     pub async fn create_report(&self, o: &ReportOptions, request_id: Option<&str>) -> anyhow::Result<v1::Report> {
+        self.create_report_notifying(o, request_id, None).await
+    }
+
+    /// Requests a report whose events are POSTed to `notify`.
+    pub async fn create_report_notifying(
+        &self,
+        o: &ReportOptions,
+        request_id: Option<&str>,
+        notify: Option<v1::NotifyTarget>,
+    ) -> anyhow::Result<v1::Report> {
         let letterhead = o.letterhead.as_deref().map(read_letterhead).transpose()?;
         // A request id of our own when none is given, so that a create retried after
         // UNAVAILABLE (which may have been committed all the same) makes one report, not two.
@@ -51,7 +61,7 @@ impl Client {
             request_id,
             pdf_standard: o.pdf_standard.clone(),
             letterhead: letterhead.as_ref().map(coopbrief_proto::convert::letterhead),
-            notify: None,
+            notify,
         };
         let created = retrying(|| {
             let (mut reports, req) = (self.reports.clone(), req.clone());
@@ -198,7 +208,8 @@ impl Client {
 
     pub(crate) async fn create(&self, args: &CreateArgs, out: Output) -> anyhow::Result<()> {
         let o = &args.report;
-        let report = self.create_report(o, args.request_id.as_deref()).await?;
+        let notify = args.notify.target()?;
+        let report = self.create_report_notifying(o, args.request_id.as_deref(), notify).await?;
         if !(args.wait || args.out.is_some()) {
             return output::print(&report, out, print_report);
         }
@@ -234,6 +245,13 @@ impl Client {
 
     pub(crate) async fn get(&self, id: &str, out: Output) -> anyhow::Result<()> {
         output::print(&self.report(id).await?, out, print_report)
+    }
+
+    /// Sends the report's newest event again, with the same event id.
+    pub(crate) async fn notify_retry(&self, id: &str, out: Output) -> anyhow::Result<()> {
+        let req = v1::RetryNotificationRequest { id: id.into() };
+        let report = self.reports.clone().retry_notification(req).await.map_err(status)?.into_inner();
+        output::print(&report, out, print_report)
     }
 
     pub(crate) async fn cancel(&self, id: &str, out: Output) -> anyhow::Result<()> {
@@ -477,6 +495,41 @@ fn print_report(r: &v1::Report) {
         }
         None if r.state == ReportState::Succeeded as i32 => println!("issued:    no (a draft)"),
         None => {}
+    }
+    if let Some(n) = &r.notification {
+        print_notification(n);
+    }
+}
+
+fn print_notification(n: &v1::Notification) {
+    println!("notify:    {}", escape(&n.url));
+    let state = match v1::NotificationState::try_from(n.state) {
+        Ok(v1::NotificationState::Pending) => "PENDING",
+        Ok(v1::NotificationState::Delivered) => "DELIVERED",
+        Ok(v1::NotificationState::GivenUp) => "GIVEN_UP",
+        _ => {
+            println!("delivery:  no event yet");
+            return;
+        }
+    };
+    let plural = if n.attempts == 1 { "" } else { "s" };
+    println!(
+        "delivery:  {state} ({}, event {}, {} attempt{plural})",
+        escape(&n.event_type),
+        escape(&n.event_id),
+        n.attempts
+    );
+    if !n.last_error.is_empty() {
+        println!("last error: {}", escape(&n.last_error));
+    }
+    let time = |t: &prost_types::Timestamp| {
+        jiff::Timestamp::new(t.seconds, t.nanos).map(|t| t.to_string()).unwrap_or_default()
+    };
+    if let Some(t) = &n.next_attempt_time {
+        println!("next attempt: {}", time(t));
+    }
+    if let Some(t) = &n.delivered_time {
+        println!("delivered: {}", time(t));
     }
 }
 

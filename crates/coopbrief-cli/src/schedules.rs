@@ -78,6 +78,9 @@ pub struct CreateArgs {
     /// A YAML file of letterhead parts (office, signer, recipients) in place of the programme's.
     #[arg(long)]
     letterhead: Option<std::path::PathBuf>,
+    /// Where its briefings' events are POSTed (each report inherits it).
+    #[command(flatten)]
+    notify: crate::NotifyArgs,
 }
 
 /// Fields to change; only those given are sent (in the update mask).
@@ -139,6 +142,7 @@ pub async fn run(cmd: ScheduleCommand, client: &Client, out: Output) -> anyhow::
                 enabled: Some(!a.paused),
                 issue: a.issue,
                 letterhead: letterhead(a.letterhead.as_deref())?,
+                notify: a.notify.target()?,
                 ..Default::default()
             };
             let req = v1::CreateScheduleRequest { schedule: Some(schedule) };
@@ -261,6 +265,9 @@ fn print(s: &v1::ReportSchedule) {
         "issue:        {}",
         if s.issue == "auto" { "auto (numbered and signed once it succeeds)" } else { "draft (an approver issues it)" }
     );
+    if let Some(n) = &s.notify {
+        println!("notify:       {}", escape(&n.url));
+    }
     println!("enabled:      {}", if s.enabled.unwrap_or(true) { "yes" } else { "no (paused)" });
     println!("next period:  {} (due {})", escape(&s.next_period), time(s.next_run_time.as_ref()));
     let last = if s.last_run_period.is_empty() { "-".into() } else { escape(&s.last_run_period) };

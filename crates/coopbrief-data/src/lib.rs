@@ -3,6 +3,8 @@
 //!
 //! Startup follows `build → local_addr → run_until_stopped(shutdown)` so tests bind port 0.
 //! Every call passes the access layer (`auth.rs`) first; with a certificate, only TLS is spoken.
+//! With `--web-listen`, a second listener serves the web page and gRPC-Web (`web.rs`) for the
+//! same services through the same layers.
 
 pub mod answers;
 pub mod auth;
@@ -18,6 +20,8 @@ pub mod scheduler;
 pub mod service;
 pub mod settings;
 pub mod watch;
+pub mod web;
+pub mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -46,6 +50,8 @@ pub use settings::{Seed, Settings};
 /// A bound, ready-to-run data service.
 pub struct Server {
     listener: TcpListener,
+    /// The web page and gRPC-Web (`--web-listen`), if on.
+    web: Option<TcpListener>,
     app: App,
     /// How often the report scheduler ticks, and its catch-up limit per schedule and tick.
     scheduler: (std::time::Duration, u32),
@@ -58,6 +64,8 @@ pub struct Server {
     metrics: bool,
     /// Which finished reports the retention sweep deletes (none by default), and how often.
     retention: (coopbrief_store::Retention, std::time::Duration),
+    /// How the webhook sender paces its attempts (it runs only with a webhook key).
+    webhooks: webhooks::SenderConfig,
 }
 
 impl Server {
@@ -68,9 +76,16 @@ impl Server {
         settings.check()?;
         let tls = settings.tls()?;
         let tokens = settings.bootstrap.tokens()?;
+        let webhook_key = settings.webhooks.key()?;
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("failed to listen on {}", settings.listen))?;
+        let web = match settings.web_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr).await.with_context(|| format!("failed to listen on {addr} (--web-listen)"))?,
+            ),
+            None => None,
+        };
         let metrics = settings.metrics.serve()?;
         let artifacts = ArtifactStore::open_location(&settings.artifacts)
             .with_context(|| format!("failed to open the artifact store {}", settings.artifacts))?;
@@ -80,8 +95,10 @@ impl Server {
         // outbox relay connects, and reconnects, when it has jobs to publish.
         let queue = AmqpQueue::lazy(settings.amqp()?);
         let mut server = Server::from_parts(listener, store, artifacts, Arc::new(queue))
+            .with_web(web)
             .with_auth(settings.auth)?
-            .with_issuer(&settings.issuer());
+            .with_issuer(&settings.issuer())
+            .with_webhooks(webhook_key, settings.webhooks.sender());
         let interval = std::time::Duration::from_secs_f64(settings.scheduler_interval.clamp(0.05, 86_400.0));
         server.scheduler = (interval, settings.scheduler_catch_up);
         server.tls = tls;
@@ -90,14 +107,17 @@ impl Server {
         Ok(server)
     }
 
-    /// Sets access control. `AuthMode::Off` is refused unless the service listens on a
-    /// loopback address, and says so in the log.
+    /// Sets access control. `AuthMode::Off` is refused unless the service (and its web
+    /// listener, if any) listens on a loopback address, and says so in the log.
     pub fn with_auth(mut self, mode: AuthMode) -> anyhow::Result<Server> {
         self.auth = match mode {
             AuthMode::Tokens => AuthLayer::tokens(self.app.store.clone()),
             AuthMode::Off => {
                 let addr = self.local_addr()?;
                 auth::refuse_off_unless_loopback(addr)?;
+                if let Some(web) = self.web_addr() {
+                    auth::refuse_off_unless_loopback(web?)?;
+                }
                 warn!(%addr, "access control is off: loopback only");
                 AuthLayer::off()
             }
@@ -105,9 +125,24 @@ impl Server {
         Ok(self)
     }
 
+    /// Serves the web page and gRPC-Web on this listener as well (`--web-listen`). Set it
+    /// before [`Server::with_auth`], which checks it too.
+    pub fn with_web(mut self, listener: Option<TcpListener>) -> Server {
+        self.web = listener;
+        self
+    }
+
     /// Issues briefings with the office's key these settings name (none: `IssueReport` is refused).
     pub fn with_issuer(mut self, settings: &issuance::IssuerSettings) -> Server {
         self.app.issuer = issuance::Issuer::new(settings).map(Arc::new);
+        self
+    }
+
+    /// Seals notify secrets with `key` and sends events (none: a request naming a notify
+    /// target is refused and nothing is sent).
+    pub fn with_webhooks(mut self, key: Option<webhooks::WebhookKey>, config: webhooks::SenderConfig) -> Server {
+        self.app.webhook_key = key.map(Arc::new);
+        self.webhooks = config;
         self
     }
 
@@ -127,6 +162,7 @@ impl Server {
     ) -> Server {
         Server {
             listener,
+            web: None,
             auth: AuthLayer::tokens(store.clone()),
             app: App {
                 store,
@@ -136,7 +172,9 @@ impl Server {
                 watch: Default::default(),
                 imports: Arc::new(tokio::sync::Semaphore::new(service::MAX_IMPORTS)),
                 issuer: None,
+                webhook_key: None,
             },
+            webhooks: Default::default(),
             scheduler: (scheduler::DEFAULT_INTERVAL, scheduler::DEFAULT_CATCH_UP),
             tls: None,
             metrics: false,
@@ -154,6 +192,11 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The web listener's address, if it has one (`--web-listen`).
+    pub fn web_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.web.as_ref().map(TcpListener::local_addr)
+    }
+
     /// Serves until `shutdown` resolves, then finishes in-flight calls and returns.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -169,23 +212,32 @@ impl Server {
             health::set_all(&health, ServingStatus::NotServing).await;
         };
         // Reflection in both versions: grpcurl and newer tools speak v1, grpcio-reflection's
-        // Python client and other older tools v1alpha.
+        // Python client and other older tools v1alpha. Each lists both.
         let reflection = || {
             tonic_reflection::server::Builder::configure()
+                .include_reflection_service(false)
                 .register_encoded_file_descriptor_set(coopbrief_proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
         };
         let reflection_v1alpha =
             reflection().build_v1alpha().context("failed to build the reflection service (v1alpha)")?;
         let reflection = reflection().build_v1().context("failed to build the reflection service")?;
         // Every call served gets its span here (when traces are on), the caller's child.
-        let mut builder =
-            tonic::transport::Server::builder().trace_fn(coopbrief_runtime::telemetry::grpc_server_span::<()>);
-        if let Some(tls) = self.tls.clone() {
-            builder = builder.tls_config(tls).context("the TLS certificate or key is not valid")?;
-        }
+        let builder = || -> anyhow::Result<tonic::transport::Server> {
+            let mut builder =
+                tonic::transport::Server::builder().trace_fn(coopbrief_runtime::telemetry::grpc_server_span::<()>);
+            if let Some(tls) = self.tls.clone() {
+                builder = builder.tls_config(tls).context("the TLS certificate or key is not valid")?;
+            }
+            Ok(builder)
+        };
         let addr = self.local_addr()?;
         info!(%addr, tls = self.tls.is_some(), "data service listening");
+        if let Some(web) = self.web_addr().transpose()? {
+            info!(addr = %web, tls = self.tls.is_some(), "web page listening");
+        }
         let (tick_interval, catch_up) = self.scheduler;
         let schedules = scheduler::Scheduler::system(self.app.store.clone(), catch_up, self.app.relay.clone());
         let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -199,6 +251,12 @@ impl Server {
                 let _ = backlog_stopped.await;
             }))
         });
+        let (stop_webhooks, webhooks_stopped) = tokio::sync::oneshot::channel::<()>();
+        let webhooks = self.app.webhook_key.clone().map(|key| {
+            tokio::spawn(webhooks::run(self.app.store.clone(), key, self.webhooks, async {
+                let _ = webhooks_stopped.await;
+            }))
+        });
         let (stop_scheduler, scheduler_stopped) = tokio::sync::oneshot::channel::<()>();
         let scheduler = tokio::spawn(scheduler::run(schedules, tick_interval, async {
             let _ = scheduler_stopped.await;
@@ -209,20 +267,8 @@ impl Server {
             tokio::spawn(retention::run(self.app.store.clone(), self.app.artifacts.clone(), policy, every, async {
                 let _ = retention_stopped.await;
             }));
-        // No Nagle: without TCP_NODELAY a reply larger than one segment waits ~40 ms for the
-        // client's delayed ACK (tonic's own `tcp_nodelay` does not apply to our own listener).
-        let incoming = TcpListenerStream::new(self.listener).map(|conn| {
-            conn.and_then(|c| {
-                c.set_nodelay(true)?;
-                Ok(c)
-            })
-        });
-        let served = builder
-            // Outermost: it counts the status callers are told, refusals included.
-            .layer(metrics::GrpcMetricsLayer { enabled: self.metrics })
-            .layer(answers::AnswersLayer)
-            .layer(self.auth)
-            .add_service(health_service)
+        // One set of services, served on both listeners.
+        let routes = tonic::service::Routes::new(health_service)
             .add_service(reflection)
             .add_service(reflection_v1alpha)
             // An import document comes in, an export or a programme's briefing data goes out:
@@ -236,10 +282,40 @@ impl Server {
             .add_service(ScheduleServiceServer::new(self.app.clone()))
             .add_service(DiagnosticsServiceServer::new(self.app.clone()))
             .add_service(AccessServiceServer::new(self.app.clone()))
-            .add_service(WorkerServiceServer::new(self.app))
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await
-            .context("the gRPC server failed");
+            .add_service(WorkerServiceServer::new(self.app.clone()));
+        let shutdown = futures::FutureExt::shared(Box::pin(shutdown));
+        let grpc = builder()?
+            // Outermost: it counts the status callers are told, refusals included.
+            .layer(metrics::GrpcMetricsLayer { enabled: self.metrics })
+            .layer(answers::AnswersLayer)
+            .layer(self.auth.clone())
+            .add_routes(routes.clone())
+            .serve_with_incoming_shutdown(incoming(self.listener), shutdown.clone());
+        // The web listener: the page's files, and gRPC-Web turned into gRPC before the very
+        // same layers (in the same order) and services as above.
+        let web = match self.web {
+            Some(listener) => Some(
+                builder()?
+                    .accept_http1(true)
+                    .layer(web::PageLayer)
+                    .layer(tonic_web::GrpcWebLayer::new())
+                    .layer(web::BoxBodyLayer)
+                    .layer(metrics::GrpcMetricsLayer { enabled: self.metrics })
+                    .layer(answers::AnswersLayer)
+                    .layer(self.auth)
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(incoming(listener), shutdown),
+            ),
+            None => None,
+        };
+        let served = match web {
+            Some(web) => {
+                let (grpc, web) = tokio::join!(grpc, web);
+                grpc.and(web)
+            }
+            None => grpc.await,
+        }
+        .context("the gRPC server failed");
         let _ = stop_probe.send(());
         let _ = probe.await;
         let _ = stop_relay.send(());
@@ -248,6 +324,10 @@ impl Server {
         let _ = scheduler.await;
         let _ = stop_retention.send(());
         let _ = retention.await;
+        let _ = stop_webhooks.send(());
+        if let Some(webhooks) = webhooks {
+            let _ = webhooks.await;
+        }
         let _ = stop_backlog.send(());
         if let Some(backlog) = backlog {
             let _ = backlog.await;
@@ -256,6 +336,20 @@ impl Server {
         info!("data service stopped");
         Ok(())
     }
+}
+
+/// A listener's connections, without Nagle: without TCP_NODELAY a reply larger than one
+/// segment waits ~40 ms for the client's delayed ACK (tonic's own `tcp_nodelay` does not apply
+/// to our own listener).
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Send + 'static {
+    TcpListenerStream::new(listener).map(|conn| {
+        conn.and_then(|c| {
+            c.set_nodelay(true)?;
+            Ok(c)
+        })
+    })
 }
 
 /// Opens the database at `url`; an error names it without its password.

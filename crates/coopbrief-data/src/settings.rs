@@ -44,6 +44,10 @@ pub struct Settings {
     pub log_format: String,
     #[command(flatten)]
     pub metrics: coopbrief_runtime::MetricsArgs,
+    /// Serve the web page, and gRPC-Web for it, on this address too (`0.0.0.0:8080`); off by
+    /// default. Same services, same access rules, same TLS as --listen.
+    #[arg(long, env = "COOPBRIEF_WEB_LISTEN")]
+    pub web_listen: Option<SocketAddr>,
     /// Access control: `tokens` (every call but health and reflection needs a bearer token)
     /// or `off` (no checks; refused unless --listen is a loopback address).
     #[arg(long, env = "COOPBRIEF_AUTH", value_enum, default_value_t = AuthMode::Tokens)]
@@ -72,6 +76,9 @@ pub struct Settings {
     /// Which finished reports are deleted, and when (off by default).
     #[command(flatten)]
     pub retention: crate::retention::RetentionArgs,
+    /// Webhooks: the key that seals notify secrets, and the pace of the attempts.
+    #[command(flatten)]
+    pub webhooks: crate::webhooks::WebhookArgs,
     /// Tokens registered at start, from files.
     #[command(flatten)]
     pub bootstrap: crate::bootstrap::BootstrapArgs,
@@ -168,6 +175,9 @@ impl Settings {
     pub fn check(&self) -> anyhow::Result<()> {
         if self.auth == AuthMode::Off {
             crate::auth::refuse_off_unless_loopback(self.listen)?;
+            if let Some(web) = self.web_listen {
+                crate::auth::refuse_off_unless_loopback(web)?;
+            }
         }
         coopbrief_store::Backend::of(&self.database_url)
             .map_err(|e| anyhow::anyhow!("--database-url (COOPBRIEF_DATABASE_URL): {e}"))?;

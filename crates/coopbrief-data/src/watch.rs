@@ -144,6 +144,7 @@ mod tests {
 
     async fn store_with_report() -> (Store, Report) {
         let store = Store::connect("sqlite::memory:").await.unwrap();
+        store.import_dataset(&coopbrief_domain::dataset::Dataset::bundled().unwrap()).await.unwrap();
         let period: Period = "2019".parse().unwrap();
         let (report, _) = store.create_report(&NewReport::new("hanoi-hanam", period, Lang::Vi), None).await.unwrap();
         (store, report)

@@ -17,6 +17,7 @@ mod report;
 pub mod resource;
 pub mod schedule;
 mod text;
+pub mod webhook;
 pub mod yaml;
 
 pub use access::Role;

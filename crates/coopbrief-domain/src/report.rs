@@ -200,6 +200,9 @@ pub struct Report {
     pub letterhead: crate::Letterhead,
     /// Set once the report has been issued: numbered, signed, stored beside the draft.
     pub issued: Option<Issued>,
+    /// Where its events are POSTed (its own target or its schedule's) and how the newest
+    /// one's delivery stands.
+    pub notification: Option<crate::webhook::Notification>,
 }
 
 /// The facts of an issued briefing.

@@ -568,6 +568,8 @@ pub struct Schedule {
     pub backlog: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Where its reports' events are POSTed (the secret is kept sealed by the store, never here).
+    pub notify_url: Option<crate::webhook::NotifyUrl>,
 }
 
 /// Where time comes from: the system in production, a hand-moved clock in tests.

@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 
+use coopbrief_domain::webhook::{DeliveryState, Notification, NotifyUrl, WebhookSecret};
 use coopbrief_domain::{Error, Issued, Lang, PdfStandard, Report, ReportState, Result};
 
 use crate::v1;
@@ -50,8 +51,35 @@ pub fn report(r: &Report) -> v1::Report {
         schedule: r.schedule.map(|s| format!("schedules/{s}")).unwrap_or_default(),
         letterhead: (!r.letterhead.is_empty()).then(|| crate::convert::letterhead(&r.letterhead)),
         issued: r.issued.as_ref().map(issuance),
-        notification: None,
+        notification: r.notification.as_ref().map(notification),
     }
+}
+
+/// A notification as answered: the URL (never the secret) and the newest delivery.
+pub fn notification(n: &Notification) -> v1::Notification {
+    let Some(d) = &n.delivery else {
+        return v1::Notification { url: n.url.to_string(), ..v1::Notification::default() };
+    };
+    let state = match d.state {
+        DeliveryState::Pending => v1::NotificationState::Pending,
+        DeliveryState::Delivered => v1::NotificationState::Delivered,
+        DeliveryState::GivenUp => v1::NotificationState::GivenUp,
+    };
+    v1::Notification {
+        url: n.url.to_string(),
+        state: state as i32,
+        event_id: d.event_id.to_string(),
+        event_type: d.kind.as_str().to_owned(),
+        attempts: d.attempts,
+        last_error: d.last_error.clone().unwrap_or_default(),
+        next_attempt_time: d.next_attempt_at.filter(|_| d.state == DeliveryState::Pending).map(timestamp),
+        delivered_time: d.delivered_at.map(timestamp),
+    }
+}
+
+/// Parses a notify target: `notify.url` and `notify.secret`, both required.
+pub fn notify_target(t: &v1::NotifyTarget) -> Result<(NotifyUrl, WebhookSecret)> {
+    Ok((NotifyUrl::parse(&t.url, "notify.url")?, WebhookSecret::parse(&t.secret, "notify.secret")?))
 }
 
 fn issuance(i: &Issued) -> v1::Issuance {

@@ -128,6 +128,8 @@ impl IssueTx {
             return Err(Error::FailedPrecondition(format!("report {} changed while it was being issued", self.id)));
         };
         let report = report_from_row(&row)?;
+        // Its `report.issued` event, with the number, in the issuance's transaction.
+        crate::deliveries::write_event(&mut self.tx, &report, coopbrief_domain::webhook::EventKind::Issued).await?;
         self.tx.commit().await?;
         Ok(report)
     }

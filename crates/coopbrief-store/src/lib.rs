@@ -8,6 +8,7 @@
 mod access;
 mod artifacts;
 mod data;
+mod deliveries;
 mod issuance;
 mod lists;
 mod reports;
@@ -27,6 +28,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub use access::{AuditEntry, Bootstrapped, MAX_AUDIT_PAGE, NewAuditEntry, StoredToken, TokenRecord};
 pub use artifacts::{ArtifactFault, ArtifactStore, PdfCopy};
 pub use data::{ImportReport, ImportSummary};
+pub use deliveries::{DueDelivery, SealedTarget};
 pub use issuance::{IssueTx, issuable};
 pub use reports::{Backlog, NewReport, OUTBOX_LEASE, OutboxJob};
 pub use resources::{Filter, Page, PageRequest, Paged, Versioned};

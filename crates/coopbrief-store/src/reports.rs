@@ -2,6 +2,7 @@
 
 use std::str::FromStr;
 
+use coopbrief_domain::webhook::EventKind;
 use coopbrief_domain::{Lang, Letterhead, PdfInfo, PdfStandard, Period, Report, ReportId, ReportState};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -80,6 +81,9 @@ impl Store {
             schedule: None,
             letterhead: new.letterhead.clone(),
             issued: None,
+            notification: new
+                .notify
+                .map(|t| coopbrief_domain::webhook::Notification { url: t.url.clone(), delivery: None }),
         };
         let traceparent = new.traceparent.map(str::to_owned);
         Ok((report, Some(OutboxJob { id: outbox_id, report_id: id, tries: 0, traceparent })))
@@ -91,7 +95,10 @@ impl Store {
             .bind(request_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| report_from_row(&r)).transpose()
+        match row.map(|r| report_from_row(&r)).transpose()? {
+            Some(report) => Ok(Some(self.with_delivery(report).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Jobs waiting to be published, oldest first, claimed or not (for inspection).
@@ -285,9 +292,11 @@ impl Store {
     pub async fn report(&self, id: ReportId) -> Result<Report> {
         let row =
             sqlx::query("SELECT * FROM reports WHERE id = $1").bind(id.to_string()).fetch_optional(&self.pool).await?;
-        row.map(|r| report_from_row(&r))
+        let report = row
+            .map(|r| report_from_row(&r))
             .transpose()?
-            .ok_or_else(|| Error::NotFound { what: "report", key: id.to_string() })
+            .ok_or_else(|| Error::NotFound { what: "report", key: id.to_string() })?;
+        self.with_delivery(report).await
     }
 
     /// The reports of these ids that exist, in no particular order: one query per
@@ -305,7 +314,7 @@ impl Store {
                 found.push(report_from_row(&row)?);
             }
         }
-        Ok(found)
+        self.with_deliveries(found).await
     }
 
     /// Newest first, optionally for one programme and in one state.
@@ -325,7 +334,8 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(report_from_row).collect()
+        let reports = rows.iter().map(report_from_row).collect::<Result<Vec<_>>>()?;
+        self.with_deliveries(reports).await
     }
 
     /// Reports not finished yet, oldest first: what a restarted in-process queue must replay.
@@ -359,15 +369,20 @@ impl Store {
     async fn transition(&self, id: ReportId, sql: &'static str) -> Result<Option<Report>> {
         let now = jiff::Timestamp::now().to_string();
         let row = sqlx::query(sql).bind(now).bind(id.to_string()).fetch_optional(&self.pool).await?;
-        row.map(|r| report_from_row(&r)).transpose()
+        match row.map(|r| report_from_row(&r)).transpose()? {
+            Some(report) => Ok(Some(self.with_delivery(report).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Marks a QUEUED or RUNNING report SUCCEEDED with its PDF's facts, and counts the upload,
     /// in one statement; says whether this call finished it. Finishing it twice, or finishing a
     /// cancelled one, changes nothing (but counts the upload). (In an `UPDATE`, every `CASE`
-    /// sees the row as it was.)
+    /// sees the row as it was.) The call that finishes a report with a notify target writes its
+    /// `report.succeeded` event to the deliveries outbox in the same transaction.
     pub async fn complete_report(&self, id: ReportId, pdf: &PdfInfo) -> Result<(Report, bool)> {
         let now = jiff::Timestamp::now();
+        let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "UPDATE reports SET uploads = uploads + 1,
                  state = CASE WHEN state IN ('QUEUED', 'RUNNING') THEN 'SUCCEEDED' ELSE state END,
@@ -387,7 +402,7 @@ impl Store {
         .bind(&pdf.template_version)
         .bind(&pdf.data_hash)
         .bind(id.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         let report = row
             .map(|r| report_from_row(&r))
@@ -395,12 +410,18 @@ impl Store {
             .ok_or_else(|| Error::NotFound { what: "report", key: id.to_string() })?;
         // The row carries this call's time only if this call changed its state.
         let finished = report.state == ReportState::Succeeded && report.updated_at == now;
-        Ok((report, finished))
+        if finished {
+            crate::deliveries::write_event(&mut tx, &report, EventKind::Succeeded).await?;
+        }
+        tx.commit().await?;
+        Ok((self.with_delivery(report).await?, finished))
     }
 
     /// Marks a QUEUED or RUNNING report FAILED with a readable reason, and says whether this
-    /// call failed it; a finished one stays.
+    /// call failed it; a finished one stays. With a notify target, its `report.failed` event
+    /// is written to the deliveries outbox in the same transaction.
     pub async fn fail_report(&self, id: ReportId, error: &str) -> Result<(Report, bool)> {
+        let mut tx = self.pool.begin().await?;
         let failed = sqlx::query(
             "UPDATE reports SET state = 'FAILED', error = $1, updated_at = $2
              WHERE id = $3 AND state IN ('QUEUED', 'RUNNING') RETURNING *",
@@ -408,11 +429,19 @@ impl Store {
         .bind(error)
         .bind(jiff::Timestamp::now().to_string())
         .bind(id.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
         match failed {
-            Some(row) => Ok((report_from_row(&row)?, true)),
-            None => Ok((self.report(id).await?, false)),
+            Some(row) => {
+                let report = report_from_row(&row)?;
+                crate::deliveries::write_event(&mut tx, &report, EventKind::Failed).await?;
+                tx.commit().await?;
+                Ok((self.with_delivery(report).await?, true))
+            }
+            None => {
+                drop(tx);
+                Ok((self.report(id).await?, false))
+            }
         }
     }
 }
@@ -427,13 +456,13 @@ pub(crate) async fn insert_report(
     scheduled: Option<(&str, &str)>,
     now: &str,
 ) -> Result<bool, sqlx::Error> {
-    let NewReport { programme, period, lang, pdf_standard, letterhead, traceparent: _ } = *new;
+    let NewReport { programme, period, lang, pdf_standard, letterhead, traceparent: _, notify } = *new;
     // ON CONFLICT rather than catching the unique violation: on PostgreSQL an error aborts
     // the whole transaction, and the caller's transaction must go on.
     let inserted = sqlx::query(
         "INSERT INTO reports (id, programme, period, lang, pdf_standard, state, attempt, created_at, updated_at,
-                              request_id, schedule_id, scheduled_period, letterhead)
-         VALUES ($1, $2, $3, $4, $5, 'QUEUED', 0, $6, $7, $8, $9, $10, $11)
+                              request_id, schedule_id, scheduled_period, letterhead, notify_url, notify_secret)
+         VALUES ($1, $2, $3, $4, $5, 'QUEUED', 0, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT DO NOTHING",
     )
     .bind(id.to_string())
@@ -447,6 +476,8 @@ pub(crate) async fn insert_report(
     .bind(scheduled.map(|s| s.0))
     .bind(scheduled.map(|s| s.1))
     .bind(letterhead_json(letterhead))
+    .bind(notify.map(|t| t.url.to_string()))
+    .bind(notify.map(|t| t.secret.clone()))
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -475,6 +506,8 @@ pub struct NewReport<'a> {
     pub letterhead: &'a Letterhead,
     /// The W3C trace context its job continues (the request's span), when traces are on.
     pub traceparent: Option<&'a str>,
+    /// Where its events are POSTed, the secret sealed.
+    pub notify: Option<&'a crate::SealedTarget>,
 }
 
 static NO_LETTERHEAD: Letterhead = Letterhead { office: None, signer: None, recipients: Vec::new() };
@@ -489,6 +522,7 @@ impl<'a> NewReport<'a> {
             pdf_standard: PdfStandard::None,
             letterhead: &NO_LETTERHEAD,
             traceparent: None,
+            notify: None,
         }
     }
 }
@@ -601,5 +635,6 @@ pub(crate) fn report_from_row(row: &AnyRow) -> Result<Report> {
             .transpose()?,
         letterhead: letterhead_from_row(row)?,
         issued: crate::issuance::issued_from_row(row)?,
+        notification: crate::deliveries::notification_from_row(row)?,
     })
 }

@@ -33,8 +33,8 @@ impl Retention {
 /// Deletes, in the caller's transaction, what refers to report `id` and then its row, if it is
 /// finished (and not issued, unless `allow_issued`); whether it did. When it did not, the
 /// caller rolls the transaction back. Every table that refers to
-/// reports is emptied of its rows here (the outbox's jobs; a table added later adds its line or
-/// an `ON DELETE CASCADE`), so that no path deletes a report and forgets one.
+/// reports is emptied of its rows here (the outbox's jobs, the webhook deliveries; a table added
+/// later adds its name), so that no path deletes a report and forgets one.
 pub(crate) async fn delete_report_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: ReportId,
@@ -43,7 +43,9 @@ pub(crate) async fn delete_report_rows(
     let id = id.to_string();
     // What refers to the report first (a foreign key without a cascade would refuse the other
     // order); when the report then stays, the caller rolls all of it back.
-    sqlx::query("DELETE FROM outbox WHERE report_id = $1").bind(&id).execute(&mut **tx).await?;
+    for table in ["outbox", "deliveries"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE report_id = $1")).bind(&id).execute(&mut **tx).await?;
+    }
     let deleted = sqlx::query(
         "DELETE FROM reports WHERE id = $1 AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')
              AND (issued_number IS NULL OR $2 = 1)",

@@ -283,6 +283,7 @@ impl Store {
             pdf_standard: s.spec.pdf_standard(),
             letterhead: s.spec.letterhead(),
             traceparent: None,
+            notify: None,
         };
         let sid = s.id.to_string();
         let written = Timestamp::now().to_string();
@@ -291,6 +292,16 @@ impl Store {
             tx.commit().await?;
             return Ok(Claim::Existed);
         }
+        // The report inherits its schedule's notify target, sealed secret and all.
+        sqlx::query(
+            "UPDATE reports SET notify_url = (SELECT notify_url FROM report_schedules WHERE id = $1),
+                 notify_secret = (SELECT notify_secret FROM report_schedules WHERE id = $1)
+             WHERE id = $2",
+        )
+        .bind(&sid)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
         enqueue(&mut tx, id, &written, trace(s.id, id).as_deref()).await?;
         if late {
             sqlx::query("UPDATE report_schedules SET caught_up = caught_up + 1 WHERE id = $1")
@@ -324,7 +335,8 @@ impl Store {
         .bind(i64::from(limit.clamp(1, MAX_PAGE)))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(report_from_row).collect()
+        let reports = rows.iter().map(report_from_row).collect::<Result<Vec<_>>>()?;
+        self.with_deliveries(reports).await
     }
 
     /// The newest finished (SUCCEEDED) briefing of a programme: the one finished last.
@@ -338,9 +350,26 @@ impl Store {
         .bind(schedule.map(|s| s.to_string()))
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| report_from_row(&r))
+        let report = row
+            .map(|r| report_from_row(&r))
             .transpose()?
-            .ok_or_else(|| Error::NotFound { what: "succeeded report of programme", key: programme.to_owned() })
+            .ok_or_else(|| Error::NotFound { what: "succeeded report of programme", key: programme.to_owned() })?;
+        self.with_delivery(report).await
+    }
+
+    /// Sets (or, with `None`, removes) the notify target a schedule's new reports inherit.
+    pub async fn set_schedule_notify(&self, id: ScheduleId, target: Option<&crate::SealedTarget>) -> Result<Schedule> {
+        let n = sqlx::query("UPDATE report_schedules SET notify_url = $1, notify_secret = $2 WHERE id = $3")
+            .bind(target.map(|t| t.url.to_string()))
+            .bind(target.map(|t| t.secret.clone()))
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::NotFound { what: "schedule", key: id.to_string() });
+        }
+        self.schedule(id).await
     }
 
     async fn require_programme(&self, programme: &str) -> Result<()> {
@@ -422,6 +451,7 @@ pub(crate) fn schedule_from_row(row: &AnyRow) -> Result<Schedule> {
         backlog: row.try_get::<i64, _>("backlog")?.max(0) as u64,
         created_at: time(&text("created_at")?)?,
         updated_at: time(&text("updated_at")?)?,
+        notify_url: crate::deliveries::notification_from_row(row)?.map(|n| n.url),
     })
 }
 

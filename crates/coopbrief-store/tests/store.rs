@@ -470,7 +470,79 @@ async fn a_token_given_at_start_is_stored_once_and_a_new_one_rotates_it(db: &Tes
     assert_eq!(a.tokens(true).await.unwrap().len(), 2);
 }
 
+/// A report with a notify target: its events are written with its state changes (none for a
+/// cancel, none without a target), claimed once between two replicas, retried with the same id.
+async fn events_are_written_with_the_change_and_claimed_once(db: &TestDb) {
+    use coopbrief_domain::webhook::{DeliveryState, EventKind, NotifyUrl};
+    use coopbrief_store::SealedTarget;
+    use std::time::Duration;
+    let a = db.store().await;
+    a.import_dataset(&seed()).await.unwrap();
+    let b = db.store().await;
+    let target =
+        SealedTarget { url: NotifyUrl::parse("https://example.org/h", "u").unwrap(), secret: "v1.sealed".into() };
+    let new = NewReport { notify: Some(&target), ..NewReport::new("hanoi-hanam", "2019".parse().unwrap(), Lang::Vi) };
+    let pdf = PdfInfo { pages: 1, bytes: 1, sha256: "ab".into(), template_version: "t".into(), data_hash: "d".into() };
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let (r, _) = a.create_report(&new, None).await.unwrap();
+        assert_eq!(r.notification.as_ref().map(|n| n.url.as_str()), Some("https://example.org/h"));
+        ids.push(r.id);
+    }
+    let plain =
+        a.create_report(&NewReport::new("hanoi-hanam", "2019".parse().unwrap(), Lang::Vi), None).await.unwrap().0;
+    for id in &ids[..3] {
+        a.start_report(*id).await.unwrap();
+        a.complete_report(*id, &pdf).await.unwrap();
+        // A duplicate upload writes no second event.
+        a.complete_report(*id, &pdf).await.unwrap();
+    }
+    a.fail_report(ids[3], "boom").await.unwrap();
+    a.fail_report(ids[3], "again").await.unwrap();
+    a.cancel_report(ids[4]).await.unwrap();
+    a.complete_report(plain.id, &pdf).await.unwrap();
+    assert!(a.deliveries(plain.id).await.unwrap().is_empty(), "no target, no event");
+    assert!(a.deliveries(ids[4]).await.unwrap().is_empty(), "cancelled: no event");
+    assert!(a.deliveries(ids[5]).await.unwrap().is_empty(), "unfinished: no event");
+    let failed = a.deliveries(ids[3]).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!((failed[0].kind, failed[0].state), (EventKind::Failed, DeliveryState::Pending));
+    let got = a.report(ids[0]).await.unwrap();
+    let delivery = got.notification.unwrap().delivery.unwrap();
+    assert_eq!((delivery.kind, delivery.attempts), (EventKind::Succeeded, 0));
+
+    // Two senders at once: each event claimed by one of them.
+    let (x, y) =
+        tokio::join!(a.claim_deliveries(3, Duration::from_secs(60)), b.claim_deliveries(3, Duration::from_secs(60)));
+    let (mut x, y) = (x.unwrap(), y.unwrap());
+    // (On PostgreSQL the one that waited for the other's row locks may get none this round.)
+    x.extend(a.claim_deliveries(10, Duration::from_secs(60)).await.unwrap());
+    let mut claimed: Vec<_> = x.iter().chain(&y).map(|d| d.event_id).collect();
+    claimed.sort();
+    claimed.dedup();
+    assert_eq!((x.len() + y.len(), claimed.len()), (4, 4), "four events, each claimed once");
+    assert!(b.claim_deliveries(10, Duration::from_secs(60)).await.unwrap().is_empty(), "all leased");
+    let d = x.iter().chain(&y).find(|d| d.report_id == ids[0]).unwrap().clone();
+    assert_eq!(d.target.secret, "v1.sealed");
+    assert!(!a.delivery_delivered(&d.event_id, d.claimed_until + 1).await.unwrap(), "not our lease");
+    assert!(a.delivery_failed(&d.event_id, d.claimed_until, "HTTP 500", None).await.unwrap());
+    let given_up = a.report(ids[0]).await.unwrap().notification.unwrap().delivery.unwrap();
+    assert_eq!(
+        (given_up.state, given_up.attempts, given_up.last_error.as_deref()),
+        (DeliveryState::GivenUp, 1, Some("HTTP 500"))
+    );
+    let retried = a.retry_notification(ids[0]).await.unwrap().notification.unwrap().delivery.unwrap();
+    assert_eq!((retried.state, retried.attempts, retried.event_id), (DeliveryState::Pending, 0, d.event_id));
+    let again = b.claim_deliveries(10, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].event_id, again[0].payload.clone()), (d.event_id, d.payload.clone()), "the same event");
+    assert!(b.delivery_delivered(&d.event_id, again[0].claimed_until).await.unwrap());
+    let err = a.retry_notification(plain.id).await.unwrap_err();
+    assert!(matches!(err, Error::FailedPrecondition(_)), "{err}");
+}
+
 coopbrief_store::on_both_backends!(
+    events_are_written_with_the_change_and_claimed_once,
     a_token_given_at_start_is_stored_once_and_a_new_one_rotates_it,
     a_register_gives_numbers_in_order_and_takes_none_back_on_rollback,
     a_job_created_claimed_is_handed_over_not_claimed,

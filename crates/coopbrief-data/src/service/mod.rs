@@ -42,6 +42,30 @@ pub struct App {
     pub issuer: Option<Arc<crate::issuance::Issuer>>,
     /// The reports watched on this replica (`WatchReport`).
     pub watch: Arc<crate::watch::Hub>,
+    /// Seals notify secrets; without it a request naming a notify target is refused.
+    pub webhook_key: Option<Arc<crate::webhooks::WebhookKey>>,
+}
+
+impl App {
+    /// Parses a notify target (empty: none) and seals its secret. A bad URL or secret is
+    /// `INVALID_ARGUMENT` naming `notify.url` or `notify.secret`; a target while this service
+    /// has no webhook key is `FAILED_PRECONDITION` naming the setting.
+    pub(crate) fn notify_target(
+        &self,
+        target: Option<&coopbrief_proto::v1::NotifyTarget>,
+    ) -> Result<Option<coopbrief_store::SealedTarget>> {
+        let Some(target) = target.filter(|t| !t.url.trim().is_empty() || !t.secret.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let (url, secret) = coopbrief_proto::report::notify_target(target)?;
+        let Some(key) = &self.webhook_key else {
+            return Err(Error::FailedPrecondition(format!(
+                "notify needs the data service's webhook key, and none is set: {}",
+                crate::webhooks::KEY_SETTING
+            )));
+        };
+        Ok(Some(key.seal_target(url, &secret)?))
+    }
 }
 
 /// How many imports one data service runs at once.

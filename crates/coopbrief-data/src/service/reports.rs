@@ -41,6 +41,7 @@ impl coopbrief_proto::ReportService for App {
         // The report and its job are committed together; the relay publishes the job.
         let pdf_standard = report::pdf_standard(&req.pdf_standard).map_err(Error::from)?;
         let letterhead = convert::to_letterhead(req.letterhead, "letterhead").map_err(Error::from)?;
+        let notify = self.notify_target(req.notify.as_ref())?;
         // The job continues this request's trace (when traces are on).
         let traceparent = telemetry::traceparent(&tracing::Span::current());
         let new = NewReport {
@@ -50,11 +51,12 @@ impl coopbrief_proto::ReportService for App {
             pdf_standard,
             letterhead: &letterhead,
             traceparent: traceparent.as_deref(),
+            notify: notify.as_ref(),
         };
         let (report, job) = self.store.create_report_claimed(&new, request_id).await.map_err(Error::from)?;
         if let Some(job) = job {
             self.relay.claimed(job);
-            info!(report_id = %report.id, programme, %period, %lang, "report queued");
+            info!(report_id = %report.id, programme, %period, %lang, notify = notify.is_some(), "report queued");
         } else {
             info!(report_id = %report.id, request_id, "repeated request; returning the first report");
         }
@@ -237,9 +239,19 @@ impl coopbrief_proto::ReportService for App {
 
     async fn retry_notification(
         &self,
-        _req: Request<v1::RetryNotificationRequest>,
+        req: Request<v1::RetryNotificationRequest>,
     ) -> Result<Response<v1::Report>, Status> {
-        Err(Status::unimplemented("RetryNotification is not served yet"))
+        let id = report_id(&req.get_ref().id)?;
+        let report = self.store.retry_notification(id).await.map_err(Error::from)?;
+        let event_id = report.notification.as_ref().and_then(|n| n.delivery.as_ref()).map(|d| d.event_id.to_string());
+        info!(report_id = %id, event_id, "notification queued again");
+        self.audit(
+            &caller(&req),
+            &format!("reports/{id}"),
+            serde_json::json!({ "notification": "retried", "event_id": event_id }),
+        )
+        .await;
+        Ok(Response::new(report::report(&report)))
     }
 
     async fn retry_report(&self, req: Request<v1::RetryReportRequest>) -> Result<Response<v1::Report>, Status> {

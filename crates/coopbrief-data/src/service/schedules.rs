@@ -62,7 +62,8 @@ pub(crate) fn to_wire(s: &Schedule) -> v1::ReportSchedule {
         update_time: Some(ts(s.updated_at)),
         letterhead: (!s.spec.letterhead().is_empty()).then(|| convert::letterhead(s.spec.letterhead())),
         issue: s.spec.issue().code().to_owned(),
-        notify: None,
+        // The URL only: the secret is input only, never returned.
+        notify: s.notify_url.as_ref().map(|url| v1::NotifyTarget { url: url.to_string(), secret: String::new() }),
     }
 }
 
@@ -126,7 +127,11 @@ impl coopbrief_proto::ScheduleService for App {
         let caller = caller(&req);
         let Some(wire) = req.into_inner().schedule else { return Err(invalid("schedule", "is required")) };
         let spec = to_spec(&wire)?;
-        let s = self.store.create_schedule(&spec).await.map_err(Error::from)?;
+        let notify = self.notify_target(wire.notify.as_ref())?;
+        let mut s = self.store.create_schedule(&spec).await.map_err(Error::from)?;
+        if let Some(notify) = &notify {
+            s = self.store.set_schedule_notify(s.id, Some(notify)).await.map_err(Error::from)?;
+        }
         info!(schedule_id = %s.id, programme = %spec.programme(), cadence = %spec.cadence(),
               first_period = %spec.first_period(), time_zone = %spec.time_zone(), "schedule created");
         self.audit(&caller, &format!("schedules/{}", s.id), schedule_changes(&spec, &[])).await;
@@ -161,7 +166,23 @@ impl coopbrief_proto::ScheduleService for App {
         let Some(wire) = req.schedule else { return Err(invalid("schedule", "is required")) };
         let id = if wire.id.trim().is_empty() { schedule_id(&wire.name)? } else { schedule_id(&wire.id)? };
         let mask: Vec<String> = req.update_mask.map(|m| m.paths).unwrap_or_default();
-        let paths: Vec<&str> = mask.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).collect();
+        let mut paths: Vec<&str> = mask.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).collect();
+        // The notify target is kept apart from the rest (its secret sealed): named in the mask,
+        // or given with no mask, it is replaced (an empty one removes it).
+        let notify_named = paths.contains(&"notify");
+        paths.retain(|p| *p != "notify");
+        let notify = if notify_named || (mask.is_empty() && wire.notify.is_some()) {
+            Some(self.notify_target(wire.notify.as_ref())?)
+        } else {
+            None
+        };
+        if notify_named && paths.is_empty() {
+            let s = self.store.set_schedule_notify(id, notify.flatten().as_ref()).await.map_err(Error::from)?;
+            info!(schedule_id = %id, "schedule's notify target updated");
+            self.audit(&caller, &format!("schedules/{id}"), serde_json::json!({ "notify": s.notify_url.is_some() }))
+                .await;
+            return Ok(Response::new(to_wire(&s)));
+        }
         let old = self.store.schedule(id).await.map_err(Error::from)?;
         let spec = if paths.is_empty() || paths.contains(&"*") {
             to_spec(&wire)?
@@ -172,7 +193,10 @@ impl coopbrief_proto::ScheduleService for App {
             }
             ScheduleSpec::new(spec).map_err(Error::from)?
         };
-        let s = self.store.update_schedule(id, &spec).await.map_err(Error::from)?;
+        let mut s = self.store.update_schedule(id, &spec).await.map_err(Error::from)?;
+        if let Some(notify) = notify {
+            s = self.store.set_schedule_notify(id, notify.as_ref()).await.map_err(Error::from)?;
+        }
         info!(schedule_id = %id, next_period = %s.next_period, "schedule updated");
         self.audit(&caller, &format!("schedules/{id}"), schedule_changes(&spec, &mask)).await;
         Ok(Response::new(to_wire(&s)))
