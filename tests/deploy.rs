@@ -292,6 +292,7 @@ async fn the_compose_settings_and_secret_files_make_a_working_system_that_a_rest
         ("rabbitmq_password", "guest"),
         ("admin_token", admin.as_str()),
         ("worker_token", worker.as_str()),
+        ("webhook_key", "5eed0f1e5eed0f1e5eed0f1e5eed0f1e5eed0f1e5eed0f1e5eed0f1e5eed0f1e"),
     ] {
         std::fs::write(secrets.join(name), format!("{value}\n")).expect("a secret file");
     }
@@ -329,9 +330,11 @@ async fn the_compose_settings_and_secret_files_make_a_working_system_that_a_rest
         if let Some(listen) = env.get_mut("COOPBRIEF_LISTEN") {
             *listen = format!("127.0.0.1:{port}");
         }
-        // Each container has its own metrics port; processes on one host need one each.
-        if let Some(metrics) = env.get_mut("COOPBRIEF_METRICS_LISTEN") {
-            *metrics = format!("127.0.0.1:{}", free_port());
+        // Each container has its own metrics and web ports; processes on one host need one each.
+        for listener in ["COOPBRIEF_METRICS_LISTEN", "COOPBRIEF_WEB_LISTEN"] {
+            if let Some(addr) = env.get_mut(listener) {
+                *addr = format!("127.0.0.1:{}", free_port());
+            }
         }
         env.insert("COOPBRIEF_QUEUE".into(), queue.clone());
         env.insert(
