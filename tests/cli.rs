@@ -1,8 +1,6 @@
 //! The `coopbrief` binary against a running data service: what reaches the reader's terminal.
 
-use std::process::Command;
-
-use coopbrief_tests::{spawn_app, workspace_binary};
+use coopbrief_tests::spawn_app;
 use sqlx::Connection;
 
 /// Clears the screen, sets the window title, rings the bell, then reverses the line.
@@ -10,13 +8,7 @@ const HOSTILE: &str = "\x1b[2J\x1b]0;pwned\x07\u{202e}Hà Nam";
 
 /// Runs `coopbrief ARGS` against the app and returns its standard output.
 fn coopbrief(endpoint: &str, args: &[&str]) -> Vec<u8> {
-    let out = Command::new(workspace_binary("coopbrief"))
-        .arg("--endpoint")
-        .arg(endpoint)
-        .args(args)
-        .env_remove("COOPBRIEF_TOKEN")
-        .output()
-        .expect("coopbrief runs");
+    let out = coopbrief_tests::cli(endpoint, None).args(args).output().expect("coopbrief runs");
     assert!(out.status.success(), "coopbrief {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }

@@ -4,7 +4,6 @@
 //! report must finish).
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::Duration;
 
 use coopbrief_data::AuthMode;
@@ -12,7 +11,7 @@ use coopbrief_domain::{Lang, Period, Role};
 use coopbrief_proto::v1;
 use coopbrief_proto::{AccessServiceClient, ReportServiceClient, ScheduleServiceClient};
 use coopbrief_store::{NewReport, Store};
-use coopbrief_tests::{data_settings, spawn_app, spawn_app_configured, start_data, wait_for_state, workspace_binary};
+use coopbrief_tests::{cli, data_settings, spawn_app, spawn_app_configured, start_data, wait_for_state};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -275,13 +274,7 @@ async fn only_admins_delete_reports() {
 
 /// Runs `coopbrief --endpoint … ARGS`; its exit code and standard output.
 fn coopbrief(endpoint: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(workspace_binary("coopbrief"))
-        .arg("--endpoint")
-        .arg(endpoint)
-        .args(args)
-        .env_remove("COOPBRIEF_TOKEN")
-        .output()
-        .expect("coopbrief runs");
+    let out = cli(endpoint, None).args(args).output().expect("coopbrief runs");
     let stdout = String::from_utf8(out.stdout).expect("utf-8");
     (out.status.code().unwrap_or(-1), stdout)
 }

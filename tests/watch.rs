@@ -121,3 +121,24 @@ async fn a_watch_on_one_replica_sees_every_change_another_replicas_worker_makes(
     let q = rabbitmq(&queue, 1).await;
     let _ = q.delete_queue().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_watch_does_not_hold_shutdown_and_is_told_to_watch_again() {
+    let app = coopbrief_tests::spawn_app(false).await;
+    let mut client = ReportServiceClient::connect(app.endpoint.clone()).await.expect("connects");
+    let create =
+        v1::CreateReportRequest { programme: "hanoi-hanam".into(), period: "2019".into(), ..Default::default() };
+    let report = client.create_report(create).await.expect("created").into_inner();
+    // No worker: the report stays QUEUED and the watch stays open.
+    let mut stream =
+        client.watch_report(v1::WatchReportRequest { id: report.id.clone() }).await.expect("watch").into_inner();
+    let first = stream.message().await.expect("first message").expect("a report");
+    assert_eq!(state_name(first.state), "REPORT_STATE_QUEUED");
+
+    let started = Instant::now();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), app.stop()).await;
+    assert!(stopped.is_ok(), "the data service did not stop within 10 s with a watch open");
+    let ended = stream.message().await.expect_err("the watch ends with an error");
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    println!("stopped in {:?}; the watcher was told: {}", started.elapsed(), ended.message());
+}

@@ -19,6 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out.join("coopbrief_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // NotifyTarget carries a webhook secret: its Debug (in src/lib.rs) hides it.
+    tonic_prost_build::configure().skip_debug([".coopbrief.v1.NotifyTarget"]).compile_fds(fds)?;
     Ok(())
 }

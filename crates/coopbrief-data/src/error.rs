@@ -29,6 +29,9 @@ pub enum Error {
     /// key's bytes or its password (the signing crate's messages do not).
     #[error("{0}")]
     Sign(#[from] coopbrief_sign::Error),
+    /// The service is shutting down: the call may be made again (another replica answers).
+    #[error("the data service is shutting down; try again")]
+    ShuttingDown,
     /// A fault of this service (not of the request); logged, never shown in detail.
     #[error("{0}")]
     Internal(String),
@@ -69,6 +72,7 @@ impl From<Error> for Status {
             Error::Store(S::AlreadyExists { .. }) => info(Code::AlreadyExists, "ALREADY_EXISTS"),
             Error::Store(S::Aborted(_)) => info(Code::Aborted, "ETAG_MISMATCH"),
             Error::Queue(_) => info(Code::Unavailable, "QUEUE_UNAVAILABLE"),
+            Error::ShuttingDown => info(Code::Unavailable, "SHUTTING_DOWN"),
             Error::Busy(_) => info(Code::ResourceExhausted, "BUSY"),
             // A time-stamp authority that does not answer may answer later.
             Error::Sign(coopbrief_sign::Error::Timestamp(_)) => info(Code::Unavailable, "TIMESTAMP_UNAVAILABLE"),

@@ -206,10 +206,13 @@ impl Server {
         let probe = tokio::spawn(health::watch(self.app.store.clone(), health.clone(), async {
             let _ = probe_stopped.await;
         }));
-        // From the moment shutdown begins, health says so (before in-flight calls finish).
+        // From the moment shutdown begins, health says so (before in-flight calls finish),
+        // and open watches end, so that they do not hold the graceful shutdown open.
+        let watches = self.app.watch.clone();
         let shutdown = async move {
             shutdown.await;
             health::set_all(&health, ServingStatus::NotServing).await;
+            watches.close();
         };
         // Reflection in both versions: grpcurl and newer tools speak v1, grpcio-reflection's
         // Python client and other older tools v1alpha. Each lists both.

@@ -44,6 +44,8 @@ struct Watched {
     reports: HashMap<ReportId, watch::Sender<Report>>,
     /// Whether the poll task runs.
     polling: bool,
+    /// Shutdown has begun: no new watch, and the open ones were ended.
+    closed: bool,
 }
 
 impl std::fmt::Debug for Hub {
@@ -62,6 +64,9 @@ impl Hub {
         }
         let now = store.report(id).await?;
         let mut watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        if watched.closed {
+            return Err(Error::ShuttingDown);
+        }
         if let Some(tx) = watched.reports.get(&id) {
             return Ok(tx.subscribe());
         }
@@ -77,6 +82,20 @@ impl Hub {
             tokio::spawn(poll(Arc::clone(self), store.clone()));
         }
         Ok(rx)
+    }
+
+    /// Shutdown begins: every open watch ends (its stream says UNAVAILABLE, and a client
+    /// watches again, on another replica or after the restart), and no new one starts — so
+    /// that open streams do not hold the server's graceful shutdown open.
+    pub fn close(&self) {
+        let mut watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        watched.closed = true;
+        watched.reports.clear();
+    }
+
+    /// Whether [`Hub::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.watched.lock().unwrap_or_else(PoisonError::into_inner).closed
     }
 
     fn existing(&self, id: ReportId) -> Option<watch::Receiver<Report>> {
@@ -100,6 +119,9 @@ impl Hub {
     /// watched reports `found` lacks (deleted).
     fn publish(&self, ids: &[ReportId], found: Vec<Report>) {
         let mut watched = self.watched.lock().unwrap_or_else(PoisonError::into_inner);
+        if watched.closed {
+            return;
+        }
         let mut gone: std::collections::HashSet<ReportId> = ids.iter().copied().collect();
         for report in found {
             gone.remove(&report.id);
@@ -180,5 +202,16 @@ mod tests {
         let mut rx = hub.subscribe(&store, report.id).await.unwrap();
         hub.publish(&[report.id], Vec::new());
         assert!(rx.changed().await.is_err(), "the channel is closed");
+    }
+
+    #[tokio::test]
+    async fn shutdown_ends_every_watch_and_refuses_new_ones() {
+        let (store, report) = store_with_report().await;
+        let hub = Arc::new(Hub::default());
+        let mut rx = hub.subscribe(&store, report.id).await.unwrap();
+        hub.close();
+        assert!(rx.changed().await.is_err(), "the open watch ends");
+        assert!(hub.is_closed());
+        assert!(matches!(hub.subscribe(&store, report.id).await, Err(Error::ShuttingDown)));
     }
 }

@@ -103,7 +103,8 @@ impl WebhookArgs {
 
     /// How the sender paces its attempts.
     pub fn sender(&self) -> SenderConfig {
-        let secs = |s: f64| Duration::from_secs_f64(s.clamp(0.01, 7.0 * 86_400.0));
+        // Not a number counts as the shortest wait (clamp keeps NaN, and a NaN Duration panics).
+        let secs = |s: f64| Duration::from_secs_f64(if s.is_nan() { 0.01 } else { s.clamp(0.01, 7.0 * 86_400.0) });
         SenderConfig {
             max_attempts: self.webhook_max_attempts.max(1),
             base_delay: secs(self.webhook_base_delay),

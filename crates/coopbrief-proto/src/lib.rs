@@ -6,6 +6,26 @@
 #[allow(clippy::all, clippy::pedantic, reason = "generated code")]
 pub mod v1 {
     tonic::include_proto!("coopbrief.v1");
+
+    /// Never shows the secret, so that no log or error can carry it.
+    impl std::fmt::Debug for NotifyTarget {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let secret = if self.secret.is_empty() { "" } else { "<hidden>" };
+            f.debug_struct("NotifyTarget").field("url", &self.url).field("secret", &secret).finish()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn a_notify_targets_debug_hides_its_secret() {
+            let target =
+                super::NotifyTarget { url: "https://example.org/hook".into(), secret: "whsec_c2VjcmV0".into() };
+            let shown = format!("{:?}", super::CreateReportRequest { notify: Some(target), ..Default::default() });
+            assert!(shown.contains("https://example.org/hook") && shown.contains("<hidden>"), "{shown}");
+            assert!(!shown.contains("whsec_"), "{shown}");
+        }
+    }
 }
 
 pub mod convert;

@@ -32,6 +32,8 @@ impl Store {
         q.push(" ORDER BY id DESC LIMIT ").bind(page.probe());
         let rows = q.query().fetch_all(&self.pool).await?;
         let reports = rows.iter().map(report_from_row).collect::<Result<Vec<_>>>()?;
+        // Each report's delivery state too, as a single report shows it.
+        let reports = self.with_deliveries(reports).await?;
         page.cut(reports, |r| Token { q: query.clone(), code: r.id.to_string(), ..Token::default() })
     }
 

@@ -210,17 +210,26 @@ impl coopbrief_proto::ReportService for App {
     ) -> Result<Response<Self::WatchReportStream>, Status> {
         let id = report_id(&req.get_ref().id)?;
         let changes = self.watch.subscribe(&self.store, id).await?;
-        // The report now, then at each change; the stream ends after a terminal state, or
-        // when the report is deleted. Nothing runs for it but this stream.
-        let stream = futures::stream::unfold(Some((changes, true)), move |state| async move {
-            let (mut changes, first) = state?;
-            if !first && changes.changed().await.is_err() {
-                let gone = Error::Store(coopbrief_store::Error::NotFound { what: "report", key: id.to_string() });
-                return Some((Err(Status::from(gone)), None));
+        let hub = self.watch.clone();
+        // The report now, then at each change; the stream ends after a terminal state, when
+        // the report is deleted (NOT_FOUND) or when shutdown begins (UNAVAILABLE: watch again).
+        // Nothing runs for it but this stream.
+        let stream = futures::stream::unfold(Some((changes, true)), move |state| {
+            let hub = hub.clone();
+            async move {
+                let (mut changes, first) = state?;
+                if !first && changes.changed().await.is_err() {
+                    let ended = if hub.is_closed() {
+                        Error::ShuttingDown
+                    } else {
+                        Error::Store(coopbrief_store::Error::NotFound { what: "report", key: id.to_string() })
+                    };
+                    return Some((Err(Status::from(ended)), None));
+                }
+                let report = changes.borrow_and_update().clone();
+                let next = (!report.state.is_done()).then_some((changes, false));
+                Some((Ok(report::report(&report)), next))
             }
-            let report = changes.borrow_and_update().clone();
-            let next = (!report.state.is_done()).then_some((changes, false));
-            Some((Ok(report::report(&report)), next))
         });
         Ok(Response::new(Box::pin(stream)))
     }
