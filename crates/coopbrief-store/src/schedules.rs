@@ -57,6 +57,16 @@ enum Claim {
 impl Store {
     /// Creates a schedule for an existing programme; its first period is the cursor.
     pub async fn create_schedule(&self, spec: &ScheduleSpec) -> Result<Schedule> {
+        self.create_schedule_notifying(spec, None).await
+    }
+
+    /// [`Store::create_schedule`] with the notify target its reports inherit, written in the
+    /// same statement (so that no tick can make a report of it without the target).
+    pub async fn create_schedule_notifying(
+        &self,
+        spec: &ScheduleSpec,
+        notify: Option<&crate::SealedTarget>,
+    ) -> Result<Schedule> {
         self.require_programme(spec.programme()).await?;
         let id = ScheduleId::new();
         let now = Timestamp::now().to_string();
@@ -64,8 +74,9 @@ impl Store {
         bind_spec(
             sqlx::query(
                 "INSERT INTO report_schedules (programme, cadence, time_zone, lang, template, pdf_standard,
-                     first_period, grace_seconds, enabled, letterhead, issue, next_period, created_at, updated_at, id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     first_period, grace_seconds, enabled, letterhead, issue, next_period, created_at, updated_at, id,
+                     notify_url, notify_secret)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             ),
             spec,
         )
@@ -73,6 +84,8 @@ impl Store {
         .bind(&now)
         .bind(&now)
         .bind(id.to_string())
+        .bind(notify.map(|t| t.url.to_string()))
+        .bind(notify.map(|t| t.secret.clone()))
         .execute(&self.pool)
         .await?;
         self.schedule(id).await
@@ -102,6 +115,17 @@ impl Store {
     /// Replaces what a person sets. A new cadence or first period moves the cursor to the
     /// first period; periods briefed already are not made again (the unique index).
     pub async fn update_schedule(&self, id: ScheduleId, spec: &ScheduleSpec) -> Result<Schedule> {
+        self.update_schedule_notifying(id, spec, None).await
+    }
+
+    /// [`Store::update_schedule`], and with `Some(target)` its notify target set (or, with
+    /// `Some(None)`, removed) in the same statement.
+    pub async fn update_schedule_notifying(
+        &self,
+        id: ScheduleId,
+        spec: &ScheduleSpec,
+        notify: Option<Option<&crate::SealedTarget>>,
+    ) -> Result<Schedule> {
         let old = self.schedule(id).await?;
         if spec.programme() != old.spec.programme() {
             self.require_programme(spec.programme()).await?;
@@ -112,7 +136,9 @@ impl Store {
             sqlx::query(
                 "UPDATE report_schedules SET programme = $1, cadence = $2, time_zone = $3, lang = $4, template = $5,
                      pdf_standard = $6, first_period = $7, grace_seconds = $8, enabled = $9, letterhead = $10,
-                     issue = $11, next_period = $12, updated_at = $13
+                     issue = $11, next_period = $12, updated_at = $13,
+                     notify_url = CASE WHEN $15 = 1 THEN $16 ELSE notify_url END,
+                     notify_secret = CASE WHEN $15 = 1 THEN $17 ELSE notify_secret END
                  WHERE id = $14",
             ),
             spec,
@@ -120,6 +146,9 @@ impl Store {
         .bind(cursor.to_string())
         .bind(Timestamp::now().to_string())
         .bind(id.to_string())
+        .bind(i64::from(notify.is_some()))
+        .bind(notify.flatten().map(|t| t.url.to_string()))
+        .bind(notify.flatten().map(|t| t.secret.clone()))
         .execute(&self.pool)
         .await?;
         self.schedule(id).await
@@ -707,7 +736,31 @@ mod tests {
         assert_eq!(latest.schedule, Some(s.id), "a scheduled report names its schedule");
     }
 
+    async fn the_notify_target_is_written_with_the_schedule_and_kept_or_replaced_by_an_update(db: &TestDb) {
+        let store = db.seeded().await;
+        let target = |url: &str| crate::SealedTarget {
+            url: coopbrief_domain::webhook::NotifyUrl::parse(url, "notify.url").unwrap(),
+            secret: "v1.c2VhbGVk".into(),
+        };
+        let first = target("https://hooks.example.org/a");
+        let s = store.create_schedule_notifying(&spec("monthly", "2026-01"), Some(&first)).await.unwrap();
+        assert_eq!(s.notify_url.as_ref().map(ToString::to_string).as_deref(), Some("https://hooks.example.org/a"));
+        // An update that does not name the target keeps it; one that does replaces or removes it.
+        let kept = store.update_schedule_notifying(s.id, &spec("monthly", "2026-02"), None).await.unwrap();
+        assert_eq!(kept.notify_url, s.notify_url);
+        let second = target("https://hooks.example.org/b");
+        let replaced =
+            store.update_schedule_notifying(s.id, &spec("monthly", "2026-02"), Some(Some(&second))).await.unwrap();
+        assert_eq!(
+            replaced.notify_url.as_ref().map(ToString::to_string).as_deref(),
+            Some("https://hooks.example.org/b")
+        );
+        let removed = store.update_schedule_notifying(s.id, &spec("monthly", "2026-02"), Some(None)).await.unwrap();
+        assert_eq!(removed.notify_url, None);
+    }
+
     crate::on_both_backends!(
+        the_notify_target_is_written_with_the_schedule_and_kept_or_replaced_by_an_update,
         a_simulated_year_makes_twelve_months_four_quarters_and_one_year_with_an_outage,
         a_month_closes_at_midnight_hanoi_time_and_not_a_second_before,
         each_scheduled_report_starts_its_own_trace,

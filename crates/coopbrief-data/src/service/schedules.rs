@@ -128,10 +128,7 @@ impl coopbrief_proto::ScheduleService for App {
         let Some(wire) = req.into_inner().schedule else { return Err(invalid("schedule", "is required")) };
         let spec = to_spec(&wire)?;
         let notify = self.notify_target(wire.notify.as_ref())?;
-        let mut s = self.store.create_schedule(&spec).await.map_err(Error::from)?;
-        if let Some(notify) = &notify {
-            s = self.store.set_schedule_notify(s.id, Some(notify)).await.map_err(Error::from)?;
-        }
+        let s = self.store.create_schedule_notifying(&spec, notify.as_ref()).await.map_err(Error::from)?;
         info!(schedule_id = %s.id, programme = %spec.programme(), cadence = %spec.cadence(),
               first_period = %spec.first_period(), time_zone = %spec.time_zone(), "schedule created");
         self.audit(&caller, &format!("schedules/{}", s.id), schedule_changes(&spec, &[])).await;
@@ -193,10 +190,11 @@ impl coopbrief_proto::ScheduleService for App {
             }
             ScheduleSpec::new(spec).map_err(Error::from)?
         };
-        let mut s = self.store.update_schedule(id, &spec).await.map_err(Error::from)?;
-        if let Some(notify) = notify {
-            s = self.store.set_schedule_notify(id, notify.as_ref()).await.map_err(Error::from)?;
-        }
+        let s = self
+            .store
+            .update_schedule_notifying(id, &spec, notify.as_ref().map(Option::as_ref))
+            .await
+            .map_err(Error::from)?;
         info!(schedule_id = %id, next_period = %s.next_period, "schedule updated");
         self.audit(&caller, &format!("schedules/{id}"), schedule_changes(&spec, &mask)).await;
         Ok(Response::new(to_wire(&s)))
