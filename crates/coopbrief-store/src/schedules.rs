@@ -17,7 +17,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use tracing::{info, warn};
 
-use crate::reports::{MAX_PAGE, NewReport, enqueue, insert_report, report_from_row};
+use crate::reports::{NewReport, enqueue, insert_report, report_from_row};
 use crate::{Error, Result, Store};
 
 /// Due periods counted at most per schedule when reporting a backlog.
@@ -99,17 +99,6 @@ impl Store {
         row.map(|r| schedule_from_row(&r))
             .transpose()?
             .ok_or_else(|| Error::NotFound { what: "schedule", key: id.to_string() })
-    }
-
-    /// Oldest first, optionally of one programme.
-    pub async fn list_schedules(&self, programme: Option<&str>, limit: u32) -> Result<Vec<Schedule>> {
-        let rows =
-            sqlx::query("SELECT * FROM report_schedules WHERE ($1 IS NULL OR programme = $1) ORDER BY id LIMIT $2")
-                .bind(programme)
-                .bind(i64::from(limit.clamp(1, MAX_PAGE)))
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(schedule_from_row).collect()
     }
 
     /// Replaces what a person sets. A new cadence or first period moves the cursor to the
@@ -351,23 +340,6 @@ impl Store {
         Ok(())
     }
 
-    /// Newest first, filtered by programme, state and schedule.
-    pub async fn list_reports_by(&self, filter: &ReportFilter<'_>, limit: u32) -> Result<Vec<Report>> {
-        let rows = sqlx::query(
-            "SELECT * FROM reports WHERE ($1 IS NULL OR programme = $1) AND ($2 IS NULL OR state = $2)
-                 AND ($3 IS NULL OR schedule_id = $3)
-             ORDER BY id DESC LIMIT $4",
-        )
-        .bind(filter.programme)
-        .bind(filter.state.map(|s| s.as_str()))
-        .bind(filter.schedule.map(|s| s.to_string()))
-        .bind(i64::from(limit.clamp(1, MAX_PAGE)))
-        .fetch_all(&self.pool)
-        .await?;
-        let reports = rows.iter().map(report_from_row).collect::<Result<Vec<_>>>()?;
-        self.with_deliveries(reports).await
-    }
-
     /// The newest finished (SUCCEEDED) briefing of a programme: the one finished last.
     pub async fn latest_report(&self, programme: &str, schedule: Option<ScheduleId>) -> Result<Report> {
         self.require_programme(programme).await?;
@@ -512,8 +484,14 @@ mod tests {
     /// The periods of a schedule's reports, oldest first, and whether any came twice.
     async fn periods(store: &Store, id: ScheduleId) -> Vec<String> {
         let filter = ReportFilter { schedule: Some(id), ..Default::default() };
-        let mut out: Vec<String> =
-            store.list_reports_by(&filter, MAX_PAGE).await.unwrap().iter().map(|r| r.period.to_string()).collect();
+        let mut out: Vec<String> = store
+            .list_reports_page(&filter, &crate::PageRequest { size: crate::reports::MAX_PAGE, token: None })
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|r| r.period.to_string())
+            .collect();
         out.reverse();
         out
     }
